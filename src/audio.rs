@@ -1,0 +1,433 @@
+//! Audio ingest: WAV decoding (hound), channel down-mix, and the sample-rate policy.
+//!
+//! Everything downstream sees one stream of mono `f32` samples at
+//! [`TARGET_SAMPLE_RATE`]. Files are *streamed* in blocks, so memory does not grow with the
+//! length of the file: a ten-hour recording costs the same working memory as a ten-second one.
+//!
+//! * Integer WAV (8/16/24/32 bit) is scaled to `[-1, 1)` by `2^(bits-1)`; 32-bit float as is.
+//! * Multi-channel audio is down-mixed by the mean. For integer formats the mean is taken in
+//!   the integer domain and truncated towards zero, as madmom's `remix` does (it casts the
+//!   mean back to the file's integer dtype), so our spectrograms match madmom's bit for bit.
+//! * Other sample rates are resampled to 44.1 kHz with rubato's synchronous FFT resampler
+//!   (the delay it introduces is trimmed, so sample `n` of the output is time `n / 44100`).
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use audioadapter_buffers::direct::SequentialSlice;
+use rubato::{Fft, FixedSync, Indexing, Resampler};
+
+/// The sample rate every spectrogram is computed at (the paper's, and MAPS').
+pub const TARGET_SAMPLE_RATE: u32 = 44_100;
+
+/// Samples (per channel) decoded per block while streaming.
+const BLOCK_FRAMES: usize = 16_384;
+
+/// What went wrong reading an audio file. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error("{path}: cannot open: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a readable WAV file: {reason}")]
+    NotWav { path: PathBuf, reason: String },
+    #[error("{path}: unsupported WAV format: {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+    #[error("{path}: WAV file is truncated: {reason}")]
+    Truncated { path: PathBuf, reason: String },
+    #[error("{path}: WAV file contains no audio samples")]
+    Empty { path: PathBuf },
+    #[error("{path}: cannot resample from {from} Hz to {to} Hz: {reason}")]
+    Resample {
+        path: PathBuf,
+        from: u32,
+        to: u32,
+        reason: String,
+    },
+    #[error("{path}: cannot write WAV: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+/// The sample encoding of a WAV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleEncoding {
+    Int { bits: u16 },
+    Float32,
+}
+
+/// Header facts of a WAV file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WavInfo {
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub encoding: SampleEncoding,
+    /// Samples per channel, as declared by the header.
+    pub frames: u64,
+}
+
+/// A stream of mono `f32` samples.
+pub trait MonoSource {
+    /// Fills `out` from the front and returns how many samples were written; 0 means the
+    /// stream is exhausted. A short read does not mean the end.
+    fn read(&mut self, out: &mut [f32]) -> Result<usize, AudioError>;
+    /// The rate of the samples this source yields.
+    fn sample_rate(&self) -> u32;
+}
+
+/// Streams a WAV file as mono samples at its own sample rate.
+pub struct WavMonoReader {
+    path: PathBuf,
+    info: WavInfo,
+    reader: hound::WavReader<BufReader<File>>,
+    frames_left: u64,
+    interleaved_f32: Vec<f32>,
+    interleaved_i32: Vec<i32>,
+}
+
+fn classify_hound_error(path: &Path, err: hound::Error) -> AudioError {
+    let path = path.to_path_buf();
+    match err {
+        hound::Error::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            AudioError::Truncated {
+                path,
+                reason: "the file ends before the end of its header or data chunk".into(),
+            }
+        }
+        hound::Error::IoError(e) => AudioError::NotWav {
+            path,
+            reason: e.to_string(),
+        },
+        hound::Error::FormatError(msg) => AudioError::NotWav {
+            path,
+            reason: msg.to_string(),
+        },
+        hound::Error::Unsupported | hound::Error::InvalidSampleFormat | hound::Error::TooWide => {
+            AudioError::Unsupported {
+                path,
+                reason: err.to_string(),
+            }
+        }
+        hound::Error::UnfinishedSample => AudioError::Truncated {
+            path,
+            reason: "the data chunk ends in the middle of a sample".into(),
+        },
+    }
+}
+
+impl WavMonoReader {
+    /// Opens `path` and validates its header.
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let file = File::open(path).map_err(|source| AudioError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 {
+            return Err(AudioError::NotWav {
+                path: path.to_path_buf(),
+                reason: "the file is empty (0 bytes)".into(),
+            });
+        }
+        let reader = hound::WavReader::new(BufReader::with_capacity(1 << 16, file))
+            .map_err(|e| classify_hound_error(path, e))?;
+        let spec = reader.spec();
+        let encoding = match (spec.sample_format, spec.bits_per_sample) {
+            (hound::SampleFormat::Int, bits @ 1..=32) => SampleEncoding::Int { bits },
+            (hound::SampleFormat::Float, 32) => SampleEncoding::Float32,
+            (format, bits) => {
+                return Err(AudioError::Unsupported {
+                    path: path.to_path_buf(),
+                    reason: format!("{bits}-bit {format:?} samples"),
+                });
+            }
+        };
+        if spec.channels == 0 || spec.sample_rate == 0 {
+            return Err(AudioError::NotWav {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "header declares {} channels at {} Hz",
+                    spec.channels, spec.sample_rate
+                ),
+            });
+        }
+        // hound counts samples over all channels; `duration` is per channel. A data chunk
+        // that claims more than the file holds surfaces as `Truncated` while streaming.
+        let frames = u64::from(reader.duration());
+        if frames == 0 {
+            return Err(AudioError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            info: WavInfo {
+                sample_rate: spec.sample_rate,
+                channels: spec.channels,
+                encoding,
+                frames,
+            },
+            reader,
+            frames_left: frames,
+            interleaved_f32: Vec::new(),
+            interleaved_i32: Vec::new(),
+        })
+    }
+
+    pub fn info(&self) -> &WavInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl MonoSource for WavMonoReader {
+    fn read(&mut self, out: &mut [f32]) -> Result<usize, AudioError> {
+        let frames = (out.len() as u64).min(self.frames_left) as usize;
+        if frames == 0 {
+            return Ok(0);
+        }
+        let channels = usize::from(self.info.channels);
+        let wanted = frames * channels;
+        match self.info.encoding {
+            SampleEncoding::Int { bits } => {
+                let buf = &mut self.interleaved_i32;
+                buf.clear();
+                for sample in self.reader.samples::<i32>().take(wanted) {
+                    buf.push(sample.map_err(|e| classify_hound_error(&self.path, e))?);
+                }
+                check_complete(&self.path, buf.len(), wanted)?;
+                let scale = 1.0 / f64::from(1u32 << (bits - 1).min(31)) as f32;
+                let scale = if bits == 32 { 1.0 / 2_147_483_648.0 } else { scale };
+                for (o, frame) in out.iter_mut().zip(buf.chunks_exact(channels)) {
+                    // Integer mean truncated towards zero: madmom's remix casts back to the
+                    // integer dtype, and we follow it so multi-channel files match exactly.
+                    let mixed = if channels == 1 {
+                        frame[0]
+                    } else {
+                        (frame.iter().map(|&s| i64::from(s)).sum::<i64>() / channels as i64) as i32
+                    };
+                    *o = mixed as f32 * scale;
+                }
+            }
+            SampleEncoding::Float32 => {
+                let buf = &mut self.interleaved_f32;
+                buf.clear();
+                for sample in self.reader.samples::<f32>().take(wanted) {
+                    buf.push(sample.map_err(|e| classify_hound_error(&self.path, e))?);
+                }
+                check_complete(&self.path, buf.len(), wanted)?;
+                let inv = 1.0 / channels as f32;
+                for (o, frame) in out.iter_mut().zip(buf.chunks_exact(channels)) {
+                    *o = if channels == 1 {
+                        frame[0]
+                    } else {
+                        frame.iter().sum::<f32>() * inv
+                    };
+                }
+            }
+        }
+        self.frames_left -= frames as u64;
+        Ok(frames)
+    }
+
+    fn sample_rate(&self) -> u32 {
+        self.info.sample_rate
+    }
+}
+
+fn check_complete(path: &Path, got: usize, wanted: usize) -> Result<(), AudioError> {
+    if got < wanted {
+        return Err(AudioError::Truncated {
+            path: path.to_path_buf(),
+            reason: "the data chunk ends before the number of samples its header declares".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Resamples another mono source to a fixed output rate, streaming.
+pub struct ResampledSource<S: MonoSource> {
+    inner: S,
+    path: PathBuf,
+    resampler: Fft<f32>,
+    to: u32,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    /// Output samples still to drop to undo the resampler's delay.
+    delay_left: usize,
+    /// Output samples the whole input corresponds to, known once the input ends.
+    expected_total: Option<u64>,
+    consumed_in: u64,
+    produced_out: u64,
+    pending: std::collections::VecDeque<f32>,
+    input_done: bool,
+}
+
+impl<S: MonoSource> ResampledSource<S> {
+    pub fn new(inner: S, path: &Path, to: u32) -> Result<Self, AudioError> {
+        let from = inner.sample_rate();
+        let resampler = Fft::<f32>::new(from as usize, to as usize, 4096, 1, FixedSync::Input)
+            .map_err(|e| AudioError::Resample {
+                path: path.to_path_buf(),
+                from,
+                to,
+                reason: e.to_string(),
+            })?;
+        let delay_left = resampler.output_delay();
+        let output = vec![0.0; resampler.output_frames_max()];
+        Ok(Self {
+            inner,
+            path: path.to_path_buf(),
+            resampler,
+            to,
+            input: Vec::new(),
+            output,
+            delay_left,
+            expected_total: None,
+            consumed_in: 0,
+            produced_out: 0,
+            pending: Default::default(),
+            input_done: false,
+        })
+    }
+
+    /// Runs the resampler once, appending its (delay-trimmed) output to `pending`.
+    fn pump(&mut self) -> Result<(), AudioError> {
+        let need = self.resampler.input_frames_next();
+        self.input.resize(need, 0.0);
+        let mut filled = 0;
+        while !self.input_done && filled < need {
+            let n = self.inner.read(&mut self.input[filled..need])?;
+            if n == 0 {
+                self.input_done = true;
+            }
+            filled += n;
+        }
+        self.consumed_in += filled as u64;
+        if self.input_done && self.expected_total.is_none() {
+            let ratio = f64::from(self.to) / f64::from(self.inner.sample_rate());
+            self.expected_total = Some((ratio * self.consumed_in as f64).ceil() as u64);
+        }
+        let partial = (filled < need).then_some(filled);
+        let indexing = Indexing {
+            input_offset: 0,
+            output_offset: 0,
+            partial_len: partial,
+            active_channels_mask: None,
+        };
+        let input = SequentialSlice::new(&self.input[..need], 1, need).expect("mono slice");
+        let out_len = self.output.len();
+        let mut output =
+            SequentialSlice::new_mut(&mut self.output[..], 1, out_len).expect("mono slice");
+        let (_, produced) = self
+            .resampler
+            .process_into_buffer(&input, &mut output, Some(&indexing))
+            .map_err(|e| AudioError::Resample {
+                path: self.path.clone(),
+                from: self.inner.sample_rate(),
+                to: self.to,
+                reason: e.to_string(),
+            })?;
+        let skip = self.delay_left.min(produced);
+        self.delay_left -= skip;
+        self.pending.extend(&self.output[skip..produced]);
+        Ok(())
+    }
+}
+
+impl<S: MonoSource> MonoSource for ResampledSource<S> {
+    fn read(&mut self, out: &mut [f32]) -> Result<usize, AudioError> {
+        loop {
+            if let Some(total) = self.expected_total {
+                let left = total.saturating_sub(self.produced_out) as usize;
+                if left == 0 {
+                    return Ok(0);
+                }
+                if self.pending.len() >= left.min(out.len()) {
+                    let n = left.min(out.len());
+                    for (o, s) in out[..n].iter_mut().zip(self.pending.drain(..n)) {
+                        *o = s;
+                    }
+                    self.produced_out += n as u64;
+                    return Ok(n);
+                }
+            } else if self.pending.len() >= out.len() {
+                let n = out.len();
+                for (o, s) in out.iter_mut().zip(self.pending.drain(..n)) {
+                    *o = s;
+                }
+                self.produced_out += n as u64;
+                return Ok(n);
+            }
+            self.pump()?;
+        }
+    }
+
+    fn sample_rate(&self) -> u32 {
+        self.to
+    }
+}
+
+/// A WAV file as a mono stream at [`TARGET_SAMPLE_RATE`], resampled if needed.
+pub enum MonoStream {
+    Native(WavMonoReader),
+    Resampled(Box<ResampledSource<WavMonoReader>>),
+}
+
+impl MonoSource for MonoStream {
+    fn read(&mut self, out: &mut [f32]) -> Result<usize, AudioError> {
+        match self {
+            MonoStream::Native(r) => r.read(out),
+            MonoStream::Resampled(r) => r.read(out),
+        }
+    }
+
+    fn sample_rate(&self) -> u32 {
+        TARGET_SAMPLE_RATE
+    }
+}
+
+/// Opens a WAV file as mono audio at 44.1 kHz, logging when it has to resample.
+pub fn open_mono(path: &Path) -> Result<(MonoStream, WavInfo), AudioError> {
+    let reader = WavMonoReader::open(path)?;
+    let info = reader.info().clone();
+    if info.sample_rate == TARGET_SAMPLE_RATE {
+        return Ok((MonoStream::Native(reader), info));
+    }
+    tracing::info!(
+        file = %path.display(),
+        from_hz = info.sample_rate,
+        to_hz = TARGET_SAMPLE_RATE,
+        "resampling to 44.1 kHz (rubato FFT resampler)"
+    );
+    let resampled = ResampledSource::new(reader, path, TARGET_SAMPLE_RATE)?;
+    Ok((MonoStream::Resampled(Box::new(resampled)), info))
+}
+
+/// Reads a whole WAV file as mono 44.1 kHz samples (for when the caller wants them all).
+pub fn read_mono(path: &Path) -> Result<Vec<f32>, AudioError> {
+    let (mut stream, info) = open_mono(path)?;
+    let mut samples = Vec::with_capacity(
+        (info.frames as f64 * f64::from(TARGET_SAMPLE_RATE) / f64::from(info.sample_rate)) as usize
+            + 1,
+    );
+    let mut block = vec![0.0f32; BLOCK_FRAMES];
+    loop {
+        let n = stream.read(&mut block)?;
+        if n == 0 {
+            break;
+        }
+        samples.extend_from_slice(&block[..n]);
+    }
+    Ok(samples)
+}
+
+/// Block size callers should use when draining a [`MonoSource`].
+pub const fn block_frames() -> usize {
+    BLOCK_FRAMES
+}

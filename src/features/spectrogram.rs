@@ -1,0 +1,341 @@
+//! The log-filtered spectrogram of Kelz et al. (2016), numerically identical to madmom 0.16's
+//! `LogarithmicFilteredSpectrogram` with the paper's options.
+//!
+//! Per frame: `frame_size` samples centred on sample `floor(i * hop)` (zero beyond the
+//! signal), times a symmetric Hann window (`np.hanning`), a real FFT of which the first
+//! `fft_size / 2` bins are kept (madmom drops Nyquist), magnitudes, the sparse log
+//! filterbank, then `log10(1 + x)`. madmom peak-normalises the audio first; since everything
+//! before the log is linear in the signal, we scale the filtered energies by `1 / peak`
+//! instead, which lets the whole computation stream in one pass over the file.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex32;
+use realfft::{RealFftPlanner, RealToComplex};
+
+use super::filterbank::{Filterbank, fft_frequencies};
+use crate::audio::{AudioError, MonoSource, TARGET_SAMPLE_RATE};
+
+/// The spectrogram options (madmom's names in parentheses). Defaults are the paper's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpectrogramParams {
+    pub sample_rate: u32,
+    /// Frames per second; hop = sample_rate / fps samples (not rounded, as in madmom).
+    pub fps: f64,
+    pub frame_size: usize,
+    pub fft_size: usize,
+    /// (`num_bands`) bands per octave.
+    pub bands_per_octave: u32,
+    pub fmin: f64,
+    pub fmax: f64,
+    pub fref: f64,
+    pub norm_filters: bool,
+    pub unique_filters: bool,
+    /// (`norm`) peak-normalise the audio.
+    pub normalize_audio: bool,
+}
+
+impl Default for SpectrogramParams {
+    fn default() -> Self {
+        Self {
+            sample_rate: TARGET_SAMPLE_RATE,
+            fps: 100.0,
+            frame_size: 4096,
+            fft_size: 4096,
+            bands_per_octave: 48,
+            fmin: 30.0,
+            fmax: 8000.0,
+            fref: 440.0,
+            norm_filters: true,
+            unique_filters: true,
+            normalize_audio: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    #[error("fps must be a positive finite number, got {0}")]
+    Fps(f64),
+    #[error("frame_size ({frame}) must be even, positive and at most fft_size ({fft})")]
+    FrameSize { frame: usize, fft: usize },
+    #[error("the filterbank between {fmin} Hz and {fmax} Hz has fewer than one band")]
+    NoBands { fmin: f64, fmax: f64 },
+}
+
+impl SpectrogramParams {
+    /// Hop size in samples (fractional when `sample_rate / fps` is not an integer).
+    pub fn hop(&self) -> f64 {
+        f64::from(self.sample_rate) / self.fps
+    }
+
+    /// madmom's frame count for `n` samples: `ceil(n / hop)`.
+    pub fn num_frames(&self, num_samples: u64) -> usize {
+        (num_samples as f64 / self.hop()).ceil() as usize
+    }
+
+    /// The sample a frame is centred on: `int(i * hop)`.
+    pub fn frame_center(&self, frame: usize) -> i64 {
+        (frame as f64 * self.hop()) as i64
+    }
+
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        if !(self.fps.is_finite() && self.fps > 0.0) {
+            return Err(ParamsError::Fps(self.fps));
+        }
+        if self.frame_size == 0 || self.frame_size % 2 == 1 || self.frame_size > self.fft_size {
+            return Err(ParamsError::FrameSize {
+                frame: self.frame_size,
+                fft: self.fft_size,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A computed spectrogram: `frames x bands`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spectrogram {
+    pub frames: usize,
+    pub bands: usize,
+    pub fps: f64,
+    pub data: Vec<f32>,
+}
+
+impl Spectrogram {
+    pub fn row(&self, frame: usize) -> &[f32] {
+        &self.data[frame * self.bands..(frame + 1) * self.bands]
+    }
+
+    pub fn view(&self) -> ndarray::ArrayView2<'_, f32> {
+        ndarray::ArrayView2::from_shape((self.frames, self.bands), &self.data)
+            .expect("data length is frames * bands")
+    }
+}
+
+/// A reusable spectrogram computer: plans the FFT and builds the filterbank once.
+pub struct SpectrogramComputer {
+    params: SpectrogramParams,
+    filterbank: Filterbank,
+    window: Vec<f32>,
+    fft: Arc<dyn RealToComplex<f32>>,
+}
+
+/// Per-thread scratch buffers for [`SpectrogramComputer`].
+struct Scratch {
+    fft_in: Vec<f32>,
+    fft_out: Vec<Complex32>,
+    fft_scratch: Vec<Complex32>,
+    magnitudes: Vec<f32>,
+}
+
+impl SpectrogramComputer {
+    pub fn new(params: SpectrogramParams) -> Result<Self, ParamsError> {
+        params.validate()?;
+        let num_bins = params.fft_size / 2;
+        let bin_frequencies = fft_frequencies(num_bins, f64::from(params.sample_rate));
+        let filterbank = Filterbank::logarithmic(
+            &bin_frequencies,
+            params.bands_per_octave,
+            params.fmin,
+            params.fmax,
+            params.fref,
+            params.norm_filters,
+            params.unique_filters,
+        );
+        if filterbank.num_bands() == 0 {
+            return Err(ParamsError::NoBands {
+                fmin: params.fmin,
+                fmax: params.fmax,
+            });
+        }
+        // np.hanning: the symmetric Hann window, 0.5 - 0.5 cos(2 pi n / (M - 1)).
+        let m = params.frame_size;
+        let window = (0..m)
+            .map(|n| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / (m - 1) as f64).cos()) as f32
+            })
+            .collect();
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(params.fft_size);
+        Ok(Self {
+            params,
+            filterbank,
+            window,
+            fft,
+        })
+    }
+
+    pub fn params(&self) -> &SpectrogramParams {
+        &self.params
+    }
+
+    pub fn filterbank(&self) -> &Filterbank {
+        &self.filterbank
+    }
+
+    pub fn num_bands(&self) -> usize {
+        self.filterbank.num_bands()
+    }
+
+    fn scratch(&self) -> Scratch {
+        Scratch {
+            fft_in: self.fft.make_input_vec(),
+            fft_out: self.fft.make_output_vec(),
+            fft_scratch: self.fft.make_scratch_vec(),
+            magnitudes: vec![0.0; self.params.fft_size / 2],
+        }
+    }
+
+    /// Filtered (linear, not yet normalised or logged) band energies of one frame.
+    /// `frame` holds exactly `frame_size` samples.
+    #[inline]
+    fn filtered_frame(&self, frame: &[f32], s: &mut Scratch, out: &mut [f32]) {
+        let m = self.params.frame_size;
+        for ((dst, x), w) in s.fft_in[..m].iter_mut().zip(frame).zip(&self.window) {
+            *dst = x * w;
+        }
+        s.fft_in[m..].fill(0.0);
+        self.fft
+            .process_with_scratch(&mut s.fft_in, &mut s.fft_out, &mut s.fft_scratch)
+            .expect("buffer sizes come from the plan");
+        let range = self.filterbank.bin_range();
+        for (mag, c) in s.magnitudes[range.clone()]
+            .iter_mut()
+            .zip(&s.fft_out[range.clone()])
+        {
+            *mag = c.norm();
+        }
+        self.filterbank.apply(&s.magnitudes, out);
+    }
+
+    /// Turns filtered energies into the final spectrogram: peak normalisation and log.
+    fn finish(&self, mut data: Vec<f32>, frames: usize, peak: f32) -> Spectrogram {
+        let scale = if self.params.normalize_audio && peak > 0.0 {
+            1.0 / peak
+        } else {
+            1.0
+        };
+        for x in &mut data {
+            *x = (*x * scale).ln_1p() * std::f32::consts::LOG10_E;
+        }
+        Spectrogram {
+            frames,
+            bands: self.num_bands(),
+            fps: self.params.fps,
+            data,
+        }
+    }
+
+    /// The spectrogram of samples already in memory (mono, at `params.sample_rate`).
+    pub fn compute(&self, samples: &[f32]) -> Spectrogram {
+        let mut framer = StreamingFramer::new(self);
+        framer.push(samples);
+        framer.finish()
+    }
+
+    /// The spectrogram of a streamed source; memory is the output plus one frame.
+    pub fn compute_stream(&self, source: &mut dyn MonoSource) -> Result<Spectrogram, AudioError> {
+        let mut framer = StreamingFramer::new(self);
+        let mut block = vec![0.0f32; crate::audio::block_frames()];
+        loop {
+            let n = source.read(&mut block)?;
+            if n == 0 {
+                break;
+            }
+            framer.push(&block[..n]);
+        }
+        Ok(framer.finish())
+    }
+}
+
+/// Cuts a sample stream into madmom's centred frames as soon as each frame is complete.
+struct StreamingFramer<'a> {
+    computer: &'a SpectrogramComputer,
+    scratch: Scratch,
+    /// Samples not yet consumed by every frame that needs them; `buffer[0]` is sample `offset`.
+    buffer: Vec<f32>,
+    offset: u64,
+    total: u64,
+    peak: f32,
+    next_frame: usize,
+    frame: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl<'a> StreamingFramer<'a> {
+    fn new(computer: &'a SpectrogramComputer) -> Self {
+        Self {
+            computer,
+            scratch: computer.scratch(),
+            buffer: Vec::new(),
+            offset: 0,
+            total: 0,
+            peak: 0.0,
+            next_frame: 0,
+            frame: vec![0.0; computer.params.frame_size],
+            out: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, samples: &[f32]) {
+        self.peak = samples.iter().fold(self.peak, |p, x| p.max(x.abs()));
+        self.buffer.extend_from_slice(samples);
+        self.total += samples.len() as u64;
+        let half = (self.computer.params.frame_size / 2) as i64;
+        loop {
+            let start = self.computer.params.frame_center(self.next_frame) - half;
+            if start + 2 * half > self.total as i64 {
+                break;
+            }
+            self.emit_frame(start);
+        }
+        // Drop samples no later frame can reach.
+        let keep_from = (self.computer.params.frame_center(self.next_frame) - half).max(0) as u64;
+        let drop = (keep_from.saturating_sub(self.offset) as usize).min(self.buffer.len());
+        if drop > 0 && drop * 2 >= self.buffer.len() {
+            self.buffer.drain(..drop);
+            self.offset += drop as u64;
+        }
+    }
+
+    /// Computes the frame whose first sample is `start` (may lie outside the signal).
+    fn emit_frame(&mut self, start: i64) {
+        let size = self.computer.params.frame_size as i64;
+        let bands = self.computer.num_bands();
+        let first = self.out.len();
+        self.out.resize(first + bands, 0.0);
+        let (lo, hi) = (start.max(0), (start + size).min(self.total as i64));
+        let direct = start >= 0 && start + size <= self.total as i64;
+        if direct {
+            let at = (start as u64 - self.offset) as usize;
+            let frame = &self.buffer[at..at + size as usize];
+            self.computer
+                .filtered_frame(frame, &mut self.scratch, &mut self.out[first..]);
+        } else {
+            // Zero padding before the start or past the end of the signal.
+            self.frame.fill(0.0);
+            if hi > lo {
+                let src = (lo as u64 - self.offset) as usize;
+                let dst = (lo - start) as usize;
+                let len = (hi - lo) as usize;
+                self.frame[dst..dst + len].copy_from_slice(&self.buffer[src..src + len]);
+            }
+            self.computer
+                .filtered_frame(&self.frame, &mut self.scratch, &mut self.out[first..]);
+        }
+        self.next_frame += 1;
+    }
+
+    fn finish(mut self) -> Spectrogram {
+        let frames = self.computer.params.num_frames(self.total);
+        let half = (self.computer.params.frame_size / 2) as i64;
+        while self.next_frame < frames {
+            let start = self.computer.params.frame_center(self.next_frame) - half;
+            self.emit_frame(start);
+        }
+        let peak = self.peak;
+        let computer = self.computer;
+        computer.finish(self.out, frames, peak)
+    }
+}

@@ -1,0 +1,23 @@
+//! `entangle`: measure *how* framewise music-transcription networks fail.
+//!
+//! A reproduction and extension of Kelz & Widmer (2017), "An Experimental Analysis of the
+//! Entanglement Problem in Neural-Network-based Music Transcription Systems". The crate is
+//! organised by pipeline stage; each module has one job:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`audio`] | WAV decoding, down-mix, resampling to 44.1 kHz (streamed) |
+//! | [`features`] | madmom-identical log-filtered spectrogram, context windows |
+//! | [`labels`] | note lists from MIDI / MAPS `.txt`, frame piano rolls |
+//! | [`pitchset`] | pitch sets as `u128` bitmasks |
+//! | [`corpus`] | SoundFont rendering |
+//! | [`sink`] | atomic `.npy` and Parquet writers |
+//! | [`demo`] | the README's main job |
+
+pub mod audio;
+pub mod corpus;
+pub mod demo;
+pub mod features;
+pub mod labels;
+pub mod pitchset;
+pub mod sink;

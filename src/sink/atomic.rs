@@ -1,0 +1,86 @@
+//! Atomic file output: temp file in the destination directory, fsync, rename.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// What went wrong writing an output file. Every variant names the destination.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{path}: cannot write here: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: write failed: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+/// Writes `path` atomically: `write` fills a temporary file in the same directory, which is
+/// then flushed to disk and renamed over `path`. On any error the temporary file is removed
+/// and `path` is left as it was.
+pub fn write_atomically<F, E>(path: &Path, write: F) -> Result<(), SinkError>
+where
+    F: FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
+    E: std::fmt::Display,
+{
+    let create_error = |source| SinkError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(create_error)?;
+    let write_error = |reason: String| SinkError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    {
+        let mut writer = BufWriter::new(temp.as_file());
+        write(&mut writer).map_err(|e| write_error(e.to_string()))?;
+        writer.flush().map_err(|e| write_error(e.to_string()))?;
+    }
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| write_error(e.to_string()))?;
+    temp.persist(path)
+        .map_err(|e| write_error(e.error.to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("table.parquet");
+        std::fs::write(&path, b"old").unwrap();
+        let result = write_atomically(&path, |w| {
+            w.write_all(b"half").map_err(|e| e.to_string())?;
+            Err::<(), _>("disk on fire".to_string())
+        });
+        assert!(result.unwrap_err().to_string().contains("disk on fire"));
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_missing_directory_is_named() {
+        let err = write_atomically(Path::new("/nonexistent-dir/x.npy"), |_| Ok::<(), String>(()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/nonexistent-dir/x.npy: cannot write here"), "{err}");
+    }
+}

@@ -1,0 +1,8 @@
+//! Output writers. Every file is written to a temporary file beside its destination and
+//! renamed into place, so a failed or killed run never leaves a half-written table behind.
+
+pub mod atomic;
+pub mod labels_table;
+pub mod npy;
+
+pub use atomic::{SinkError, write_atomically};

@@ -1,0 +1,13 @@
+//! NumPy `.npy` output (ndarray-npy): the format numpy, tch and every analytics stack read.
+
+use std::path::Path;
+
+use ndarray_npy::WriteNpyExt;
+
+use super::{SinkError, write_atomically};
+use crate::features::Spectrogram;
+
+/// Writes a spectrogram as a little-endian float32 `.npy` of shape `[frames, bands]`.
+pub fn write_spectrogram_npy(path: &Path, spectrogram: &Spectrogram) -> Result<(), SinkError> {
+    write_atomically(path, |w| spectrogram.view().write_npy(w))
+}
