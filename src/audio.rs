@@ -90,7 +90,11 @@ pub struct WavMonoReader {
 fn classify_hound_error(path: &Path, err: hound::Error) -> AudioError {
     let path = path.to_path_buf();
     match err {
-        hound::Error::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+        // hound reports a short read as `Other` with this text, std as `UnexpectedEof`.
+        hound::Error::IoError(e)
+            if e.kind() == std::io::ErrorKind::UnexpectedEof
+                || e.to_string().contains("Failed to read enough bytes") =>
+        {
             AudioError::Truncated {
                 path,
                 reason: "the file ends before the end of its header or data chunk".into(),
@@ -202,7 +206,11 @@ impl MonoSource for WavMonoReader {
                 }
                 check_complete(&self.path, buf.len(), wanted)?;
                 let scale = 1.0 / f64::from(1u32 << (bits - 1).min(31)) as f32;
-                let scale = if bits == 32 { 1.0 / 2_147_483_648.0 } else { scale };
+                let scale = if bits == 32 {
+                    1.0 / 2_147_483_648.0
+                } else {
+                    scale
+                };
                 for (o, frame) in out.iter_mut().zip(buf.chunks_exact(channels)) {
                     // Integer mean truncated towards zero: madmom's remix casts back to the
                     // integer dtype, and we follow it so multi-channel files match exactly.

@@ -70,7 +70,10 @@ fn summarise(
         spec.frames as f64 / spec.fps
     );
     let sounding = roll.frames.iter().filter(|f| !f.is_empty()).count();
-    let _ = writeln!(s, "labels: {sounding} frames with notes -> chord-labels.parquet");
+    let _ = writeln!(
+        s,
+        "labels: {sounding} frames with notes -> chord-labels.parquet"
+    );
     let middle = roll
         .frames
         .iter()

@@ -11,7 +11,11 @@ use entangle::sink::labels_table::write_labels_table;
 use entangle::sink::npy::write_spectrogram_npy;
 
 #[derive(Parser)]
-#[command(name = "entangle", version, about = "Measure how framewise music-transcription networks fail")]
+#[command(
+    name = "entangle",
+    version,
+    about = "Measure how framewise music-transcription networks fail"
+)]
 struct Cli {
     /// More log output (-v: debug, -vv: trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -54,11 +54,10 @@ pub fn render_notes(
     notes: &[Note],
     settings: &RenderSettings,
 ) -> Result<(Vec<f32>, Vec<f32>), RenderError> {
-    let has_preset = font
-        .get_presets()
-        .iter()
-        .any(|p| p.get_bank_number() == i32::from(settings.bank)
-            && p.get_patch_number() == i32::from(settings.program));
+    let has_preset = font.get_presets().iter().any(|p| {
+        p.get_bank_number() == i32::from(settings.bank)
+            && p.get_patch_number() == i32::from(settings.program)
+    });
     if !has_preset {
         return Err(RenderError::NoPreset {
             soundfont: soundfont_name.to_string(),
@@ -68,8 +67,8 @@ pub fn render_notes(
     }
     let mut synth_settings = SynthesizerSettings::new(TARGET_SAMPLE_RATE as i32);
     synth_settings.enable_reverb_and_chorus = settings.reverb_and_chorus;
-    let mut synth =
-        Synthesizer::new(font, &synth_settings).map_err(|e| RenderError::Synth(format!("{e:?}")))?;
+    let mut synth = Synthesizer::new(font, &synth_settings)
+        .map_err(|e| RenderError::Synth(format!("{e:?}")))?;
     const CHANNEL: i32 = 0;
     // Bank select (CC 0) then program change.
     synth.process_midi_message(CHANNEL, 0xB0, 0x00, i32::from(settings.bank));
@@ -82,7 +81,12 @@ pub fn render_notes(
         .flat_map(|n| {
             [
                 (to_sample(n.onset), true, n.pitch, n.velocity),
-                (to_sample(n.offset).max(to_sample(n.onset) + 1), false, n.pitch, 0),
+                (
+                    to_sample(n.offset).max(to_sample(n.onset) + 1),
+                    false,
+                    n.pitch,
+                    0,
+                ),
             ]
         })
         .collect();

@@ -50,7 +50,10 @@ pub fn resolve_soundfont(name_or_path: &str) -> PathBuf {
 
 /// Loads a `.sf2` file; a missing known SoundFont names the Debian package that installs it.
 pub fn load_soundfont(path: &Path) -> Result<Arc<SoundFont>, RenderError> {
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("sf3")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("sf3"))
+    {
         return Err(RenderError::SoundFont {
             path: path.to_path_buf(),
             reason: "SF3 (Ogg-compressed) SoundFonts are not supported by rustysynth; \

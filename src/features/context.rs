@@ -12,7 +12,9 @@ pub fn context_window(spec: &Spectrogram, frame: usize, radius: usize, out: &mut
     let bands = spec.bands;
     assert_eq!(out.len(), (2 * radius + 1) * bands, "output buffer size");
     for (row, dst) in out.chunks_exact_mut(bands).enumerate() {
-        let source = (frame + row).checked_sub(radius).filter(|&f| f < spec.frames);
+        let source = (frame + row)
+            .checked_sub(radius)
+            .filter(|&f| f < spec.frames);
         match source {
             Some(f) => dst.copy_from_slice(spec.row(f)),
             None => dst.fill(0.0),

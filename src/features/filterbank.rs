@@ -43,7 +43,11 @@ pub fn log_frequencies(bands_per_octave: u32, fmin: f64, fmax: f64, fref: f64) -
 
 /// Maps frequencies to the index of the closest bin (madmom's `frequencies2bins`): ties go to
 /// the upper bin, indices are clipped to `1..len` before the comparison, as in madmom.
-pub fn frequencies_to_bins(frequencies: &[f64], bin_frequencies: &[f64], unique: bool) -> Vec<usize> {
+pub fn frequencies_to_bins(
+    frequencies: &[f64],
+    bin_frequencies: &[f64],
+    unique: bool,
+) -> Vec<usize> {
     let n = bin_frequencies.len();
     let mut bins: Vec<usize> = frequencies
         .iter()
@@ -168,7 +172,10 @@ mod tests {
     #[test]
     fn bins_round_to_the_nearest_and_ties_go_up() {
         let bins = [0.0, 10.0, 20.0, 30.0];
-        assert_eq!(frequencies_to_bins(&[4.0, 5.0, 6.0, 29.0, 99.0], &bins, false), vec![0, 1, 1, 3, 3]);
+        assert_eq!(
+            frequencies_to_bins(&[4.0, 5.0, 6.0, 29.0, 99.0], &bins, false),
+            vec![0, 1, 1, 3, 3]
+        );
         assert_eq!(frequencies_to_bins(&[11.0, 12.0], &bins, true), vec![1]);
     }
 }

@@ -33,7 +33,10 @@ pub fn parse_maps_txt(text: &str, path: &Path) -> Result<Vec<Note>, LabelError> 
         let fields: Vec<&str> = line.split_whitespace().collect();
         if !seen_content {
             seen_content = true;
-            if fields.first().is_some_and(|f| f.eq_ignore_ascii_case("OnsetTime")) {
+            if fields
+                .first()
+                .is_some_and(|f| f.eq_ignore_ascii_case("OnsetTime"))
+            {
                 continue;
             }
         }
@@ -96,10 +99,14 @@ mod tests {
 
     #[test]
     fn reads_header_crlf_and_tabs() {
-        let notes = parse("OnsetTime\tOffsetTime\tMidiPitch\r\n0.5\t1.25\t60\r\n1.0\t1.5\t64\r\n\r\n")
-            .unwrap();
+        let notes =
+            parse("OnsetTime\tOffsetTime\tMidiPitch\r\n0.5\t1.25\t60\r\n1.0\t1.5\t64\r\n\r\n")
+                .unwrap();
         assert_eq!(notes.len(), 2);
-        assert_eq!((notes[0].onset, notes[0].offset, notes[0].pitch), (0.5, 1.25, 60));
+        assert_eq!(
+            (notes[0].onset, notes[0].offset, notes[0].pitch),
+            (0.5, 1.25, 60)
+        );
         assert_eq!(notes[1].pitch, 64);
     }
 
@@ -114,7 +121,10 @@ mod tests {
             msg("0.5 1.0 60\n0.7 1.0 120\n"),
             "piece.txt:2: MidiPitch \"120\" is outside the piano range 21..=108"
         );
-        assert_eq!(msg("1.0 0.5 60\n"), "piece.txt:1: offset 0.5 s is before onset 1 s");
+        assert_eq!(
+            msg("1.0 0.5 60\n"),
+            "piece.txt:1: offset 0.5 s is before onset 1 s"
+        );
         assert_eq!(
             msg("x 0.5 60\n"),
             "piece.txt:1: OnsetTime \"x\" is not a non-negative number of seconds"

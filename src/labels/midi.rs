@@ -78,7 +78,11 @@ pub fn read_midi(path: &Path, options: ReadOptions) -> Result<Vec<Note>, LabelEr
 }
 
 /// Parses MIDI bytes; `path` is only used in error messages.
-pub fn parse_midi(bytes: &[u8], path: &Path, options: ReadOptions) -> Result<Vec<Note>, LabelError> {
+pub fn parse_midi(
+    bytes: &[u8],
+    path: &Path,
+    options: ReadOptions,
+) -> Result<Vec<Note>, LabelError> {
     let midi_error = |message: String| LabelError::Midi {
         path: path.to_path_buf(),
         message,

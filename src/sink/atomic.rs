@@ -78,9 +78,15 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_named() {
-        let err = write_atomically(Path::new("/nonexistent-dir/x.npy"), |_| Ok::<(), String>(()))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("/nonexistent-dir/x.npy: cannot write here"), "{err}");
+        let err = write_atomically(
+            Path::new("/nonexistent-dir/x.npy"),
+            |_| Ok::<(), String>(()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("/nonexistent-dir/x.npy: cannot write here"),
+            "{err}"
+        );
     }
 }

@@ -34,8 +34,11 @@ pub fn labels_schema() -> Schema {
 pub fn labels_batch(shard: &str, roll: &PianoRoll) -> RecordBatch {
     let mut shards = StringBuilder::with_capacity(roll.len(), roll.len() * shard.len());
     let mut frames = UInt32Builder::with_capacity(roll.len());
-    let mut pitches = ListBuilder::new(UInt8Builder::new())
-        .with_field(Arc::new(Field::new("item", DataType::UInt8, false)));
+    let mut pitches = ListBuilder::new(UInt8Builder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::UInt8,
+        false,
+    )));
     for (frame, set) in roll.frames.iter().enumerate() {
         shards.append_value(shard);
         frames.append_value(frame as u32);

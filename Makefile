@@ -1,0 +1,40 @@
+# entangle: the two commands a new user runs (see README.md).
+#   make demo   the main job (installs what it needs, builds, runs the end-to-end demo)
+#   make test   the whole test suite (installs what it needs, lint, all tests)
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+VENV ?= .venv
+ENV := source scripts/env.sh &&
+
+.PHONY: demo test setup system-deps venv lint bench goldens oracle-venv clean-venv
+
+demo: setup
+	$(ENV) $(CARGO) run --release --quiet -- demo --out demo-out
+
+test: setup lint
+	$(ENV) $(CARGO) test --release --all-features --all-targets
+
+setup: system-deps venv
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+venv:
+	@scripts/setup-venv.sh $(VENV)
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --all-features --all-targets --quiet -- -D warnings
+
+bench: setup
+	$(ENV) $(CARGO) bench --bench spectrogram
+	scripts/time-madmom.sh
+
+# Regenerates tests/golden/ with madmom 0.16.1 itself (a separate venv: madmom needs old numpy).
+goldens:
+	scripts/setup-madmom-venv.sh .venv-oracle
+	.venv-oracle/bin/python scripts/make_spectrogram_goldens.py tests/golden
+
+clean-venv:
+	rm -rf $(VENV) .venv-oracle
