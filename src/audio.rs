@@ -4,10 +4,12 @@
 //! [`TARGET_SAMPLE_RATE`]. Files are *streamed* in blocks, so memory does not grow with the
 //! length of the file: a ten-hour recording costs the same working memory as a ten-second one.
 //!
-//! * Integer WAV (8/16/24/32 bit) is scaled to `[-1, 1)` by `2^(bits-1)`; 32-bit float as is.
+//! * Integer WAV (8/16/24/32 bit) is scaled to `[-1, 1)`; 32-bit float is read as is.
 //! * Multi-channel audio is down-mixed by the mean. For integer formats the mean is taken in
 //!   the integer domain and truncated towards zero, as madmom's `remix` does (it casts the
-//!   mean back to the file's integer dtype), so our spectrograms match madmom's bit for bit.
+//!   mean back to the file's integer dtype), so our spectrograms match madmom's.
+//! * Optionally, madmom's integer peak normalisation (see
+//!   [`WavMonoReader::use_madmom_int_normalization`]).
 //! * Other sample rates are resampled to 44.1 kHz with rubato's synchronous FFT resampler
 //!   (the delay it introduces is trimmed, so sample `n` of the output is time `n / 44100`).
 
@@ -85,6 +87,9 @@ pub struct WavMonoReader {
     frames_left: u64,
     interleaved_f32: Vec<f32>,
     interleaved_i32: Vec<i32>,
+    mixed: Vec<i64>,
+    /// (scaling, container max) once madmom's integer normalisation is on.
+    int_normalization: Option<(f64, f64)>,
 }
 
 fn classify_hound_error(path: &Path, err: hound::Error) -> AudioError {
@@ -177,6 +182,8 @@ impl WavMonoReader {
             frames_left: frames,
             interleaved_f32: Vec::new(),
             interleaved_i32: Vec::new(),
+            mixed: Vec::new(),
+            int_normalization: None,
         })
     }
 
@@ -189,40 +196,115 @@ impl WavMonoReader {
     }
 }
 
-impl MonoSource for WavMonoReader {
-    fn read(&mut self, out: &mut [f32]) -> Result<usize, AudioError> {
-        let frames = (out.len() as u64).min(self.frames_left) as usize;
+impl WavMonoReader {
+    /// madmom keeps integer audio in its numpy dtype: 16-bit as int16, 24- and 32-bit as int32
+    /// (24-bit left-justified, as scipy reads it). Returns (left shift into that container,
+    /// the container's maximum), or `None` for formats madmom cannot peak-normalise as
+    /// integers (8-bit unsigned, float).
+    fn madmom_container(&self) -> Option<(u32, i64)> {
+        match self.info.encoding {
+            SampleEncoding::Int { bits } if (9..=16).contains(&bits) => {
+                Some((u32::from(16 - bits), i64::from(i16::MAX)))
+            }
+            SampleEncoding::Int { bits } if bits > 16 => {
+                Some((u32::from(32 - bits), i64::from(i32::MAX)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Switches the reader to madmom's integer peak normalisation (`Signal(norm=True)` on an
+    /// integer file): each down-mixed sample becomes `trunc(x / (peak / max))` in the
+    /// container dtype, then `/ max` (madmom scales the FFT window by `1 / max`). `peak` is
+    /// the largest absolute down-mixed container value, from [`Self::container_peak`].
+    /// Returns false (and changes nothing) for formats without an integer container.
+    pub fn use_madmom_int_normalization(&mut self, peak: i64) -> bool {
+        match self.madmom_container() {
+            Some((_, max)) if peak > 0 => {
+                self.int_normalization = Some((peak as f64 / max as f64, max as f64));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The largest absolute down-mixed sample in container units, reading the file once.
+    /// Zero for files without an integer container.
+    pub fn container_peak(path: &Path) -> Result<i64, AudioError> {
+        let mut reader = Self::open(path)?;
+        let mut peak = 0i64;
+        if reader.madmom_container().is_none() {
+            return Ok(peak);
+        }
+        let mut mixed = Vec::new();
+        while reader.read_mixed_ints(BLOCK_FRAMES, &mut mixed)? > 0 {
+            peak = mixed.iter().fold(peak, |p, x| p.max(x.abs()));
+        }
+        Ok(peak)
+    }
+
+    /// Reads up to `frames` frames of an integer file, down-mixed by the integer mean
+    /// (truncated towards zero, as madmom's `remix` casts the mean back to the dtype) in
+    /// container units.
+    fn read_mixed_ints(
+        &mut self,
+        frames: usize,
+        mixed: &mut Vec<i64>,
+    ) -> Result<usize, AudioError> {
+        let frames = (frames as u64).min(self.frames_left) as usize;
+        mixed.clear();
         if frames == 0 {
             return Ok(0);
         }
         let channels = usize::from(self.info.channels);
         let wanted = frames * channels;
+        let shift = self.madmom_container().map_or(0, |c| c.0);
+        let buf = &mut self.interleaved_i32;
+        buf.clear();
+        for sample in self.reader.samples::<i32>().take(wanted) {
+            buf.push(sample.map_err(|e| classify_hound_error(&self.path, e))?);
+        }
+        check_complete(&self.path, buf.len(), wanted)?;
+        mixed.extend(buf.chunks_exact(channels).map(|frame| {
+            let sum: i64 = frame.iter().map(|&s| i64::from(s) << shift).sum();
+            sum / channels as i64
+        }));
+        self.frames_left -= frames as u64;
+        Ok(frames)
+    }
+}
+
+impl MonoSource for WavMonoReader {
+    fn read(&mut self, out: &mut [f32]) -> Result<usize, AudioError> {
         match self.info.encoding {
             SampleEncoding::Int { bits } => {
-                let buf = &mut self.interleaved_i32;
-                buf.clear();
-                for sample in self.reader.samples::<i32>().take(wanted) {
-                    buf.push(sample.map_err(|e| classify_hound_error(&self.path, e))?);
+                let mut mixed = std::mem::take(&mut self.mixed);
+                let frames = self.read_mixed_ints(out.len(), &mut mixed)?;
+                let shift = self.madmom_container().map_or(0, |c| c.0);
+                match self.int_normalization {
+                    Some((scaling, max)) => {
+                        for (o, &x) in out.iter_mut().zip(&mixed) {
+                            *o = ((x as f64 / scaling).trunc() / max) as f32;
+                        }
+                    }
+                    None => {
+                        // Full scale maps to [-1, 1).
+                        let scale = 1.0 / (1u64 << (u32::from(bits) + shift - 1)) as f64;
+                        for (o, &x) in out.iter_mut().zip(&mixed) {
+                            *o = (x as f64 * scale) as f32;
+                        }
+                    }
                 }
-                check_complete(&self.path, buf.len(), wanted)?;
-                let scale = 1.0 / f64::from(1u32 << (bits - 1).min(31)) as f32;
-                let scale = if bits == 32 {
-                    1.0 / 2_147_483_648.0
-                } else {
-                    scale
-                };
-                for (o, frame) in out.iter_mut().zip(buf.chunks_exact(channels)) {
-                    // Integer mean truncated towards zero: madmom's remix casts back to the
-                    // integer dtype, and we follow it so multi-channel files match exactly.
-                    let mixed = if channels == 1 {
-                        frame[0]
-                    } else {
-                        (frame.iter().map(|&s| i64::from(s)).sum::<i64>() / channels as i64) as i32
-                    };
-                    *o = mixed as f32 * scale;
-                }
+                self.mixed = mixed;
+                Ok(frames)
             }
             SampleEncoding::Float32 => {
+                let frames = (out.len() as u64).min(self.frames_left) as usize;
+                if frames == 0 {
+                    return Ok(0);
+                }
+                let channels = usize::from(self.info.channels);
+                let wanted = frames * channels;
                 let buf = &mut self.interleaved_f32;
                 buf.clear();
                 for sample in self.reader.samples::<f32>().take(wanted) {
@@ -237,10 +319,10 @@ impl MonoSource for WavMonoReader {
                         frame.iter().sum::<f32>() * inv
                     };
                 }
+                self.frames_left -= frames as u64;
+                Ok(frames)
             }
         }
-        self.frames_left -= frames as u64;
-        Ok(frames)
     }
 
     fn sample_rate(&self) -> u32 {
@@ -400,7 +482,9 @@ impl MonoSource for MonoStream {
     }
 }
 
-/// Opens a WAV file as mono audio at 44.1 kHz, logging when it has to resample.
+/// Opens a WAV file as mono audio at 44.1 kHz, logging when it has to resample. (For
+/// spectrograms use `SpectrogramComputer::compute_wav`, which also applies madmom's
+/// normalisation.)
 pub fn open_mono(path: &Path) -> Result<(MonoStream, WavInfo), AudioError> {
     let reader = WavMonoReader::open(path)?;
     let info = reader.info().clone();

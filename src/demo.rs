@@ -36,8 +36,7 @@ pub fn run(out_dir: &Path, soundfont: &Path) -> anyhow::Result<String> {
     write_wav_stereo16(&wav, &left, &right)?;
 
     let computer = SpectrogramComputer::new(SpectrogramParams::default())?;
-    let (mut stream, _) = crate::audio::open_mono(&wav)?;
-    let spec = computer.compute_stream(&mut stream)?;
+    let spec = computer.compute_wav(&wav)?;
     write_spectrogram_npy(&out_dir.join("chord.npy"), &spec)?;
     let roll = PianoRoll::from_notes(&notes, spec.fps, Some(spec.frames));
     write_labels_table(

@@ -88,8 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let computer = SpectrogramComputer::new(params)?;
-            let (mut stream, _) = entangle::audio::open_mono(&input)?;
-            let spec = computer.compute_stream(&mut stream)?;
+            let spec = computer.compute_wav(&input)?;
             write_spectrogram_npy(&output, &spec)?;
             tracing::info!(
                 frames = spec.frames,

@@ -21,10 +21,11 @@ pub struct Filterbank {
     pub bands: Vec<Band>,
 }
 
-/// Centre frequencies of the FFT bins madmom uses: `np.fft.fftfreq(2 n, 1 / sr)[:n]`.
+/// Centre frequencies of the FFT bins madmom uses: `np.fft.fftfreq(2 n, 1 / sr)[:n]`,
+/// evaluated in numpy's order of operations (`k * (1 / (2 n * (1 / sr)))`).
 pub fn fft_frequencies(num_bins: usize, sample_rate: f64) -> Vec<f64> {
-    let d = (2 * num_bins) as f64;
-    (0..num_bins).map(|k| k as f64 * sample_rate / d).collect()
+    let step = 1.0 / ((2 * num_bins) as f64 * (1.0 / sample_rate));
+    (0..num_bins).map(|k| k as f64 * step).collect()
 }
 
 /// Log-spaced frequencies, `bands_per_octave` per octave, aligned to `fref`, within

@@ -14,7 +14,9 @@ use realfft::num_complex::Complex32;
 use realfft::{RealFftPlanner, RealToComplex};
 
 use super::filterbank::{Filterbank, fft_frequencies};
-use crate::audio::{AudioError, MonoSource, TARGET_SAMPLE_RATE};
+use std::path::Path;
+
+use crate::audio::{AudioError, MonoSource, ResampledSource, TARGET_SAMPLE_RATE, WavMonoReader};
 
 /// The spectrogram options (madmom's names in parentheses). Defaults are the paper's.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -150,11 +152,13 @@ impl SpectrogramComputer {
                 fmax: params.fmax,
             });
         }
-        // np.hanning: the symmetric Hann window, 0.5 - 0.5 cos(2 pi n / (M - 1)).
-        let m = params.frame_size;
+        // np.hanning, evaluated as numpy does: 0.5 + 0.5 cos(pi n / (M - 1)) for
+        // n = 1 - M, 3 - M, ..., M - 1 (the symmetric Hann window).
+        let m = params.frame_size as i64;
         let window = (0..m)
-            .map(|n| {
-                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / (m - 1) as f64).cos()) as f32
+            .map(|i| {
+                let n = (1 - m + 2 * i) as f64;
+                (0.5 + 0.5 * (std::f64::consts::PI * n / (m - 1) as f64).cos()) as f32
             })
             .collect();
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(params.fft_size);
@@ -209,15 +213,16 @@ impl SpectrogramComputer {
         self.filterbank.apply(&s.magnitudes, out);
     }
 
-    /// Turns filtered energies into the final spectrogram: peak normalisation and log.
-    fn finish(&self, mut data: Vec<f32>, frames: usize, peak: f32) -> Spectrogram {
-        let scale = if self.params.normalize_audio && peak > 0.0 {
-            1.0 / peak
-        } else {
-            1.0
-        };
-        for x in &mut data {
-            *x = (*x * scale).ln_1p() * std::f32::consts::LOG10_E;
+    /// Turns filtered energies into the final spectrogram: `log10(1 + x)`, after scaling by
+    /// `1 / peak` when the source still needs peak normalisation.
+    fn finish(&self, mut data: Vec<f32>, frames: usize, peak: Option<f32>) -> Spectrogram {
+        match peak {
+            Some(peak) if peak > 0.0 => {
+                let scale = 1.0 / peak;
+                data.iter_mut()
+                    .for_each(|x| *x = (*x * scale + 1.0).log10());
+            }
+            _ => data.iter_mut().for_each(|x| *x = (*x + 1.0).log10()),
         }
         Spectrogram {
             frames,
@@ -230,13 +235,57 @@ impl SpectrogramComputer {
     /// The spectrogram of samples already in memory (mono, at `params.sample_rate`).
     pub fn compute(&self, samples: &[f32]) -> Spectrogram {
         let mut framer = StreamingFramer::new(self);
+        framer.peak_normalize = self.params.normalize_audio;
         framer.push(samples);
         framer.finish()
     }
 
     /// The spectrogram of a streamed source; memory is the output plus one frame.
     pub fn compute_stream(&self, source: &mut dyn MonoSource) -> Result<Spectrogram, AudioError> {
+        self.compute_stream_with(source, self.params.normalize_audio)
+    }
+
+    /// Like [`Self::compute_stream`], for a source that is already peak-normalised.
+    pub fn compute_normalized_stream(
+        &self,
+        source: &mut dyn MonoSource,
+    ) -> Result<Spectrogram, AudioError> {
+        self.compute_stream_with(source, false)
+    }
+
+    /// The spectrogram of a WAV file, as madmom computes it from that file. With
+    /// `normalize_audio`, integer files at the working rate get madmom's integer peak
+    /// normalisation (two streaming passes: one for the peak); other files are normalised by
+    /// their float peak; files at another rate are resampled first (madmom would hand those
+    /// to ffmpeg, so there we can only match it closely, not exactly).
+    pub fn compute_wav(&self, path: &Path) -> Result<Spectrogram, AudioError> {
+        let mut reader = WavMonoReader::open(path)?;
+        if reader.info().sample_rate == self.params.sample_rate {
+            if self.params.normalize_audio {
+                let peak = WavMonoReader::container_peak(path)?;
+                if reader.use_madmom_int_normalization(peak) {
+                    return self.compute_normalized_stream(&mut reader);
+                }
+            }
+            return self.compute_stream(&mut reader);
+        }
+        tracing::info!(
+            file = %path.display(),
+            from_hz = reader.info().sample_rate,
+            to_hz = self.params.sample_rate,
+            "resampling (rubato FFT resampler)"
+        );
+        let mut resampled = ResampledSource::new(reader, path, self.params.sample_rate)?;
+        self.compute_stream(&mut resampled)
+    }
+
+    fn compute_stream_with(
+        &self,
+        source: &mut dyn MonoSource,
+        peak_normalize: bool,
+    ) -> Result<Spectrogram, AudioError> {
         let mut framer = StreamingFramer::new(self);
+        framer.peak_normalize = peak_normalize;
         let mut block = vec![0.0f32; crate::audio::block_frames()];
         loop {
             let n = source.read(&mut block)?;
@@ -261,6 +310,8 @@ struct StreamingFramer<'a> {
     next_frame: usize,
     frame: Vec<f32>,
     out: Vec<f32>,
+    /// Scale by the observed peak at the end (madmom's `norm`, for float sources).
+    peak_normalize: bool,
 }
 
 impl<'a> StreamingFramer<'a> {
@@ -275,6 +326,7 @@ impl<'a> StreamingFramer<'a> {
             next_frame: 0,
             frame: vec![0.0; computer.params.frame_size],
             out: Vec::new(),
+            peak_normalize: false,
         }
     }
 
@@ -334,7 +386,7 @@ impl<'a> StreamingFramer<'a> {
             let start = self.computer.params.frame_center(self.next_frame) - half;
             self.emit_frame(start);
         }
-        let peak = self.peak;
+        let peak = self.peak_normalize.then_some(self.peak);
         let computer = self.computer;
         computer.finish(self.out, frames, peak)
     }
