@@ -122,6 +122,8 @@ pub struct SpectrogramComputer {
     filterbank: Filterbank,
     window: Vec<f32>,
     fft: Arc<dyn RealToComplex<f32>>,
+    #[cfg(target_arch = "x86_64")]
+    avx2_fma: bool,
 }
 
 /// Per-thread scratch buffers for [`SpectrogramComputer`].
@@ -167,6 +169,8 @@ impl SpectrogramComputer {
             filterbank,
             window,
             fft,
+            #[cfg(target_arch = "x86_64")]
+            avx2_fma: is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
         })
     }
 
@@ -195,6 +199,25 @@ impl SpectrogramComputer {
     /// `frame` holds exactly `frame_size` samples.
     #[inline]
     fn filtered_frame(&self, frame: &[f32], s: &mut Scratch, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2_fma {
+            // SAFETY: the CPU supports AVX2 and FMA (checked at construction).
+            unsafe { self.filtered_frame_avx2(frame, s, out) };
+            return;
+        }
+        self.filtered_frame_generic(frame, s, out);
+    }
+
+    /// The same code compiled for AVX2 + FMA: the window product, magnitudes and filterbank
+    /// are simple loops that LLVM vectorises 8 wide instead of the baseline's 4.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn filtered_frame_avx2(&self, frame: &[f32], s: &mut Scratch, out: &mut [f32]) {
+        self.filtered_frame_generic(frame, s, out);
+    }
+
+    #[inline(always)]
+    fn filtered_frame_generic(&self, frame: &[f32], s: &mut Scratch, out: &mut [f32]) {
         let m = self.params.frame_size;
         for ((dst, x), w) in s.fft_in[..m].iter_mut().zip(frame).zip(&self.window) {
             *dst = x * w;
@@ -208,7 +231,8 @@ impl SpectrogramComputer {
             .iter_mut()
             .zip(&s.fft_out[range.clone()])
         {
-            *mag = c.norm();
+            // Not `c.norm()`: that is `hypot`, a libm call per bin; this vectorises.
+            *mag = (c.re * c.re + c.im * c.im).sqrt();
         }
         self.filterbank.apply(&s.magnitudes, out);
     }
@@ -232,12 +256,38 @@ impl SpectrogramComputer {
         }
     }
 
-    /// The spectrogram of samples already in memory (mono, at `params.sample_rate`).
+    /// The spectrogram of samples already in memory (mono, at `params.sample_rate`), peak
+    /// normalised by their float peak when `normalize_audio` is set.
     pub fn compute(&self, samples: &[f32]) -> Spectrogram {
-        let mut framer = StreamingFramer::new(self);
-        framer.peak_normalize = self.params.normalize_audio;
-        framer.push(samples);
-        framer.finish()
+        let frames = self.params.num_frames(samples.len() as u64);
+        let bands = self.num_bands();
+        let mut out = vec![0.0; frames * bands];
+        let mut scratch = self.scratch();
+        let mut padded = vec![0.0; self.params.frame_size];
+        // The peak is known up front here, so each row is finished while still in cache.
+        let peak = peak_abs(samples);
+        let scale = if self.params.normalize_audio && peak > 0.0 {
+            1.0 / peak
+        } else {
+            1.0
+        };
+        for (i, row) in out.chunks_exact_mut(bands).enumerate() {
+            let start = self.frame_start(i);
+            let frame = frame_at(samples, 0, samples.len() as u64, start, &mut padded);
+            self.filtered_frame(frame, &mut scratch, row);
+            log_compress(row, scale);
+        }
+        Spectrogram {
+            frames,
+            bands,
+            fps: self.params.fps,
+            data: out,
+        }
+    }
+
+    /// First sample (possibly negative) of frame `i`.
+    fn frame_start(&self, frame: usize) -> i64 {
+        self.params.frame_center(frame) - (self.params.frame_size / 2) as i64
     }
 
     /// The spectrogram of a streamed source; memory is the output plus one frame.
@@ -331,19 +381,19 @@ impl<'a> StreamingFramer<'a> {
     }
 
     fn push(&mut self, samples: &[f32]) {
-        self.peak = samples.iter().fold(self.peak, |p, x| p.max(x.abs()));
+        self.peak = self.peak.max(peak_abs(samples));
         self.buffer.extend_from_slice(samples);
         self.total += samples.len() as u64;
-        let half = (self.computer.params.frame_size / 2) as i64;
+        let size = self.computer.params.frame_size as i64;
         loop {
-            let start = self.computer.params.frame_center(self.next_frame) - half;
-            if start + 2 * half > self.total as i64 {
+            let start = self.computer.frame_start(self.next_frame);
+            if start + size > self.total as i64 {
                 break;
             }
             self.emit_frame(start);
         }
         // Drop samples no later frame can reach.
-        let keep_from = (self.computer.params.frame_center(self.next_frame) - half).max(0) as u64;
+        let keep_from = self.computer.frame_start(self.next_frame).max(0) as u64;
         let drop = (keep_from.saturating_sub(self.offset) as usize).min(self.buffer.len());
         if drop > 0 && drop * 2 >= self.buffer.len() {
             self.buffer.drain(..drop);
@@ -353,41 +403,86 @@ impl<'a> StreamingFramer<'a> {
 
     /// Computes the frame whose first sample is `start` (may lie outside the signal).
     fn emit_frame(&mut self, start: i64) {
-        let size = self.computer.params.frame_size as i64;
         let bands = self.computer.num_bands();
         let first = self.out.len();
         self.out.resize(first + bands, 0.0);
-        let (lo, hi) = (start.max(0), (start + size).min(self.total as i64));
-        let direct = start >= 0 && start + size <= self.total as i64;
-        if direct {
-            let at = (start as u64 - self.offset) as usize;
-            let frame = &self.buffer[at..at + size as usize];
-            self.computer
-                .filtered_frame(frame, &mut self.scratch, &mut self.out[first..]);
-        } else {
-            // Zero padding before the start or past the end of the signal.
-            self.frame.fill(0.0);
-            if hi > lo {
-                let src = (lo as u64 - self.offset) as usize;
-                let dst = (lo - start) as usize;
-                let len = (hi - lo) as usize;
-                self.frame[dst..dst + len].copy_from_slice(&self.buffer[src..src + len]);
-            }
-            self.computer
-                .filtered_frame(&self.frame, &mut self.scratch, &mut self.out[first..]);
-        }
+        let frame = frame_at(
+            &self.buffer,
+            self.offset,
+            self.total,
+            start,
+            &mut self.frame,
+        );
+        self.computer
+            .filtered_frame(frame, &mut self.scratch, &mut self.out[first..]);
         self.next_frame += 1;
     }
 
     fn finish(mut self) -> Spectrogram {
         let frames = self.computer.params.num_frames(self.total);
-        let half = (self.computer.params.frame_size / 2) as i64;
         while self.next_frame < frames {
-            let start = self.computer.params.frame_center(self.next_frame) - half;
+            let start = self.computer.frame_start(self.next_frame);
             self.emit_frame(start);
         }
         let peak = self.peak_normalize.then_some(self.peak);
         let computer = self.computer;
         computer.finish(self.out, frames, peak)
+    }
+}
+
+/// The `padded.len()` samples starting at absolute sample `start`, from `buffer` whose first
+/// element is sample `offset` of a signal `total` samples long. Borrowed from `buffer` when
+/// the frame lies inside the signal; otherwise assembled in `padded` with zeros outside
+/// (madmom's `signal_frame`).
+fn frame_at<'b>(
+    buffer: &'b [f32],
+    offset: u64,
+    total: u64,
+    start: i64,
+    padded: &'b mut [f32],
+) -> &'b [f32] {
+    let size = padded.len() as i64;
+    if start >= 0 && start + size <= total as i64 {
+        let at = (start as u64 - offset) as usize;
+        return &buffer[at..at + size as usize];
+    }
+    padded.fill(0.0);
+    let (lo, hi) = (start.max(0), (start + size).min(total as i64));
+    if hi > lo {
+        let src = (lo as u64 - offset) as usize;
+        let dst = (lo - start) as usize;
+        let len = (hi - lo) as usize;
+        padded[dst..dst + len].copy_from_slice(&buffer[src..src + len]);
+    }
+    padded
+}
+
+/// The largest absolute sample. Eight lanes with a plain comparison, so it vectorises
+/// (`f32::max` has NaN rules that keep it scalar).
+fn peak_abs(samples: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = samples.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..8 {
+            let a = chunk[i].abs();
+            lanes[i] = if a > lanes[i] { a } else { lanes[i] };
+        }
+    }
+    tail.iter()
+        .chain(&lanes)
+        .fold(0.0f32, |p, x| if x.abs() > p { x.abs() } else { p })
+}
+
+/// madmom's `LogarithmicSpectrogram` with `mul = 1, add = 1`: `log10(x + 1)` in `f32`, after
+/// the peak-normalisation factor.
+#[inline]
+fn log_compress(values: &mut [f32], scale: f32) {
+    if scale == 1.0 {
+        values.iter_mut().for_each(|x| *x = (*x + 1.0).log10());
+    } else {
+        values
+            .iter_mut()
+            .for_each(|x| *x = (*x * scale + 1.0).log10());
     }
 }
