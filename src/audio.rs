@@ -463,33 +463,14 @@ impl<S: MonoSource> MonoSource for ResampledSource<S> {
     }
 }
 
-/// A WAV file as a mono stream at [`TARGET_SAMPLE_RATE`], resampled if needed.
-pub enum MonoStream {
-    Native(WavMonoReader),
-    Resampled(Box<ResampledSource<WavMonoReader>>),
-}
-
-impl MonoSource for MonoStream {
-    fn read(&mut self, out: &mut [f32]) -> Result<usize, AudioError> {
-        match self {
-            MonoStream::Native(r) => r.read(out),
-            MonoStream::Resampled(r) => r.read(out),
-        }
-    }
-
-    fn sample_rate(&self) -> u32 {
-        TARGET_SAMPLE_RATE
-    }
-}
-
 /// Opens a WAV file as mono audio at 44.1 kHz, logging when it has to resample. (For
 /// spectrograms use `SpectrogramComputer::compute_wav`, which also applies madmom's
 /// normalisation.)
-pub fn open_mono(path: &Path) -> Result<(MonoStream, WavInfo), AudioError> {
+pub fn open_mono(path: &Path) -> Result<(Box<dyn MonoSource>, WavInfo), AudioError> {
     let reader = WavMonoReader::open(path)?;
     let info = reader.info().clone();
     if info.sample_rate == TARGET_SAMPLE_RATE {
-        return Ok((MonoStream::Native(reader), info));
+        return Ok((Box::new(reader), info));
     }
     tracing::info!(
         file = %path.display(),
@@ -498,7 +479,7 @@ pub fn open_mono(path: &Path) -> Result<(MonoStream, WavInfo), AudioError> {
         "resampling to 44.1 kHz (rubato FFT resampler)"
     );
     let resampled = ResampledSource::new(reader, path, TARGET_SAMPLE_RATE)?;
-    Ok((MonoStream::Resampled(Box::new(resampled)), info))
+    Ok((Box::new(resampled), info))
 }
 
 /// Reads a whole WAV file as mono 44.1 kHz samples (for when the caller wants them all).

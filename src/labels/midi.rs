@@ -171,11 +171,14 @@ pub fn parse_midi(
     Ok(notes)
 }
 
+/// A note whose key went down: (onset tick, velocity, released but held by the pedal).
+type Sounding = (u64, u8, bool);
+
 /// Pairs note-ons with note-offs (in ticks), per channel and key.
 struct NoteTracker {
     sustain_pedal: bool,
-    /// (channel, key) -> notes sounding: (onset tick, velocity, released under the pedal)
-    open: BTreeMap<(u8, u8), Vec<(u64, u8, bool)>>,
+    /// (channel, key) -> the notes of that key sounding now.
+    open: BTreeMap<(u8, u8), Vec<Sounding>>,
     pedal_down: [bool; 16],
     done: Vec<(u64, u64, u8, u8)>,
 }
