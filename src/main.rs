@@ -54,6 +54,9 @@ enum Command {
         #[arg(long)]
         frames_from_audio: bool,
     },
+    /// Render corpora through SoundFonts.
+    #[command(subcommand)]
+    Synth(SynthCommand),
     /// Render a piano chord, compute its spectrogram and labels, and summarise them.
     Demo {
         /// Output directory.
@@ -63,6 +66,107 @@ enum Command {
         #[arg(long, default_value = "/usr/share/sounds/sf2/FluidR3_GM.sf2")]
         soundfont: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum SynthCommand {
+    /// FLUID-COMBI and FLUID-ISOL (paper section 3.1): 23 notes, 253 intervals, FluidR3_GM.
+    Fluid {
+        /// Output directory: audio/, labels/ and one manifest per dataset.
+        #[arg(long)]
+        out: PathBuf,
+        /// SoundFont: a known name (FluidR3_GM, TimGM6mb, MuseScore_General, sf_GMbank) or a path.
+        #[arg(long, default_value = "FluidR3_GM")]
+        soundfont: String,
+        #[arg(long, value_delimiter = ',', default_value = "64,96")]
+        train_velocities: Vec<u8>,
+        #[arg(long, value_delimiter = ',', default_value = "80")]
+        validation_velocities: Vec<u8>,
+        #[arg(long, value_delimiter = ',', default_value = "80")]
+        test_velocities: Vec<u8>,
+        /// Seconds from onset to offset of every example.
+        #[arg(long, default_value_t = 1.0)]
+        note_seconds: f64,
+        /// Render with the SoundFont's reverb and chorus.
+        #[arg(long)]
+        reverb: bool,
+    },
+    /// Render one MIDI file or MAPS .txt note list to a 16-bit stereo 44.1 kHz WAV.
+    Render {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, default_value = "FluidR3_GM")]
+        soundfont: String,
+        #[arg(long, default_value_t = 0)]
+        bank: u16,
+        #[arg(long, default_value_t = 0)]
+        program: u8,
+        /// Play every note at this velocity (default: the file's velocities).
+        #[arg(long)]
+        velocity: Option<u8>,
+        #[arg(long)]
+        reverb: bool,
+    },
+}
+
+fn run_synth(command: SynthCommand) -> anyhow::Result<()> {
+    use entangle::corpus::{RenderSettings, fluid, resolve_soundfont};
+    match command {
+        SynthCommand::Fluid {
+            out,
+            soundfont,
+            train_velocities,
+            validation_velocities,
+            test_velocities,
+            note_seconds,
+            reverb,
+        } => {
+            let params = fluid::FluidParams {
+                train_velocities,
+                validation_velocities,
+                test_velocities,
+                note_seconds,
+                reverb,
+                ..Default::default()
+            };
+            let start = std::time::Instant::now();
+            let n = fluid::build_fluid(&out, &resolve_soundfont(&soundfont), &params, true)?;
+            tracing::info!(
+                examples = n,
+                seconds = format!("{:.1}", start.elapsed().as_secs_f64()),
+                "wrote FLUID-COMBI and FLUID-ISOL to {}",
+                out.display()
+            );
+        }
+        SynthCommand::Render {
+            input,
+            output,
+            soundfont,
+            bank,
+            program,
+            velocity,
+            reverb,
+        } => {
+            let mut notes = read_notes(&input, ReadOptions::default())?;
+            if let Some(v) = velocity {
+                notes.iter_mut().for_each(|n| n.velocity = v);
+            }
+            let path = resolve_soundfont(&soundfont);
+            let font = entangle::corpus::load_soundfont(&path)?;
+            let settings = RenderSettings {
+                bank,
+                program,
+                reverb_and_chorus: reverb,
+                ..Default::default()
+            };
+            let (left, right) =
+                entangle::corpus::render_notes(&font, &soundfont, &notes, &settings)?;
+            entangle::corpus::write_wav_stereo16(&output, &left, &right)?;
+            tracing::info!(notes = notes.len(), "wrote {}", output.display());
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(verbose: u8) {
@@ -136,6 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_labels_table(&output, &shards)?;
             tracing::info!(shards = shards.len(), "wrote {}", output.display());
         }
+        Command::Synth(command) => run_synth(command)?,
         Command::Demo { out, soundfont } => {
             print!("{}", entangle::demo::run(&out, &soundfont)?);
         }

@@ -1,7 +1,11 @@
-//! Corpora: rendering note lists through real SoundFonts (rustysynth).
+//! Corpora: rendering note lists through real SoundFonts (rustysynth), the FLUID sets,
+//! and corpus manifests.
 
+pub mod build;
+pub mod fluid;
+pub mod manifest;
 pub mod render;
 pub mod soundfonts;
 
 pub use render::{RenderError, RenderSettings, render_notes, write_wav_stereo16};
-pub use soundfonts::{KnownSoundFont, load_soundfont};
+pub use soundfonts::{KnownSoundFont, load_soundfont, resolve_soundfont};

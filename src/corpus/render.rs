@@ -109,26 +109,38 @@ pub fn render_notes(
     Ok((left, right))
 }
 
-/// Writes stereo samples as 16-bit PCM WAV at 44.1 kHz (MAPS' format), atomically.
-pub fn write_wav_stereo16(path: &Path, left: &[f32], right: &[f32]) -> Result<(), SinkError> {
+/// Encodes stereo samples as a 16-bit PCM WAV file at 44.1 kHz (MAPS' format).
+pub fn encode_wav_stereo16(left: &[f32], right: &[f32]) -> Vec<u8> {
     let spec = hound::WavSpec {
         channels: 2,
         sample_rate: TARGET_SAMPLE_RATE,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    write_atomically(path, |w| -> Result<(), hound::Error> {
-        let mut writer = hound::WavWriter::new(w, spec)?;
-        let mut i16_writer = writer.get_i16_writer((left.len() * 2) as u32);
+    let mut bytes = std::io::Cursor::new(Vec::with_capacity(44 + left.len() * 4));
+    {
+        let mut writer = hound::WavWriter::new(&mut bytes, spec).expect("in-memory WAV");
+        let mut samples = writer.get_i16_writer((left.len() * 2) as u32);
         for (&l, &r) in left.iter().zip(right) {
-            i16_writer.write_sample(to_i16(l));
-            i16_writer.write_sample(to_i16(r));
+            samples.write_sample(to_i16(l));
+            samples.write_sample(to_i16(r));
         }
-        i16_writer.flush()?;
-        writer.finalize()
-    })
+        samples.flush().expect("in-memory WAV");
+        writer.finalize().expect("in-memory WAV");
+    }
+    bytes.into_inner()
 }
 
+/// Writes stereo samples as 16-bit PCM WAV at 44.1 kHz, atomically.
+pub fn write_wav_stereo16(path: &Path, left: &[f32], right: &[f32]) -> Result<(), SinkError> {
+    let bytes = encode_wav_stereo16(left, right);
+    write_atomically(path, |w| std::io::Write::write_all(w, &bytes))
+}
+
+/// Rounds half away from zero, like `f32::round`, without its libm call (baseline x86-64
+/// has no rounding instruction); a float-to-int `as` truncates and saturates, which clamps.
+#[inline]
 fn to_i16(x: f32) -> i16 {
-    (x * 32767.0).round().clamp(-32768.0, 32767.0) as i16
+    let v = x * 32767.0;
+    (v + 0.5f32.copysign(v)) as i16
 }

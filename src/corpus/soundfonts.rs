@@ -64,7 +64,7 @@ pub fn load_soundfont(path: &Path) -> Result<Arc<SoundFont>, RenderError> {
     let file = std::fs::File::open(path).map_err(|e| {
         let hint = KNOWN_SOUNDFONTS
             .iter()
-            .find(|k| Path::new(k.path) == path)
+            .find(|k| Path::new(k.path).file_name() == path.file_name())
             .map(|k| format!(" (install it with: apt-get install {})", k.debian_package))
             .unwrap_or_default();
         RenderError::SoundFont {

@@ -16,10 +16,44 @@ pub enum SinkError {
     Write { path: PathBuf, reason: String },
 }
 
+/// How hard [`write_atomically_with`] works to make a file survive a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the file before the rename: for tables and manifests.
+    Fsync,
+    /// Rename without fsync: for bulk files (thousands of corpus WAVs) whose writer calls
+    /// [`sync_filesystem`] once before writing the manifest that vouches for them. A crash
+    /// of the process never exposes a partial file either way; only a power cut differs.
+    Deferred,
+}
+
+/// Flushes every deferred write on the filesystem holding `dir` (one `syncfs`).
+pub fn sync_filesystem(dir: &Path) -> Result<(), SinkError> {
+    let sync_error = |source: std::io::Error| SinkError::Create {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let handle = File::open(dir).map_err(sync_error)?;
+    rustix::fs::syncfs(&handle).map_err(|e| sync_error(e.into()))
+}
+
 /// Writes `path` atomically: `write` fills a temporary file in the same directory, which is
 /// then flushed to disk and renamed over `path`. On any error the temporary file is removed
 /// and `path` is left as it was.
 pub fn write_atomically<F, E>(path: &Path, write: F) -> Result<(), SinkError>
+where
+    F: FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
+    E: std::fmt::Display,
+{
+    write_atomically_with(path, Durability::Fsync, write)
+}
+
+/// [`write_atomically`] with a choice of [`Durability`].
+pub fn write_atomically_with<F, E>(
+    path: &Path,
+    durability: Durability,
+    write: F,
+) -> Result<(), SinkError>
 where
     F: FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
     E: std::fmt::Display,
@@ -50,9 +84,11 @@ where
         write(&mut writer).map_err(|e| write_error(e.to_string()))?;
         writer.flush().map_err(|e| write_error(e.to_string()))?;
     }
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| write_error(e.to_string()))?;
+    if durability == Durability::Fsync {
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| write_error(e.to_string()))?;
+    }
     temp.persist(path)
         .map_err(|e| write_error(e.error.to_string()))?;
     Ok(())

@@ -5,4 +5,4 @@ pub mod atomic;
 pub mod labels_table;
 pub mod npy;
 
-pub use atomic::{SinkError, write_atomically};
+pub use atomic::{Durability, SinkError, sync_filesystem, write_atomically, write_atomically_with};

@@ -1,0 +1,111 @@
+//! Corpus manifests: one row per rendered (or ingested) example, written as Parquet last and
+//! atomically, so a corpus directory without a manifest is known to be incomplete.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    BooleanBuilder, Float64Builder, RecordBatch, StringBuilder, UInt8Builder, UInt16Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::sink::{SinkError, write_atomically};
+
+/// One example of a corpus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestRow {
+    /// Unique name of the example (also its label shard name).
+    pub shard: String,
+    /// Audio path, relative to the manifest's directory.
+    pub path: String,
+    /// Note list (MAPS `.txt` or MIDI), relative to the manifest's directory.
+    pub labels_path: String,
+    /// `train`, `validation` or `test`.
+    pub split: String,
+    pub soundfont: String,
+    pub bank: u16,
+    pub program: u8,
+    /// The velocity every note was played with (0 when it varies, as in real recordings).
+    pub velocity: u8,
+    pub reverb: bool,
+    /// Seconds of audio.
+    pub duration: f64,
+    /// SHA-256 of the audio file's bytes (hex).
+    pub sha256: String,
+}
+
+pub fn manifest_schema() -> Schema {
+    Schema::new(vec![
+        Field::new("shard", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("labels_path", DataType::Utf8, false),
+        Field::new("split", DataType::Utf8, false),
+        Field::new("soundfont", DataType::Utf8, false),
+        Field::new("bank", DataType::UInt16, false),
+        Field::new("program", DataType::UInt8, false),
+        Field::new("velocity", DataType::UInt8, false),
+        Field::new("reverb", DataType::Boolean, false),
+        Field::new("duration", DataType::Float64, false),
+        Field::new("sha256", DataType::Utf8, false),
+    ])
+}
+
+fn manifest_batch(rows: &[ManifestRow]) -> RecordBatch {
+    let mut shard = StringBuilder::new();
+    let mut path = StringBuilder::new();
+    let mut labels_path = StringBuilder::new();
+    let mut split = StringBuilder::new();
+    let mut soundfont = StringBuilder::new();
+    let mut bank = UInt16Builder::new();
+    let mut program = UInt8Builder::new();
+    let mut velocity = UInt8Builder::new();
+    let mut reverb = BooleanBuilder::new();
+    let mut duration = Float64Builder::new();
+    let mut sha256 = StringBuilder::new();
+    for r in rows {
+        shard.append_value(&r.shard);
+        path.append_value(&r.path);
+        labels_path.append_value(&r.labels_path);
+        split.append_value(&r.split);
+        soundfont.append_value(&r.soundfont);
+        bank.append_value(r.bank);
+        program.append_value(r.program);
+        velocity.append_value(r.velocity);
+        reverb.append_value(r.reverb);
+        duration.append_value(r.duration);
+        sha256.append_value(&r.sha256);
+    }
+    RecordBatch::try_new(
+        Arc::new(manifest_schema()),
+        vec![
+            Arc::new(shard.finish()),
+            Arc::new(path.finish()),
+            Arc::new(labels_path.finish()),
+            Arc::new(split.finish()),
+            Arc::new(soundfont.finish()),
+            Arc::new(bank.finish()),
+            Arc::new(program.finish()),
+            Arc::new(velocity.finish()),
+            Arc::new(reverb.finish()),
+            Arc::new(duration.finish()),
+            Arc::new(sha256.finish()),
+        ],
+    )
+    .expect("columns match the schema")
+}
+
+/// Writes the manifest atomically.
+pub fn write_manifest(path: &Path, rows: &[ManifestRow]) -> Result<(), SinkError> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
+        let mut writer = ArrowWriter::try_new(w, Arc::new(manifest_schema()), Some(props))?;
+        writer.write(&manifest_batch(rows))?;
+        writer.close()?;
+        Ok(())
+    })
+}
