@@ -57,6 +57,19 @@ enum Command {
     /// Render corpora through SoundFonts.
     #[command(subcommand)]
     Synth(SynthCommand),
+    /// Configuration-II manifest of a real MAPS directory (train on 6 synthesized pianos,
+    /// validate on the 7th, test on the Disklavier recordings).
+    Maps {
+        /// The MAPS root (holding AkPnBcht/, ..., ENSTDkCl/).
+        #[arg(long)]
+        root: PathBuf,
+        /// Output manifest (Parquet).
+        #[arg(long)]
+        out: PathBuf,
+        /// The synthesized piano held out for validation.
+        #[arg(long, default_value = entangle::corpus::maps::DEFAULT_VALIDATION_PIANO)]
+        validation_instrument: String,
+    },
     /// Render a piano chord, compute its spectrogram and labels, and summarise them.
     Demo {
         /// Output directory.
@@ -241,6 +254,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(shards = shards.len(), "wrote {}", output.display());
         }
         Command::Synth(command) => run_synth(command)?,
+        Command::Maps {
+            root,
+            out,
+            validation_instrument,
+        } => {
+            let rows = entangle::corpus::maps::maps_manifest(&root, &validation_instrument)?;
+            entangle::corpus::manifest::write_manifest(&out, &rows)?;
+            tracing::info!(recordings = rows.len(), "wrote {}", out.display());
+        }
         Command::Demo { out, soundfont } => {
             print!("{}", entangle::demo::run(&out, &soundfont)?);
         }

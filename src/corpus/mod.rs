@@ -4,6 +4,7 @@
 pub mod build;
 pub mod fluid;
 pub mod manifest;
+pub mod maps;
 pub mod render;
 pub mod soundfonts;
 
