@@ -104,6 +104,23 @@ enum SynthCommand {
         #[arg(long)]
         reverb: bool,
     },
+    /// A MAPS-like corpus: MIDI pieces rendered through 10 SoundFont renderers (6 train,
+    /// 1 validation, 3 test); piece lists of the splits are disjoint.
+    MapsLike {
+        /// Directory of .mid files (e.g. from scripts/export_music21_midi.py).
+        #[arg(long)]
+        midi_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Cut every piece after this many seconds.
+        #[arg(long)]
+        max_seconds_per_piece: Option<f64>,
+    },
+    /// List the presets (bank, program, name) of a SoundFont.
+    Presets {
+        #[arg(long, default_value = "FluidR3_GM")]
+        soundfont: String,
+    },
     /// Render one MIDI file or MAPS .txt note list to a 16-bit stereo 44.1 kHz WAV.
     Render {
         input: PathBuf,
@@ -151,6 +168,51 @@ fn run_synth(command: SynthCommand) -> anyhow::Result<()> {
                 "wrote FLUID-COMBI and FLUID-ISOL to {}",
                 out.display()
             );
+        }
+        SynthCommand::MapsLike {
+            midi_dir,
+            out,
+            max_seconds_per_piece,
+        } => {
+            use entangle::corpus::maps_like;
+            let params = maps_like::MapsLikeParams {
+                max_seconds_per_piece,
+                ..Default::default()
+            };
+            let rows = maps_like::build_maps_like(&midi_dir, &out, &params, true)?;
+            let minutes = |split: &str| {
+                rows.iter()
+                    .filter(|r| r.split == split)
+                    .map(|r| r.duration)
+                    .sum::<f64>()
+                    / 60.0
+            };
+            tracing::info!(
+                recordings = rows.len(),
+                train_minutes = format!("{:.1}", minutes("train")),
+                validation_minutes = format!("{:.1}", minutes("validation")),
+                test_minutes = format!("{:.1}", minutes("test")),
+                "wrote {}",
+                out.join(maps_like::MANIFEST).display()
+            );
+        }
+        SynthCommand::Presets { soundfont } => {
+            let font = entangle::corpus::load_soundfont(&resolve_soundfont(&soundfont))?;
+            let mut presets: Vec<_> = font
+                .get_presets()
+                .iter()
+                .map(|p| {
+                    (
+                        p.get_bank_number(),
+                        p.get_patch_number(),
+                        p.get_name().to_string(),
+                    )
+                })
+                .collect();
+            presets.sort();
+            for (bank, program, name) in presets {
+                println!("{bank:5} {program:3}  {name}");
+            }
         }
         SynthCommand::Render {
             input,

@@ -1,10 +1,11 @@
-//! Corpora: rendering note lists through real SoundFonts (rustysynth), the FLUID sets,
-//! and corpus manifests.
+//! Corpora: rendering note lists through real SoundFonts (rustysynth), the FLUID sets, the
+//! MAPS-like multi-synthesizer corpus, real MAPS, and corpus manifests.
 
 pub mod build;
 pub mod fluid;
 pub mod manifest;
 pub mod maps;
+pub mod maps_like;
 pub mod render;
 pub mod soundfonts;
 
