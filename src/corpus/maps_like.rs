@@ -131,7 +131,10 @@ pub fn build_maps_like(
     let mut fonts = std::collections::BTreeMap::new();
     for r in RENDERERS {
         if !fonts.contains_key(r.soundfont) {
-            fonts.insert(r.soundfont, load_soundfont(&resolve_soundfont(r.soundfont))?);
+            fonts.insert(
+                r.soundfont,
+                load_soundfont(&resolve_soundfont(r.soundfont))?,
+            );
         }
         let font = fonts[r.soundfont].clone();
         let renderer = Renderer {
