@@ -10,7 +10,8 @@
 //! | [`features`] | madmom-identical log-filtered spectrogram, context windows |
 //! | [`labels`] | note lists from MIDI / MAPS `.txt`, frame piano rolls |
 //! | [`pitchset`] | pitch sets as `u128` bitmasks |
-//! | [`corpus`] | SoundFont rendering |
+//! | [`corpus`] | SoundFont rendering, FLUID and MAPS-like corpora, MAPS layout, manifests |
+//! | [`model`] | the three architectures as data; shapes, parameter counts, summaries |
 //! | [`sink`] | atomic `.npy` and Parquet writers |
 //! | [`demo`] | the README's main job |
 
@@ -19,5 +20,6 @@ pub mod corpus;
 pub mod demo;
 pub mod features;
 pub mod labels;
+pub mod model;
 pub mod pitchset;
 pub mod sink;

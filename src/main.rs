@@ -70,6 +70,9 @@ enum Command {
         #[arg(long, default_value = entangle::corpus::maps::DEFAULT_VALIDATION_PIANO)]
         validation_instrument: String,
     },
+    /// The paper's networks.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Render a piano chord, compute its spectrogram and labels, and summarise them.
     Demo {
         /// Output directory.
@@ -78,6 +81,18 @@ enum Command {
         /// SoundFont (.sf2) to render with.
         #[arg(long, default_value = "/usr/share/sounds/sf2/FluidR3_GM.sf2")]
         soundfont: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Layer table (output shapes, parameters, total) like the paper's appendix.
+    Summary {
+        /// convnet, smallconvnet or aunet.
+        name: String,
+        /// Output units: 88 for piano, 23 for the FLUID sets.
+        #[arg(long, default_value_t = 88)]
+        outputs: usize,
     },
 }
 
@@ -316,6 +331,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(shards = shards.len(), "wrote {}", output.display());
         }
         Command::Synth(command) => run_synth(command)?,
+        Command::Model(ModelCommand::Summary { name, outputs }) => {
+            let arch = entangle::model::by_name(&name, outputs).with_context(|| {
+                format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")
+            })?;
+            print!("{}", entangle::model::render_table(&arch)?);
+        }
         Command::Maps {
             root,
             out,

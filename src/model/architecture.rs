@@ -1,0 +1,158 @@
+//! The paper's three networks (Kelz & Widmer 2017, appendix Tables 1-3), each defined once as a
+//! layer list. Parameter totals: ConvNet 1,877,880, SmallConvNet 5,327, AUNet 964,673.
+
+use super::layers::{Activation, Layer, Padding, Shape};
+
+/// A network: its input shape and its layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Architecture {
+    pub name: &'static str,
+    pub input: Shape,
+    pub layers: Vec<Layer>,
+}
+
+fn conv(out_channels: usize, kernel: (usize, usize), padding: Padding) -> Layer {
+    Layer::Conv {
+        out_channels,
+        kernel,
+        stride: (1, 1),
+        padding,
+        bias: false,
+        activation: Activation::Identity,
+    }
+}
+
+/// Conv -> BatchNorm -> activation, the paper's basic block.
+fn conv_bn(
+    layers: &mut Vec<Layer>,
+    out_channels: usize,
+    kernel: (usize, usize),
+    padding: Padding,
+    activation: Activation,
+) {
+    layers.push(conv(out_channels, kernel, padding));
+    layers.push(Layer::BatchNorm);
+    layers.push(Layer::Activation(activation));
+}
+
+fn pool_dropout(layers: &mut Vec<Layer>, kernel: (usize, usize), p: f32) {
+    layers.push(Layer::MaxPool { kernel });
+    layers.push(Layer::Dropout { p });
+}
+
+/// Table 1: ConvNet, 5 x 229 context in, `outputs` sigmoid units out (88 for piano).
+pub fn convnet(outputs: usize) -> Architecture {
+    let relu = Activation::Relu;
+    let mut l = Vec::new();
+    conv_bn(&mut l, 32, (3, 3), Padding::Same, relu);
+    conv_bn(&mut l, 32, (3, 3), Padding::Valid, relu);
+    pool_dropout(&mut l, (1, 2), 0.25);
+    conv_bn(&mut l, 64, (3, 3), Padding::Valid, relu);
+    pool_dropout(&mut l, (1, 2), 0.25);
+    dense_head(&mut l, 512, outputs);
+    Architecture {
+        name: "ConvNet",
+        input: Shape::Map(1, 5, 229),
+        layers: l,
+    }
+}
+
+/// Table 2: SmallConvNet, 5 x 229 in, `outputs` out (23 for FLUID, 88 for piano).
+pub fn small_convnet(outputs: usize) -> Architecture {
+    let relu = Activation::Relu;
+    let mut l = Vec::new();
+    conv_bn(&mut l, 8, (3, 3), Padding::Same, relu);
+    conv_bn(&mut l, 8, (3, 3), Padding::Valid, relu);
+    pool_dropout(&mut l, (1, 2), 0.25);
+    conv_bn(&mut l, 8, (3, 3), Padding::Valid, relu);
+    pool_dropout(&mut l, (1, 2), 0.25);
+    conv_bn(&mut l, 8, (1, 3), Padding::Valid, relu);
+    pool_dropout(&mut l, (1, 2), 0.25);
+    dense_head(&mut l, 16, outputs);
+    Architecture {
+        name: "SmallConvNet",
+        input: Shape::Map(1, 5, 229),
+        layers: l,
+    }
+}
+
+/// Dense (no bias) -> BatchNorm -> ReLU -> Dropout 0.5 -> Dense (bias) -> sigmoid.
+fn dense_head(l: &mut Vec<Layer>, hidden: usize, outputs: usize) {
+    l.push(Layer::Dense {
+        units: hidden,
+        bias: false,
+        activation: Activation::Identity,
+    });
+    l.push(Layer::BatchNorm);
+    l.push(Layer::Activation(Activation::Relu));
+    l.push(Layer::Dropout { p: 0.5 });
+    l.push(Layer::Dense {
+        units: outputs,
+        bias: true,
+        activation: Activation::Sigmoid,
+    });
+}
+
+/// Table 3: AUNet, 256 frames x 256 bins in (229 bins zero-padded), 256 x `outputs` out.
+/// A U-Net with upscaling instead of deconvolution; the last layer is a wide (1 x 41)
+/// convolution in frequency after a stride-2 convolution, mapping 256 bins to 88 keys.
+pub fn aunet(outputs: usize) -> Architecture {
+    let elu = Activation::Elu;
+    let mut l = Vec::new();
+    let block = |l: &mut Vec<Layer>, channels: usize| {
+        conv_bn(l, channels, (3, 3), Padding::Same, elu);
+        conv_bn(l, channels, (3, 3), Padding::Same, elu);
+    };
+    // Down: 256 -> 128 -> 64 -> 32 -> 16.
+    let down = [(32, "d256"), (32, "d128"), (64, "d64"), (64, "d32")];
+    for (channels, tap) in down {
+        block(&mut l, channels);
+        l.push(Layer::Tap(tap));
+        l.push(Layer::MaxPool { kernel: (2, 2) });
+    }
+    block(&mut l, 128);
+    // Up: 16 -> 32 -> 64 -> 128 -> 256, concatenating the taps.
+    let up = [(128, "d32"), (64, "d64"), (32, "d128")];
+    for (channels, tap) in up {
+        l.push(Layer::Upscale { factor: (2, 2) });
+        l.push(Layer::Concat(tap));
+        block(&mut l, channels);
+    }
+    l.push(Layer::Upscale { factor: (2, 2) });
+    l.push(Layer::Concat("d256"));
+    conv_bn(&mut l, 32, (3, 3), Padding::Same, elu);
+    l.push(Layer::Conv {
+        out_channels: 32,
+        kernel: (3, 3),
+        stride: (1, 2),
+        padding: Padding::Explicit(1, 1),
+        bias: false,
+        activation: Activation::Identity,
+    });
+    l.push(Layer::BatchNorm);
+    l.push(Layer::Activation(elu));
+    // 128 bins -> outputs with a valid convolution of width 128 - outputs + 1 (41 for 88).
+    l.push(Layer::Conv {
+        out_channels: 1,
+        kernel: (1, 128 + 1 - outputs),
+        stride: (1, 1),
+        padding: Padding::Valid,
+        bias: true,
+        activation: Activation::Sigmoid,
+    });
+    Architecture {
+        name: "AUNet",
+        input: Shape::Map(1, 256, 256),
+        layers: l,
+    }
+}
+
+/// The architectures by command-line name.
+pub fn by_name(name: &str, outputs: usize) -> Option<Architecture> {
+    match name.to_ascii_lowercase().as_str() {
+        "convnet" => Some(convnet(outputs)),
+        "smallconvnet" => Some(small_convnet(outputs)),
+        "aunet" => Some(aunet(outputs)),
+        _ => None,
+    }
+}

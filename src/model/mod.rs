@@ -1,0 +1,10 @@
+//! The paper's networks as data: one layer list per architecture, from which shapes,
+//! parameter counts and the summary table are derived (and, with the training and inference
+//! stages, the tch modules and the ONNX graph).
+
+pub mod architecture;
+pub mod layers;
+pub mod summary;
+
+pub use architecture::{Architecture, aunet, by_name, convnet, small_convnet};
+pub use summary::{ModelError, parameter_count, render_table, summarize};
