@@ -31,10 +31,14 @@ bench: setup
 	$(ENV) $(CARGO) bench --bench spectrogram
 	scripts/time-madmom.sh
 
-# Regenerates tests/golden/ with madmom 0.16.1 itself (a separate venv: madmom needs old numpy).
+# Regenerates tests/golden/ with madmom 0.16.1 and mir_eval themselves (a separate venv:
+# madmom needs old numpy).
 goldens:
 	scripts/setup-madmom-venv.sh .venv-oracle
+	$(CARGO) run --release --quiet -- demo --out target/golden-chord >/dev/null
+	cp target/golden-chord/chord.wav tests/golden/inputs/piano_chord.wav
 	.venv-oracle/bin/python scripts/make_spectrogram_goldens.py tests/golden
+	.venv-oracle/bin/python scripts/make_metric_goldens.py tests/golden/metrics/multipitch.json
 
 clean-venv:
 	rm -rf $(VENV) .venv-oracle

@@ -6,6 +6,7 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`analysis`] | frame classes, framewise metrics, per-combination aggregation (pure) |
 //! | [`audio`] | WAV decoding, down-mix, resampling to 44.1 kHz (streamed) |
 //! | [`features`] | madmom-identical log-filtered spectrogram, context windows |
 //! | [`labels`] | note lists from MIDI / MAPS `.txt`, frame piano rolls |
@@ -15,6 +16,7 @@
 //! | [`sink`] | atomic `.npy` and Parquet writers |
 //! | [`demo`] | the README's main job |
 
+pub mod analysis;
 pub mod audio;
 pub mod corpus;
 pub mod demo;
