@@ -86,6 +86,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ModelCommand {
+    /// Export a network as ONNX (opset 17, inference mode). Without trained weights it
+    /// exports deterministic random ones (for tests and benchmarks).
+    Export {
+        name: String,
+        #[arg(long, default_value_t = 88)]
+        outputs: usize,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Layer table (output shapes, parameters, total) like the paper's appendix.
     Summary {
         /// convnet, smallconvnet or aunet.
@@ -331,6 +343,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(shards = shards.len(), "wrote {}", output.display());
         }
         Command::Synth(command) => run_synth(command)?,
+        Command::Model(ModelCommand::Export {
+            name,
+            outputs,
+            output,
+            seed,
+        }) => {
+            let arch = entangle::model::by_name(&name, outputs).with_context(|| {
+                format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")
+            })?;
+            let weights = entangle::model::Weights::random(&arch, seed)?;
+            entangle::model::export_onnx(&arch, &weights, &output)?;
+            tracing::info!(parameters = weights.parameter_count(), "wrote {}", output.display());
+        }
         Command::Model(ModelCommand::Summary { name, outputs }) => {
             let arch = entangle::model::by_name(&name, outputs).with_context(|| {
                 format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")

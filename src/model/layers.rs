@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+/// Batch-normalisation epsilon, shared by training and the ONNX graph (torch's default).
+pub const BATCH_NORM_EPSILON: f32 = 1e-5;
+
 /// Spatial padding of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Padding {

@@ -10,7 +10,11 @@ use super::layers::{Activation, Layer, Padding, Shape};
 /// One row of the summary: a layer, the shape it outputs and its parameter count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerRow {
+    /// Index into `Architecture::layers`; `None` for the input row.
+    pub layer: Option<usize>,
     pub kind: String,
+    /// The shape the layer receives.
+    pub input: Shape,
     pub output: Shape,
     /// Kernel or pooling window, shown as `@HxW` as in the paper.
     pub window: Option<(usize, usize)>,
@@ -45,7 +49,9 @@ fn kind_of(layer: &Layer) -> String {
 /// Infers every layer's output shape and parameter count. The first row is the input.
 pub fn summarize(arch: &Architecture) -> Result<Vec<LayerRow>, ModelError> {
     let mut rows = vec![LayerRow {
+        layer: None,
         kind: "Input".into(),
+        input: arch.input,
         output: arch.input,
         window: None,
         params: 0,
@@ -134,7 +140,9 @@ pub fn summarize(arch: &Architecture) -> Result<Vec<LayerRow>, ModelError> {
             }
         };
         rows.push(LayerRow {
+            layer: Some(index),
             kind: kind_of(layer),
+            input: shape,
             output,
             window,
             params,

@@ -1,0 +1,352 @@
+//! The ONNX graph of an architecture in inference mode (batch norm with running statistics,
+//! no dropout), built from the layer list and a set of [`Weights`] with the prost types
+//! generated from `onnx.proto`. Opset 17, IR version 8, dynamic batch axis.
+//!
+//! Input `spectrogram`: float32 `[batch, 1, 5, 229]` (ConvNet, SmallConvNet: context windows)
+//! or `[batch, 1, 256, 256]` (AUNet). Output `probabilities`: float32 `[batch, outputs]`, or
+//! `[batch, 1, 256, outputs]` for AUNet — sigmoid outputs, thresholded at 0.5 downstream.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use prost::Message;
+
+use super::architecture::Architecture;
+use super::layers::{Activation, BATCH_NORM_EPSILON, Layer, Padding, Shape};
+use super::summary::{ModelError, summarize};
+use super::weights::Weights;
+use crate::sink::{SinkError, write_atomically};
+
+/// The generated ONNX protobuf types.
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}
+
+use proto::tensor_proto::DataType;
+use proto::tensor_shape_proto::{Dimension, dimension};
+use proto::type_proto::{self, Value as TypeValue};
+use proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto, attribute_proto::AttributeType,
+};
+
+pub const INPUT_NAME: &str = "spectrogram";
+pub const OUTPUT_NAME: &str = "probabilities";
+pub const OPSET: i64 = 17;
+const IR_VERSION: i64 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{model}: weight {name} is missing or has shape {got:?}, the architecture needs {want:?}")]
+    Weights {
+        model: &'static str,
+        name: String,
+        got: Option<Vec<usize>>,
+        want: Vec<usize>,
+    },
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+fn ints(name: &str, values: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(value),
+        ..Default::default()
+    }
+}
+
+fn float(name: &str, value: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Float as i32),
+        f: Some(value),
+        ..Default::default()
+    }
+}
+
+fn string(name: &str, value: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(value.as_bytes().to_vec()),
+        ..Default::default()
+    }
+}
+
+fn tensor_info(name: &str, dims: &[Option<usize>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Some(n) => dimension::Value::DimValue(*n as i64),
+                None => dimension::Value::DimParam("batch".into()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(TypeValue::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn dims_of(shape: Shape) -> Vec<Option<usize>> {
+    match shape {
+        Shape::Map(c, h, w) => vec![None, Some(c), Some(h), Some(w)],
+        Shape::Vector(n) => vec![None, Some(n)],
+    }
+}
+
+/// Accumulates nodes and initializers.
+struct GraphBuilder<'w> {
+    model: &'static str,
+    weights: &'w Weights,
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+}
+
+impl GraphBuilder<'_> {
+    fn node(&mut self, op: &str, inputs: &[&str], output: &str, attributes: Vec<AttributeProto>) {
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.to_string()],
+            name: Some(format!("{op}_{}", self.nodes.len())),
+            op_type: Some(op.into()),
+            attribute: attributes,
+            ..Default::default()
+        });
+    }
+
+    /// Adds weight `name` as an initializer, checking its shape.
+    fn weight(&mut self, name: &str, want: &[usize]) -> Result<String, ExportError> {
+        let tensor = self.weights.tensors.get(name);
+        match tensor {
+            Some(t) if t.shape == want => {
+                let raw = t.data.iter().flat_map(|x| x.to_le_bytes()).collect();
+                self.initializers.push(TensorProto {
+                    name: Some(name.into()),
+                    dims: want.iter().map(|&d| d as i64).collect(),
+                    data_type: Some(DataType::Float as i32),
+                    raw_data: Some(raw),
+                    ..Default::default()
+                });
+                Ok(name.to_string())
+            }
+            _ => Err(ExportError::Weights {
+                model: self.model,
+                name: name.into(),
+                got: tensor.map(|t| t.shape.clone()),
+                want: want.to_vec(),
+            }),
+        }
+    }
+
+    fn activation(&mut self, activation: Activation, input: &str, output: &str) -> bool {
+        match activation {
+            Activation::Identity => return false,
+            Activation::Relu => self.node("Relu", &[input], output, vec![]),
+            Activation::Elu => self.node("Elu", &[input], output, vec![float("alpha", 1.0)]),
+            Activation::Sigmoid => self.node("Sigmoid", &[input], output, vec![]),
+        }
+        true
+    }
+}
+
+/// Builds the ONNX model of `arch` with `weights`.
+pub fn build_model(arch: &Architecture, weights: &Weights) -> Result<ModelProto, ExportError> {
+    let rows = summarize(arch)?;
+    let mut g = GraphBuilder {
+        model: arch.name,
+        weights,
+        nodes: Vec::new(),
+        initializers: Vec::new(),
+    };
+    let mut current = INPUT_NAME.to_string();
+    let mut taps: HashMap<&str, String> = HashMap::new();
+    let mut final_shape = arch.input;
+    let rows_by_layer: HashMap<usize, &super::summary::LayerRow> =
+        rows.iter().filter_map(|r| r.layer.map(|i| (i, r))).collect();
+    for (index, layer) in arch.layers.iter().enumerate() {
+        // Taps have no row of their own: they name the current tensor for a later Concat.
+        if let Layer::Tap(tap) = layer {
+            taps.insert(tap, current.clone());
+            continue;
+        }
+        let row = rows_by_layer[&index];
+        let out = format!("t{index}");
+        let name = |suffix: &str| format!("{index}.{suffix}");
+        let produced = match *layer {
+            Layer::Conv {
+                out_channels,
+                kernel: (kh, kw),
+                stride: (sh, sw),
+                padding,
+                bias,
+                activation,
+            } => {
+                let c = row.input.channels();
+                let w = g.weight(&name("weight"), &[out_channels, c, kh, kw])?;
+                let mut inputs = vec![current.clone(), w];
+                if bias {
+                    inputs.push(g.weight(&name("bias"), &[out_channels])?);
+                }
+                let (ph, pw) = match padding {
+                    Padding::Same => (kh / 2, kw / 2),
+                    Padding::Valid => (0, 0),
+                    Padding::Explicit(ph, pw) => (ph, pw),
+                };
+                let conv_out = format!("{out}_conv");
+                let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                g.node(
+                    "Conv",
+                    &inputs,
+                    &conv_out,
+                    vec![
+                        ints("kernel_shape", &[kh as i64, kw as i64]),
+                        ints("strides", &[sh as i64, sw as i64]),
+                        ints("pads", &[ph as i64, pw as i64, ph as i64, pw as i64]),
+                    ],
+                );
+                if g.activation(activation, &conv_out, &out) {
+                    out.clone()
+                } else {
+                    conv_out
+                }
+            }
+            Layer::BatchNorm => {
+                let c = row.input.channels();
+                let params: Vec<String> = ["weight", "bias", "running_mean", "running_var"]
+                    .iter()
+                    .map(|p| g.weight(&name(p), &[c]))
+                    .collect::<Result<_, _>>()?;
+                let mut inputs = vec![current.as_str()];
+                inputs.extend(params.iter().map(String::as_str));
+                g.node(
+                    "BatchNormalization",
+                    &inputs,
+                    &out,
+                    vec![float("epsilon", BATCH_NORM_EPSILON)],
+                );
+                out.clone()
+            }
+            Layer::Activation(a) => {
+                g.activation(a, &current, &out);
+                out.clone()
+            }
+            Layer::MaxPool { kernel: (kh, kw) } => {
+                let k = [kh as i64, kw as i64];
+                g.node("MaxPool", &[&current], &out, vec![ints("kernel_shape", &k), ints("strides", &k)]);
+                out.clone()
+            }
+            // Inference mode: dropout is the identity.
+            Layer::Dropout { .. } => continue,
+            Layer::Tap(_) => unreachable!("handled above"),
+            Layer::Dense {
+                units,
+                bias,
+                activation,
+            } => {
+                let n = row.input.numel();
+                let flat = if matches!(row.input, Shape::Map(..)) {
+                    let flat = format!("{out}_flat");
+                    g.node("Flatten", &[&current], &flat, vec![int("axis", 1)]);
+                    flat
+                } else {
+                    current.clone()
+                };
+                let w = g.weight(&name("weight"), &[units, n])?;
+                let mut inputs = vec![flat, w];
+                if bias {
+                    inputs.push(g.weight(&name("bias"), &[units])?);
+                }
+                let gemm_out = format!("{out}_gemm");
+                let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                g.node("Gemm", &inputs, &gemm_out, vec![int("transB", 1)]);
+                if g.activation(activation, &gemm_out, &out) {
+                    out.clone()
+                } else {
+                    gemm_out
+                }
+            }
+            Layer::Upscale { factor: (fh, fw) } => {
+                let scales = format!("{out}_scales");
+                g.initializers.push(TensorProto {
+                    name: Some(scales.clone()),
+                    dims: vec![4],
+                    data_type: Some(DataType::Float as i32),
+                    float_data: vec![1.0, 1.0, fh as f32, fw as f32],
+                    ..Default::default()
+                });
+                // Nearest neighbour, each input pixel repeated: torch's nn.Upsample(nearest).
+                g.node(
+                    "Resize",
+                    &[&current, "", &scales],
+                    &out,
+                    vec![
+                        string("mode", "nearest"),
+                        string("coordinate_transformation_mode", "asymmetric"),
+                        string("nearest_mode", "floor"),
+                    ],
+                );
+                out.clone()
+            }
+            Layer::Concat(tap) => {
+                // summarize() has checked that the tap exists.
+                let skip = taps[tap].clone();
+                g.node("Concat", &[&current, &skip], &out, vec![int("axis", 1)]);
+                out.clone()
+            }
+        };
+        current = produced;
+        final_shape = row.output;
+    }
+    // Name the last tensor `probabilities`.
+    g.node("Identity", &[&current], OUTPUT_NAME, vec![]);
+    let graph = GraphProto {
+        name: Some(arch.name.into()),
+        node: g.nodes,
+        initializer: g.initializers,
+        input: vec![tensor_info(INPUT_NAME, &dims_of(arch.input))],
+        output: vec![tensor_info(OUTPUT_NAME, &dims_of(final_shape))],
+        ..Default::default()
+    };
+    Ok(ModelProto {
+        ir_version: Some(IR_VERSION),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
+        producer_name: Some("entangle".into()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+        graph: Some(graph),
+        ..Default::default()
+    })
+}
+
+/// Writes the ONNX model of `arch` with `weights` to `path`, atomically.
+pub fn export_onnx(arch: &Architecture, weights: &Weights, path: &Path) -> Result<(), ExportError> {
+    let bytes = build_model(arch, weights)?.encode_to_vec();
+    write_atomically(path, |w| std::io::Write::write_all(w, &bytes))?;
+    Ok(())
+}
