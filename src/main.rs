@@ -105,6 +105,9 @@ enum ModelCommand {
         /// Output units: 88 for piano, 23 for the FLUID sets.
         #[arg(long, default_value_t = 88)]
         outputs: usize,
+        /// Print the layer list as JSON instead (the architecture as data).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -354,13 +357,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             let weights = entangle::model::Weights::random(&arch, seed)?;
             entangle::model::export_onnx(&arch, &weights, &output)?;
-            tracing::info!(parameters = weights.parameter_count(), "wrote {}", output.display());
+            tracing::info!(
+                parameters = weights.parameter_count(),
+                "wrote {}",
+                output.display()
+            );
         }
-        Command::Model(ModelCommand::Summary { name, outputs }) => {
+        Command::Model(ModelCommand::Summary {
+            name,
+            outputs,
+            json,
+        }) => {
             let arch = entangle::model::by_name(&name, outputs).with_context(|| {
                 format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")
             })?;
-            print!("{}", entangle::model::render_table(&arch)?);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&arch)?);
+            } else {
+                print!("{}", entangle::model::render_table(&arch)?);
+            }
         }
         Command::Maps {
             root,

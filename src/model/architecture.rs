@@ -4,7 +4,7 @@
 use super::layers::{Activation, Layer, Padding, Shape};
 
 /// A network: its input shape and its layers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Architecture {
     pub name: &'static str,
     pub input: Shape,

@@ -8,7 +8,8 @@ use std::fmt;
 pub const BATCH_NORM_EPSILON: f32 = 1e-5;
 
 /// Spatial padding of a convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Padding {
     /// Output has the input's size (stride 1): pad `k / 2` on each side.
     Same,
@@ -19,7 +20,8 @@ pub enum Padding {
 }
 
 /// Activation applied by a layer, or a standalone activation layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Activation {
     Identity,
     Relu,
@@ -39,7 +41,8 @@ impl fmt::Display for Activation {
 }
 
 /// One layer of a network.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Layer {
     Conv {
         out_channels: usize,
@@ -77,7 +80,8 @@ pub enum Layer {
 }
 
 /// Shape of the tensor between layers, without the batch axis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Shape {
     /// channels x height x width
     Map(usize, usize, usize),

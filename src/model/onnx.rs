@@ -27,8 +27,8 @@ use proto::tensor_proto::DataType;
 use proto::tensor_shape_proto::{Dimension, dimension};
 use proto::type_proto::{self, Value as TypeValue};
 use proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto, attribute_proto::AttributeType,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto::AttributeType,
 };
 
 pub const INPUT_NAME: &str = "spectrogram";
@@ -40,11 +40,17 @@ const IR_VERSION: i64 = 8;
 pub enum ExportError {
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("{model}: weight {name} is missing or has shape {got:?}, the architecture needs {want:?}")]
-    Weights {
+    #[error("{model}: weight {name} is missing (the architecture needs shape {want:?})")]
+    MissingWeight {
         model: &'static str,
         name: String,
-        got: Option<Vec<usize>>,
+        want: Vec<usize>,
+    },
+    #[error("{model}: weight {name} has shape {got:?}, the architecture needs {want:?}")]
+    WeightShape {
+        model: &'static str,
+        name: String,
+        got: Vec<usize>,
         want: Vec<usize>,
     },
     #[error(transparent)]
@@ -153,10 +159,15 @@ impl GraphBuilder<'_> {
                 });
                 Ok(name.to_string())
             }
-            _ => Err(ExportError::Weights {
+            Some(t) => Err(ExportError::WeightShape {
                 model: self.model,
                 name: name.into(),
-                got: tensor.map(|t| t.shape.clone()),
+                got: t.shape.clone(),
+                want: want.to_vec(),
+            }),
+            None => Err(ExportError::MissingWeight {
+                model: self.model,
+                name: name.into(),
                 want: want.to_vec(),
             }),
         }
@@ -185,8 +196,10 @@ pub fn build_model(arch: &Architecture, weights: &Weights) -> Result<ModelProto,
     let mut current = INPUT_NAME.to_string();
     let mut taps: HashMap<&str, String> = HashMap::new();
     let mut final_shape = arch.input;
-    let rows_by_layer: HashMap<usize, &super::summary::LayerRow> =
-        rows.iter().filter_map(|r| r.layer.map(|i| (i, r))).collect();
+    let rows_by_layer: HashMap<usize, &super::summary::LayerRow> = rows
+        .iter()
+        .filter_map(|r| r.layer.map(|i| (i, r)))
+        .collect();
     for (index, layer) in arch.layers.iter().enumerate() {
         // Taps have no row of their own: they name the current tensor for a later Concat.
         if let Layer::Tap(tap) = layer {
@@ -256,7 +269,12 @@ pub fn build_model(arch: &Architecture, weights: &Weights) -> Result<ModelProto,
             }
             Layer::MaxPool { kernel: (kh, kw) } => {
                 let k = [kh as i64, kw as i64];
-                g.node("MaxPool", &[&current], &out, vec![ints("kernel_shape", &k), ints("strides", &k)]);
+                g.node(
+                    "MaxPool",
+                    &[&current],
+                    &out,
+                    vec![ints("kernel_shape", &k), ints("strides", &k)],
+                );
                 out.clone()
             }
             // Inference mode: dropout is the identity.

@@ -41,7 +41,13 @@ pub fn parameter_specs(arch: &Architecture) -> Result<Vec<(String, Vec<usize>, R
                 ..
             } => {
                 let c = row.input.channels();
-                specs.push((name("weight"), vec![out_channels, c, kh, kw], Role::Weight { fan_in: c * kh * kw }));
+                specs.push((
+                    name("weight"),
+                    vec![out_channels, c, kh, kw],
+                    Role::Weight {
+                        fan_in: c * kh * kw,
+                    },
+                ));
                 if bias {
                     specs.push((name("bias"), vec![out_channels], Role::Bias));
                 }
