@@ -9,6 +9,7 @@
 //! | [`analysis`] | frame classes, framewise metrics, per-combination aggregation (pure) |
 //! | [`audio`] | WAV decoding, down-mix, resampling to 44.1 kHz (streamed) |
 //! | [`features`] | madmom-identical log-filtered spectrogram, context windows |
+//! | [`infer`] | ONNX Runtime sessions (CPU / CUDA), batched frame predictions |
 //! | [`labels`] | note lists from MIDI / MAPS `.txt`, frame piano rolls |
 //! | [`pitchset`] | pitch sets as `u128` bitmasks |
 //! | [`corpus`] | SoundFont rendering, FLUID and MAPS-like corpora, MAPS layout, manifests |
@@ -21,6 +22,7 @@ pub mod audio;
 pub mod corpus;
 pub mod demo;
 pub mod features;
+pub mod infer;
 pub mod labels;
 pub mod model;
 pub mod pitchset;
