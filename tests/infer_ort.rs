@@ -124,8 +124,7 @@ fn inference_errors_name_the_model_and_the_problem() {
     let last_bias = weights
         .tensors
         .keys()
-        .filter(|k| k.ends_with(".bias"))
-        .next_back()
+        .rfind(|k| k.ends_with(".bias"))
         .unwrap()
         .clone();
     weights.tensors.get_mut(&last_bias).unwrap().data[0] = f32::NAN;
