@@ -14,6 +14,7 @@
 //! | [`pitchset`] | pitch sets as `u128` bitmasks |
 //! | [`corpus`] | SoundFont rendering, FLUID and MAPS-like corpora, MAPS layout, manifests |
 //! | [`model`] | the three architectures as data; shapes, parameter counts, summaries |
+//! | `train` | (feature `train`) the networks on libtorch (tch), training |
 //! | [`sink`] | atomic `.npy` and Parquet writers |
 //! | [`demo`] | the README's main job |
 
@@ -27,3 +28,5 @@ pub mod labels;
 pub mod model;
 pub mod pitchset;
 pub mod sink;
+#[cfg(feature = "train")]
+pub mod train;
