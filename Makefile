@@ -25,7 +25,7 @@ venv:
 
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --release --all-features --all-targets --quiet -- -D warnings
+	$(ENV) $(CARGO) clippy --release --all-features --all-targets --quiet -- -D warnings
 
 bench: setup
 	$(ENV) $(CARGO) bench --bench spectrogram

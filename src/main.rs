@@ -73,6 +73,10 @@ enum Command {
     /// The paper's networks.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Train a network on a corpus manifest (feature `train`): checkpoints, per-epoch ONNX
+    /// and best.onnx in the run directory.
+    #[cfg(feature = "train")]
+    Train(TrainArgs),
     /// Render a piano chord, compute its spectrogram and labels, and summarise them.
     Demo {
         /// Output directory.
@@ -82,6 +86,101 @@ enum Command {
         #[arg(long, default_value = "/usr/share/sounds/sf2/FluidR3_GM.sf2")]
         soundfont: PathBuf,
     },
+}
+
+#[cfg(feature = "train")]
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Corpus manifest (train and validation splits are used).
+    #[arg(long)]
+    manifest: PathBuf,
+    /// convnet or smallconvnet.
+    #[arg(long)]
+    arch: String,
+    /// Output units: 88 (piano, from MIDI 21) or 23 (FLUID, from MIDI 49).
+    #[arg(long, default_value_t = 88)]
+    outputs: usize,
+    /// MIDI pitch of the first output unit.
+    #[arg(long, default_value_t = 21)]
+    lowest_pitch: u8,
+    /// Run directory.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    #[arg(long, default_value_t = 8192)]
+    steps_per_epoch: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 0.25)]
+    learning_rate: f64,
+    #[arg(long, default_value_t = 20)]
+    patience: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Default: cuda when available, else cpu.
+    #[arg(long)]
+    device: Option<entangle::infer::Device>,
+    /// Continue after the last complete checkpoint in the run directory.
+    #[arg(long)]
+    resume: bool,
+}
+
+#[cfg(feature = "train")]
+fn run_train(args: TrainArgs) -> anyhow::Result<()> {
+    use entangle::train::{FrameData, TrainConfig, fit};
+    let arch = entangle::model::by_name(&args.arch, args.outputs)
+        .with_context(|| format!("unknown architecture {:?}", args.arch))?;
+    let device = match args.device {
+        Some(entangle::infer::Device::Cpu) => tch::Device::Cpu,
+        Some(entangle::infer::Device::Cuda) => {
+            anyhow::ensure!(
+                tch::Cuda::is_available(),
+                "--device cuda: libtorch sees no CUDA device"
+            );
+            tch::Device::Cuda(0)
+        }
+        None => tch::Device::cuda_if_available(),
+    };
+    let train = FrameData::load(&args.manifest, "train", args.lowest_pitch, args.outputs)
+        .map_err(anyhow::Error::msg)?;
+    let validation = FrameData::load(
+        &args.manifest,
+        "validation",
+        args.lowest_pitch,
+        args.outputs,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let config = TrainConfig {
+        learning_rate: args.learning_rate,
+        batch_size: args.batch_size,
+        steps_per_epoch: args.steps_per_epoch,
+        epochs: args.epochs,
+        patience: args.patience,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let history = fit(
+        &arch,
+        &train,
+        &validation,
+        &config,
+        &args.out,
+        args.resume,
+        device,
+        true,
+    )?;
+    if let Some(best) = history
+        .iter()
+        .max_by(|a, b| a.validation_f1.total_cmp(&b.validation_f1))
+    {
+        tracing::info!(
+            epoch = best.epoch,
+            validation_f1 = best.validation_f1,
+            "best epoch"
+        );
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -346,6 +445,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(shards = shards.len(), "wrote {}", output.display());
         }
         Command::Synth(command) => run_synth(command)?,
+        #[cfg(feature = "train")]
+        Command::Train(args) => run_train(args)?,
         Command::Model(ModelCommand::Export {
             name,
             outputs,

@@ -109,3 +109,57 @@ pub fn write_manifest(path: &Path, rows: &[ManifestRow]) -> Result<(), SinkError
         Ok(())
     })
 }
+
+/// Reads a manifest written by [`write_manifest`]; relative paths are resolved against the
+/// manifest's directory.
+pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, String> {
+    use arrow::array::{Array, BooleanArray, Float64Array, StringArray, UInt8Array, UInt16Array};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let fail = |e: &dyn std::fmt::Display| format!("{}: cannot read manifest: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| fail(&e))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &str| base.join(p).to_string_lossy().into_owned();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(&e))?;
+        macro_rules! column {
+            ($name:literal, $ty:ty) => {
+                batch
+                    .column_by_name($name)
+                    .and_then(|c| c.as_any().downcast_ref::<$ty>())
+                    .ok_or_else(|| fail(&concat!("missing or mistyped column ", $name)))?
+            };
+        }
+        let shard = column!("shard", StringArray);
+        let audio = column!("path", StringArray);
+        let labels = column!("labels_path", StringArray);
+        let split = column!("split", StringArray);
+        let soundfont = column!("soundfont", StringArray);
+        let bank = column!("bank", UInt16Array);
+        let program = column!("program", UInt8Array);
+        let velocity = column!("velocity", UInt8Array);
+        let reverb = column!("reverb", BooleanArray);
+        let duration = column!("duration", Float64Array);
+        let sha256 = column!("sha256", StringArray);
+        for i in 0..batch.num_rows() {
+            rows.push(ManifestRow {
+                shard: shard.value(i).to_string(),
+                path: resolve(audio.value(i)),
+                labels_path: resolve(labels.value(i)),
+                split: split.value(i).to_string(),
+                soundfont: soundfont.value(i).to_string(),
+                bank: bank.value(i),
+                program: program.value(i),
+                velocity: velocity.value(i),
+                reverb: reverb.value(i),
+                duration: duration.value(i),
+                sha256: sha256.value(i).to_string(),
+            });
+        }
+    }
+    Ok(rows)
+}

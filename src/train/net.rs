@@ -81,6 +81,13 @@ impl TchNet {
         Weights { tensors }
     }
 
+    /// The parameter named `name` (e.g. `"0.weight"`).
+    pub fn param_mut(&mut self, name: &str) -> &mut Tensor {
+        self.params
+            .get_mut(name)
+            .expect("parameter names come from parameter_specs")
+    }
+
     fn param(&self, layer: usize, field: &str) -> &Tensor {
         &self.params[&format!("{layer}.{field}")]
     }

@@ -1,0 +1,228 @@
+//! The training loop on real rendered audio (FluidR3_GM), on CPU: SmallConvNet learns a small
+//! FLUID-style set, ConvNet's loss goes down, an interrupted run resumes to the same weights,
+//! and bad set-ups are refused with clear messages.
+#![cfg(feature = "train")]
+
+use std::path::{Path, PathBuf};
+
+use entangle::corpus::build::{RenderJob, Renderer, render_jobs};
+use entangle::corpus::manifest::write_manifest;
+use entangle::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
+use entangle::labels::Note;
+use entangle::model::{convnet, small_convnet};
+use entangle::train::{FrameData, TrainConfig, TrainError, fit};
+
+/// Five notes and three intervals from the FLUID range, 0.6 s each, in both splits.
+fn tiny_fluid(dir: &Path) -> PathBuf {
+    let font = load_soundfont(&resolve_soundfont("FluidR3_GM")).unwrap();
+    let renderer = Renderer {
+        soundfont_name: "FluidR3_GM".into(),
+        font,
+        settings: RenderSettings {
+            tail_seconds: 0.1,
+            ..Default::default()
+        },
+    };
+    let items: [&[u8]; 8] = [
+        &[60],
+        &[62],
+        &[64],
+        &[65],
+        &[67],
+        &[60, 64],
+        &[62, 65],
+        &[64, 67],
+    ];
+    let jobs: Vec<RenderJob> = items
+        .iter()
+        .enumerate()
+        .map(|(i, pitches)| RenderJob {
+            shard: format!("item{i}"),
+            notes: pitches
+                .iter()
+                .map(|&pitch| Note {
+                    onset: 0.1,
+                    offset: 0.7,
+                    pitch,
+                    velocity: 80,
+                })
+                .collect(),
+            renderer: renderer.clone(),
+            velocity: 80,
+        })
+        .collect();
+    let rendered = render_jobs(dir, &jobs, false).unwrap();
+    let rows: Vec<_> = ["train", "validation"]
+        .iter()
+        .flat_map(|split| rendered.iter().map(|r| r.clone().into_row(split)))
+        .collect();
+    let manifest = dir.join("tiny.manifest.parquet");
+    write_manifest(&manifest, &rows).unwrap();
+    manifest
+}
+
+fn config(epochs: usize, steps: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        steps_per_epoch: steps,
+        learning_rate: 0.1,
+        seed: 3,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn small_convnet_learns_a_small_fluid_set_and_resumes_exactly() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_fluid(dir.path());
+    let train = FrameData::load(&manifest, "train", 49, 23).unwrap();
+    let validation = FrameData::load(&manifest, "validation", 49, 23).unwrap();
+    let arch = small_convnet(23);
+
+    let run = dir.path().join("run");
+    let history = fit(
+        &arch,
+        &train,
+        &validation,
+        &config(6, 150),
+        &run,
+        false,
+        tch::Device::Cpu,
+        false,
+    )
+    .unwrap();
+    let best = history.iter().map(|r| r.validation_f1).fold(0.0, f64::max);
+    assert!(best >= 0.95, "best validation F {best}: {history:?}");
+    assert!(run.join("best.onnx").exists() && run.join("epoch-0006.onnx").exists());
+
+    // Interrupted after epoch 2 (as if killed), then resumed: same weights as uninterrupted.
+    let whole = dir.path().join("whole");
+    let parts = dir.path().join("parts");
+    fit(
+        &arch,
+        &train,
+        &validation,
+        &config(3, 40),
+        &whole,
+        false,
+        tch::Device::Cpu,
+        false,
+    )
+    .unwrap();
+    fit(
+        &arch,
+        &train,
+        &validation,
+        &config(2, 40),
+        &parts,
+        false,
+        tch::Device::Cpu,
+        false,
+    )
+    .unwrap();
+    let resumed = fit(
+        &arch,
+        &train,
+        &validation,
+        &config(3, 40),
+        &parts,
+        true,
+        tch::Device::Cpu,
+        false,
+    )
+    .unwrap();
+    assert_eq!(resumed.len(), 3, "history continues");
+    let bytes = |d: &Path| std::fs::read(d.join("checkpoint-0003.safetensors")).unwrap();
+    assert!(
+        bytes(&whole) == bytes(&parts),
+        "resumed weights differ from the uninterrupted run"
+    );
+}
+
+#[test]
+fn convnet_loss_decreases() {
+    tch::set_num_threads(2);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_fluid(dir.path());
+    let train = FrameData::load(&manifest, "train", 21, 88).unwrap();
+    let validation = FrameData::load(&manifest, "validation", 21, 88).unwrap();
+    let cfg = TrainConfig {
+        learning_rate: 0.05,
+        ..config(3, 15)
+    };
+    let history = fit(
+        &convnet(88),
+        &train,
+        &validation,
+        &cfg,
+        &dir.path().join("run"),
+        false,
+        tch::Device::Cpu,
+        false,
+    )
+    .unwrap();
+    assert!(history[2].train_loss < history[0].train_loss, "{history:?}");
+    assert!(
+        history[2].validation_loss < history[0].validation_loss,
+        "{history:?}"
+    );
+}
+
+#[test]
+fn bad_set_ups_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_fluid(dir.path());
+    let train = FrameData::load(&manifest, "train", 49, 23).unwrap();
+    // Labels for 23 outputs, a network with 88.
+    let err = fit(
+        &small_convnet(88),
+        &train,
+        &train,
+        &config(1, 1),
+        &dir.path().join("a"),
+        false,
+        tch::Device::Cpu,
+        false,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert_eq!(err, "SmallConvNet has 88 outputs, the labels 23");
+    // An empty split.
+    let err = FrameData::load(&manifest, "test", 49, 23).err().unwrap();
+    assert!(err.ends_with("the test split is empty"), "{err}");
+    // Pitches that do not fit the outputs.
+    let err = FrameData::load(&manifest, "train", 61, 23).err().unwrap();
+    assert!(
+        err.contains("pitch 60 does not fit 23 outputs starting at 61"),
+        "{err}"
+    );
+    // A learning rate that blows up: the NaN loss stops the run with a clear message and
+    // no checkpoint of the broken epoch is written.
+    let run = dir.path().join("nan");
+    let wild = TrainConfig {
+        learning_rate: 1e30,
+        ..config(3, 50)
+    };
+    match fit(
+        &small_convnet(23),
+        &train,
+        &train,
+        &wild,
+        &run,
+        false,
+        tch::Device::Cpu,
+        false,
+    ) {
+        Err(err @ TrainError::NanLoss { epoch: 1, .. }) => {
+            assert!(
+                err.to_string()
+                    .contains("the last good checkpoint is none (no epoch finished)"),
+                "{err}"
+            );
+        }
+        other => panic!("expected a NaN loss in epoch 1, got {other:?}"),
+    }
+    assert!(!run.join("checkpoint-0001.safetensors").exists());
+}
