@@ -7,7 +7,7 @@ CARGO ?= cargo
 VENV ?= .venv
 ENV := source scripts/env.sh &&
 
-.PHONY: demo test setup system-deps venv lint bench goldens oracle-venv clean-venv
+.PHONY: demo test setup system-deps venv lint bench goldens music21-midi clean-venv
 
 demo: setup
 	$(ENV) $(CARGO) run --release --quiet -- demo --out demo-out
@@ -40,5 +40,12 @@ goldens:
 	.venv-oracle/bin/python scripts/make_spectrogram_goldens.py tests/golden
 	.venv-oracle/bin/python scripts/make_metric_goldens.py tests/golden/metrics/multipitch.json
 
+# Real compositions from the corpus inside the music21 wheel, as MIDI, for
+# `entangle synth maps-like --midi-dir data/music21-midi` (38 pieces, 127 minutes).
+music21-midi:
+	@[ -x .venv-music21/bin/python ] || python3 -m venv .venv-music21
+	.venv-music21/bin/python -m pip install --quiet --disable-pip-version-check music21==10.5.1 mido==1.3.3
+	.venv-music21/bin/python scripts/export_music21_midi.py data/music21-midi
+
 clean-venv:
-	rm -rf $(VENV) .venv-oracle
+	rm -rf $(VENV) .venv-oracle .venv-music21
