@@ -28,8 +28,9 @@ lint:
 	$(ENV) $(CARGO) clippy --release --all-features --all-targets --quiet -- -D warnings
 
 bench: setup
-	$(ENV) $(CARGO) bench --bench spectrogram
+	$(ENV) $(CARGO) bench --all-features --bench spectrogram --bench render --bench inference --bench train
 	scripts/time-madmom.sh
+	$(ENV) $$ENTANGLE_PYTHON scripts/time_onnxruntime.py target/bench-models
 
 # Regenerates tests/golden/ with madmom 0.16.1 and mir_eval themselves (a separate venv:
 # madmom needs old numpy).

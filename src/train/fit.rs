@@ -360,8 +360,9 @@ pub fn fit(
     Ok(state.history)
 }
 
-/// torch.optim.SGD(momentum, dampening = 0, nesterov = True, weight_decay).
-fn sgd_step(
+/// One update of torch.optim.SGD(momentum, dampening = 0, nesterov = True, weight_decay) on
+/// the parameters named in `trainable`, whose gradients are then zeroed.
+pub fn sgd_step(
     net: &mut TchNet,
     trainable: &[String],
     momentum: &mut BTreeMap<String, Tensor>,
