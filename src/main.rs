@@ -94,7 +94,7 @@ struct TrainArgs {
     /// Corpus manifest (train and validation splits are used).
     #[arg(long)]
     manifest: PathBuf,
-    /// convnet or smallconvnet.
+    /// convnet, smallconvnet or aunet.
     #[arg(long)]
     arch: String,
     /// Output units: 88 (piano, from MIDI 21) or 23 (FLUID, from MIDI 49).

@@ -226,3 +226,36 @@ fn bad_set_ups_are_refused() {
     }
     assert!(!run.join("checkpoint-0001.safetensors").exists());
 }
+
+#[test]
+fn aunet_trains_on_256_frame_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_fluid(dir.path());
+    let train = FrameData::load(&manifest, "train", 21, 88).unwrap();
+    let cfg = TrainConfig {
+        batch_size: 2,
+        learning_rate: 0.01,
+        ..config(2, 3)
+    };
+    let run = dir.path().join("aunet");
+    let history = fit(
+        &entangle::model::aunet(88),
+        &train,
+        &train,
+        &cfg,
+        &run,
+        false,
+        tch::Device::Cpu,
+        false,
+    )
+    .unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(
+        history
+            .iter()
+            .all(|r| r.train_loss.is_finite() && r.validation_loss.is_finite()),
+        "{history:?}"
+    );
+    // Its ONNX export takes the 256 x 256 input and gives 256 x 88.
+    assert!(run.join("epoch-0002.onnx").exists() && run.join("best.onnx").exists());
+}

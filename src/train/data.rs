@@ -75,29 +75,116 @@ impl FrameData {
     pub fn bands(&self) -> usize {
         self.shards[0].0.bands
     }
+}
 
-    /// Fills `inputs` (`[n, 5 * bands]`) and `targets` (`[n, outputs]`) for the frames `ids`.
+/// How a network reads the spectrogram, and so what one training example is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputLayout {
+    /// One frame with `radius` frames of context either side (ConvNet, SmallConvNet);
+    /// an example is a frame.
+    Context { radius: usize },
+    /// `frames` consecutive frames with the bands zero-padded to `bins` (AUNet, 256 x 256);
+    /// an example is a segment start. Frames past a shard's end are padding: zero input,
+    /// masked out of loss and metrics.
+    Segment { frames: usize, bins: usize },
+}
+
+impl InputLayout {
+    /// Training examples: every frame, or segment starts every half segment.
+    pub fn training_examples(&self, data: &FrameData) -> Vec<(u32, u32)> {
+        self.examples(data, 2)
+    }
+
+    /// Evaluation examples: every frame, or non-overlapping segments covering every frame.
+    pub fn evaluation_examples(&self, data: &FrameData) -> Vec<(u32, u32)> {
+        self.examples(data, 1)
+    }
+
+    fn examples(&self, data: &FrameData, overlap: usize) -> Vec<(u32, u32)> {
+        match *self {
+            InputLayout::Context { .. } => data.index.clone(),
+            InputLayout::Segment { frames, .. } => data
+                .shards
+                .iter()
+                .enumerate()
+                .flat_map(|(s, (spec, _))| {
+                    (0..spec.frames.max(1))
+                        .step_by((frames / overlap).max(1))
+                        .map(move |start| (s as u32, start as u32))
+                })
+                .collect(),
+        }
+    }
+
+    /// Input tensor dims for `n` examples.
+    pub fn input_dims(&self, n: usize, bands: usize) -> [i64; 4] {
+        match *self {
+            InputLayout::Context { radius } => [n as i64, 1, (2 * radius + 1) as i64, bands as i64],
+            InputLayout::Segment { frames, bins } => [n as i64, 1, frames as i64, bins as i64],
+        }
+    }
+
+    /// Target tensor dims for `n` examples (the network's output shape).
+    pub fn target_dims(&self, n: usize, outputs: usize) -> Vec<i64> {
+        match *self {
+            InputLayout::Context { .. } => vec![n as i64, outputs as i64],
+            InputLayout::Segment { frames, .. } => vec![n as i64, 1, frames as i64, outputs as i64],
+        }
+    }
+}
+
+impl FrameData {
+    /// Fills `inputs`, `targets` (one row of `outputs` per frame) and `mask` (1 where a
+    /// target row is a real frame, 0 for padding) for the examples `ids`.
     pub fn batch(
         &self,
         ids: &[(u32, u32)],
-        radius: usize,
+        layout: InputLayout,
         inputs: &mut Vec<f32>,
         targets: &mut Vec<f32>,
+        mask: &mut Vec<f32>,
     ) {
-        let window = (2 * radius + 1) * self.bands();
-        inputs.resize(ids.len() * window, 0.0);
+        let bands = self.bands();
+        let rows_per_example = match layout {
+            InputLayout::Context { .. } => 1,
+            InputLayout::Segment { frames, .. } => frames,
+        };
+        let input_size = match layout {
+            InputLayout::Context { radius } => (2 * radius + 1) * bands,
+            InputLayout::Segment { frames, bins } => frames * bins,
+        };
+        inputs.clear();
+        inputs.resize(ids.len() * input_size, 0.0);
         targets.clear();
-        targets.resize(ids.len() * self.outputs, 0.0);
-        for (k, &(s, f)) in ids.iter().enumerate() {
+        targets.resize(ids.len() * rows_per_example * self.outputs, 0.0);
+        mask.clear();
+        mask.resize(ids.len() * rows_per_example * self.outputs, 0.0);
+        for (k, &(s, first)) in ids.iter().enumerate() {
             let (spec, roll) = &self.shards[s as usize];
-            context_window(
-                spec,
-                f as usize,
-                radius,
-                &mut inputs[k * window..(k + 1) * window],
-            );
-            for pitch in roll.frames[f as usize].iter() {
-                targets[k * self.outputs + usize::from(pitch - self.lowest_pitch)] = 1.0;
+            let input = &mut inputs[k * input_size..(k + 1) * input_size];
+            match layout {
+                InputLayout::Context { radius } => {
+                    context_window(spec, first as usize, radius, input)
+                }
+                InputLayout::Segment { bins, .. } => {
+                    for (row, dst) in input.chunks_exact_mut(bins).enumerate() {
+                        let frame = first as usize + row;
+                        if frame < spec.frames {
+                            dst[..bands].copy_from_slice(spec.row(frame));
+                        }
+                    }
+                }
+            }
+            for row in 0..rows_per_example {
+                let frame = first as usize + row;
+                if frame >= spec.frames {
+                    break;
+                }
+                let at = (k * rows_per_example + row) * self.outputs;
+                mask[at..at + self.outputs].fill(1.0);
+                for pitch in roll.frames[frame].iter() {
+                    targets[at + usize::from(pitch - self.lowest_pitch)] = 1.0;
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The training loop of Kelz et al. (2016) for the frame networks (ConvNet, SmallConvNet):
+//! The training loop of Kelz et al. (2016), for the frame networks (ConvNet, SmallConvNet:
+//! examples are frames with context) and AUNet (examples are 256-frame segments):
 //! BCE on logits, SGD with Nesterov momentum and weight decay (written out here, in torch's
 //! formulation, so its momentum buffers can be checkpointed), epochs of a fixed number of
 //! steps drawn without replacement, the learning rate halved when the validation loss has not
@@ -15,9 +16,10 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::{Device, Kind, Reduction, Tensor};
 
-use super::data::FrameData;
+use super::data::{FrameData, InputLayout};
 use super::net::TchNet;
 use crate::analysis::FrameCounts;
+use crate::model::layers::Shape;
 use crate::model::weights::{Role, parameter_specs};
 use crate::model::{Architecture, Weights, export_onnx};
 use crate::pitchset::PitchSet;
@@ -165,24 +167,29 @@ pub fn fit(
     if train.index.is_empty() {
         return Err(TrainError::Data("the training split has no frames".into()));
     }
-    let radius = match arch.input {
-        crate::model::layers::Shape::Map(1, frames, bins)
-            if bins == train.bands() && frames % 2 == 1 =>
-        {
-            (frames - 1) / 2
+    let layout = match arch.input {
+        Shape::Map(1, frames, bins) if bins == train.bands() && frames % 2 == 1 => {
+            InputLayout::Context {
+                radius: (frames - 1) / 2,
+            }
+        }
+        Shape::Map(1, frames, bins) if bins >= train.bands() && frames > 1 => {
+            InputLayout::Segment { frames, bins }
         }
         other => {
             return Err(TrainError::Data(format!(
-                "{} takes input {other}, the features are 1 x frames x {} (AUNet training is not implemented yet)",
+                "{} takes input {other}, the features have {} bands",
                 arch.name,
                 train.bands()
             )));
         }
     };
-    let outputs = crate::model::summarize(arch)?
-        .last()
-        .map(|r| r.output.numel())
-        .unwrap_or(0);
+    // Units per frame: a dense layer's width, or the width of AUNet's last feature map.
+    let outputs = match crate::model::summarize(arch)?.last().map(|r| r.output) {
+        Some(Shape::Vector(n)) => n,
+        Some(Shape::Map(_, _, w)) => w,
+        None => 0,
+    };
     if outputs != train.outputs {
         return Err(TrainError::Data(format!(
             "{} has {outputs} outputs, the labels {}",
@@ -240,8 +247,8 @@ pub fn fit(
         let _ = net.param_mut(name).set_requires_grad(true);
     }
 
-    let (mut inputs, mut targets) = (Vec::new(), Vec::new());
-    let window = [1, (2 * radius + 1) as i64, train.bands() as i64];
+    let (mut inputs, mut targets, mut mask) = (Vec::new(), Vec::new(), Vec::new());
+    let examples = layout.training_examples(train);
     while state.epoch < config.epochs {
         let epoch = state.epoch + 1;
         let started = Instant::now();
@@ -265,7 +272,7 @@ pub fn fit(
             let mut ids = Vec::with_capacity(config.batch_size);
             while ids.len() < config.batch_size {
                 if cursor == order.len() {
-                    order = train.index.clone();
+                    order = examples.clone();
                     Rng::new(config.seed, epoch, reshuffles).shuffle(&mut order);
                     reshuffles += 1;
                     cursor = 0;
@@ -274,17 +281,23 @@ pub fn fit(
                 ids.extend_from_slice(&order[cursor..cursor + take]);
                 cursor += take;
             }
-            train.batch(&ids, radius, &mut inputs, &mut targets);
-            let n = ids.len() as i64;
+            train.batch(&ids, layout, &mut inputs, &mut targets, &mut mask);
+            let n = ids.len();
             let x = Tensor::from_slice(&inputs)
-                .reshape([n, window[0], window[1], window[2]])
+                .reshape(layout.input_dims(n, train.bands()))
                 .to_device(device);
+            let target_dims = layout.target_dims(n, train.outputs);
             let y = Tensor::from_slice(&targets)
-                .reshape([n, train.outputs as i64])
+                .reshape(&target_dims)
                 .to_device(device);
+            let m = Tensor::from_slice(&mask)
+                .reshape(&target_dims)
+                .to_device(device);
+            // Mean over real (unpadded) frames and outputs.
             let loss = net
                 .forward_logits(&x, true)
-                .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
+                .binary_cross_entropy_with_logits(&y, Some(&m), None::<&Tensor>, Reduction::Sum)
+                / m.sum(Kind::Float).clamp_min(1.0);
             let value = loss.double_value(&[]);
             if !value.is_finite() {
                 let checkpoint = last_checkpoint(run_dir)
@@ -311,7 +324,7 @@ pub fn fit(
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let (validation_loss, validation_f1) = evaluate(&net, validation, radius, device);
+        let (validation_loss, validation_f1) = evaluate(&net, validation, layout, device);
         let record = EpochRecord {
             epoch,
             learning_rate: state.learning_rate,
@@ -392,36 +405,53 @@ pub fn sgd_step(
     });
 }
 
-/// Mean BCE and micro framewise F of `data` in inference mode.
-fn evaluate(net: &TchNet, data: &FrameData, radius: usize, device: Device) -> (f64, f64) {
-    let (mut inputs, mut targets) = (Vec::new(), Vec::new());
+/// Mean BCE and micro framewise F of `data` in inference mode, over real frames only.
+fn evaluate(net: &TchNet, data: &FrameData, layout: InputLayout, device: Device) -> (f64, f64) {
+    let (mut inputs, mut targets, mut mask) = (Vec::new(), Vec::new(), Vec::new());
     let mut counts = FrameCounts::default();
     let mut loss_sum = 0.0;
-    let window = ((2 * radius + 1) as i64, data.bands() as i64);
-    for ids in data.index.chunks(1024) {
-        data.batch(ids, radius, &mut inputs, &mut targets);
-        let n = ids.len() as i64;
+    let mut weight_sum = 0.0;
+    let chunk = match layout {
+        InputLayout::Context { .. } => 1024,
+        InputLayout::Segment { .. } => 4,
+    };
+    for ids in layout.evaluation_examples(data).chunks(chunk) {
+        data.batch(ids, layout, &mut inputs, &mut targets, &mut mask);
+        let n = ids.len();
+        let target_dims = layout.target_dims(n, data.outputs);
         let x = Tensor::from_slice(&inputs)
-            .reshape([n, 1, window.0, window.1])
+            .reshape(layout.input_dims(n, data.bands()))
             .to_device(device);
         let y = Tensor::from_slice(&targets)
-            .reshape([n, data.outputs as i64])
+            .reshape(&target_dims)
+            .to_device(device);
+        let m = Tensor::from_slice(&mask)
+            .reshape(&target_dims)
             .to_device(device);
         let (loss, probs) = tch::no_grad(|| {
             let logits = net.forward_logits(&x, false);
-            let loss =
-                logits.binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Sum);
+            let loss = logits.binary_cross_entropy_with_logits(
+                &y,
+                Some(&m),
+                None::<&Tensor>,
+                Reduction::Sum,
+            );
             (
                 loss.double_value(&[]),
                 logits.sigmoid().to_device(Device::Cpu).to_kind(Kind::Float),
             )
         });
         loss_sum += loss;
+        weight_sum += mask.iter().map(|&w| f64::from(w)).sum::<f64>();
         let probs = Vec::<f32>::try_from(probs.flatten(0, -1)).expect("float tensor");
-        for (row, truth) in probs
+        let rows = probs
             .chunks_exact(data.outputs)
             .zip(targets.chunks_exact(data.outputs))
-        {
+            .zip(mask.chunks_exact(data.outputs));
+        for ((row, truth), real) in rows {
+            if real[0] == 0.0 {
+                continue;
+            }
             let to_set = |values: &[f32]| -> PitchSet {
                 values
                     .iter()
@@ -433,8 +463,7 @@ fn evaluate(net: &TchNet, data: &FrameData, radius: usize, device: Device) -> (f
             counts.add(&FrameCounts::of_frame(to_set(truth), to_set(row)));
         }
     }
-    let mean_loss = loss_sum / (data.index.len() * data.outputs).max(1) as f64;
-    (mean_loss, counts.metrics().f1)
+    (loss_sum / weight_sum.max(1.0), counts.metrics().f1)
 }
 
 fn save_checkpoint(

@@ -5,6 +5,6 @@ pub mod data;
 pub mod fit;
 pub mod net;
 
-pub use data::FrameData;
+pub use data::{FrameData, InputLayout};
 pub use fit::{EpochRecord, TrainConfig, TrainError, fit};
 pub use net::TchNet;
