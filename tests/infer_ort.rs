@@ -1,6 +1,9 @@
 //! ONNX inference through `ort` (Rust) against Python's onnxruntime on the same model and
 //! features, and the errors a user can run into.
 
+mod common;
+use common::python;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -15,18 +18,6 @@ fn chord() -> entangle::features::Spectrogram {
         .unwrap()
         .compute_wav(&wav)
         .unwrap()
-}
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("ENTANGLE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "{} not found: run the tests with `make test`",
-        path.display()
-    );
-    path
 }
 
 #[test]

@@ -1,20 +1,11 @@
 //! The exported ONNX graphs, run by ONNX Runtime, against PyTorch running the same layer list
 //! and weights (tests/python/onnx_torch_parity.py), for all three networks, in inference mode.
 
+mod common;
+use common::python;
+
 use std::path::PathBuf;
 use std::process::Command;
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("ENTANGLE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "{} not found: run the tests with `make test`",
-        path.display()
-    );
-    path
-}
 
 fn entangle(args: &[&str]) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_entangle"))

@@ -1,20 +1,11 @@
 //! Our output files read back by the tools users load them with: numpy for `.npy`, DuckDB
 //! for Parquet (both from the project venv; `make test` sets `ENTANGLE_PYTHON`).
 
+mod common;
+use common::python;
+
 use std::path::PathBuf;
 use std::process::Command;
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("ENTANGLE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "{} not found: run the tests with `make test`, which creates the venv",
-        path.display()
-    );
-    path
-}
 
 fn run_python(script: &str, args: &[&str]) -> String {
     let out = Command::new(python())

@@ -19,6 +19,17 @@ pub enum Padding {
     Explicit(usize, usize),
 }
 
+impl Padding {
+    /// Zero rows and columns added on each side for a `kernel`.
+    pub fn amounts(self, (kh, kw): (usize, usize)) -> (usize, usize) {
+        match self {
+            Padding::Same => (kh / 2, kw / 2),
+            Padding::Valid => (0, 0),
+            Padding::Explicit(ph, pw) => (ph, pw),
+        }
+    }
+}
+
 /// Activation applied by a layer, or a standalone activation layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,7 +12,7 @@ use std::path::Path;
 use prost::Message;
 
 use super::architecture::Architecture;
-use super::layers::{Activation, BATCH_NORM_EPSILON, Layer, Padding, Shape};
+use super::layers::{Activation, BATCH_NORM_EPSILON, Layer, Shape};
 use super::summary::{ModelError, summarize};
 use super::weights::Weights;
 use crate::sink::{SinkError, write_atomically};
@@ -224,11 +224,7 @@ pub fn build_model(arch: &Architecture, weights: &Weights) -> Result<ModelProto,
                 if bias {
                     inputs.push(g.weight(&name("bias"), &[out_channels])?);
                 }
-                let (ph, pw) = match padding {
-                    Padding::Same => (kh / 2, kw / 2),
-                    Padding::Valid => (0, 0),
-                    Padding::Explicit(ph, pw) => (ph, pw),
-                };
+                let (ph, pw) = padding.amounts((kh, kw));
                 let conv_out = format!("{out}_conv");
                 let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
                 g.node(

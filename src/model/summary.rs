@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::architecture::Architecture;
-use super::layers::{Activation, Layer, Padding, Shape};
+use super::layers::{Activation, Layer, Shape};
 
 /// One row of the summary: a layer, the shape it outputs and its parameter count.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,11 +81,7 @@ pub fn summarize(arch: &Architecture) -> Result<Vec<LayerRow>, ModelError> {
                 activation: _,
             } => {
                 let (c, h, w) = map(shape)?;
-                let (ph, pw) = match padding {
-                    Padding::Same => (kh / 2, kw / 2),
-                    Padding::Valid => (0, 0),
-                    Padding::Explicit(ph, pw) => (ph, pw),
-                };
+                let (ph, pw) = padding.amounts((kh, kw));
                 if h + 2 * ph < kh || w + 2 * pw < kw {
                     return Err(error(format!(
                         "kernel {kh}x{kw} is larger than the input {shape}"

@@ -247,7 +247,7 @@ pub fn fit(
         let _ = net.param_mut(name).set_requires_grad(true);
     }
 
-    let (mut inputs, mut targets, mut mask) = (Vec::new(), Vec::new(), Vec::new());
+    let mut buffers = Buffers::default();
     let examples = layout.training_examples(train);
     while state.epoch < config.epochs {
         let epoch = state.epoch + 1;
@@ -281,18 +281,7 @@ pub fn fit(
                 ids.extend_from_slice(&order[cursor..cursor + take]);
                 cursor += take;
             }
-            train.batch(&ids, layout, &mut inputs, &mut targets, &mut mask);
-            let n = ids.len();
-            let x = Tensor::from_slice(&inputs)
-                .reshape(layout.input_dims(n, train.bands()))
-                .to_device(device);
-            let target_dims = layout.target_dims(n, train.outputs);
-            let y = Tensor::from_slice(&targets)
-                .reshape(&target_dims)
-                .to_device(device);
-            let m = Tensor::from_slice(&mask)
-                .reshape(&target_dims)
-                .to_device(device);
+            let (x, y, m) = batch_tensors(train, &ids, layout, &mut buffers, device);
             // Mean over real (unpadded) frames and outputs.
             let loss = net
                 .forward_logits(&x, true)
@@ -405,9 +394,43 @@ pub fn sgd_step(
     });
 }
 
+/// Host-side batch buffers, reused across steps.
+#[derive(Default)]
+struct Buffers {
+    inputs: Vec<f32>,
+    targets: Vec<f32>,
+    mask: Vec<f32>,
+}
+
+/// The examples `ids` as device tensors: inputs, targets, and the mask of real frames.
+fn batch_tensors(
+    data: &FrameData,
+    ids: &[(u32, u32)],
+    layout: InputLayout,
+    buffers: &mut Buffers,
+    device: Device,
+) -> (Tensor, Tensor, Tensor) {
+    data.batch(
+        ids,
+        layout,
+        &mut buffers.inputs,
+        &mut buffers.targets,
+        &mut buffers.mask,
+    );
+    let n = ids.len();
+    let target_dims = layout.target_dims(n, data.outputs);
+    let tensor =
+        |values: &[f32], dims: &[i64]| Tensor::from_slice(values).reshape(dims).to_device(device);
+    (
+        tensor(&buffers.inputs, &layout.input_dims(n, data.bands())),
+        tensor(&buffers.targets, &target_dims),
+        tensor(&buffers.mask, &target_dims),
+    )
+}
+
 /// Mean BCE and micro framewise F of `data` in inference mode, over real frames only.
 fn evaluate(net: &TchNet, data: &FrameData, layout: InputLayout, device: Device) -> (f64, f64) {
-    let (mut inputs, mut targets, mut mask) = (Vec::new(), Vec::new(), Vec::new());
+    let mut buffers = Buffers::default();
     let mut counts = FrameCounts::default();
     let mut loss_sum = 0.0;
     let mut weight_sum = 0.0;
@@ -416,18 +439,8 @@ fn evaluate(net: &TchNet, data: &FrameData, layout: InputLayout, device: Device)
         InputLayout::Segment { .. } => 4,
     };
     for ids in layout.evaluation_examples(data).chunks(chunk) {
-        data.batch(ids, layout, &mut inputs, &mut targets, &mut mask);
-        let n = ids.len();
-        let target_dims = layout.target_dims(n, data.outputs);
-        let x = Tensor::from_slice(&inputs)
-            .reshape(layout.input_dims(n, data.bands()))
-            .to_device(device);
-        let y = Tensor::from_slice(&targets)
-            .reshape(&target_dims)
-            .to_device(device);
-        let m = Tensor::from_slice(&mask)
-            .reshape(&target_dims)
-            .to_device(device);
+        let (x, y, m) = batch_tensors(data, ids, layout, &mut buffers, device);
+        let (targets, mask) = (&buffers.targets, &buffers.mask);
         let (loss, probs) = tch::no_grad(|| {
             let logits = net.forward_logits(&x, false);
             let loss = logits.binary_cross_entropy_with_logits(

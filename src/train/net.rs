@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use tch::{Device, Kind, Tensor, nn};
 
-use crate::model::layers::{Activation, BATCH_NORM_EPSILON, Layer, Padding};
+use crate::model::layers::{Activation, BATCH_NORM_EPSILON, Layer};
 use crate::model::summary::ModelError;
 use crate::model::weights::{Role, Tensor as WeightTensor, Weights, parameter_specs};
 use crate::model::{Architecture, summary::output_activation};
@@ -115,11 +115,7 @@ impl TchNet {
                     activation,
                     ..
                 } => {
-                    let (ph, pw) = match padding {
-                        Padding::Same => (kh / 2, kw / 2),
-                        Padding::Valid => (0, 0),
-                        Padding::Explicit(ph, pw) => (ph, pw),
-                    };
+                    let (ph, pw) = padding.amounts((kh, kw));
                     let b = bias.then(|| self.param(i, "bias"));
                     let y = x.conv2d(
                         self.param(i, "weight"),
