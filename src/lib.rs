@@ -15,6 +15,7 @@
 //! | [`corpus`] | SoundFont rendering, FLUID and MAPS-like corpora, MAPS layout, manifests |
 //! | [`model`] | the three architectures as data; shapes, parameter counts, summaries |
 //! | `train` | (feature `train`) the networks on libtorch (tch), training |
+//! | [`predict`] | frame predictions of a network over a corpus split |
 //! | [`sink`] | atomic `.npy` and Parquet writers |
 //! | [`demo`] | the README's main job |
 
@@ -27,6 +28,7 @@ pub mod infer;
 pub mod labels;
 pub mod model;
 pub mod pitchset;
+pub mod predict;
 pub mod sink;
 #[cfg(feature = "train")]
 pub mod train;

@@ -73,6 +73,30 @@ enum Command {
     /// The paper's networks.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Frame predictions of an ONNX network on a corpus split, as a `predictions` table.
+    Predict {
+        /// The network (.onnx, input [batch, 1, 5, 229]).
+        #[arg(long)]
+        model: PathBuf,
+        /// Corpus manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// MIDI pitch of the network's first output (21 for piano nets, 49 for FLUID nets).
+        #[arg(long, default_value_t = 21)]
+        lowest_pitch: u8,
+        /// Model name in the table (default: the model file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value_t = 2)]
+        intra_threads: usize,
+        #[arg(long, value_enum, default_value_t = entangle::infer::Device::Cpu)]
+        device: entangle::infer::Device,
+        /// Output Parquet file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Train a network on a corpus manifest (feature `train`): checkpoints, per-epoch ONNX
     /// and best.onnx in the run directory.
     #[cfg(feature = "train")]
@@ -445,6 +469,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(shards = shards.len(), "wrote {}", output.display());
         }
         Command::Synth(command) => run_synth(command)?,
+        Command::Predict {
+            model,
+            manifest,
+            split,
+            lowest_pitch,
+            name,
+            intra_threads,
+            device,
+            output,
+        } => {
+            let name = name.unwrap_or_else(|| {
+                model
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            let options = entangle::infer::InferenceOptions {
+                device,
+                intra_threads,
+                ..Default::default()
+            };
+            let rows = entangle::predict::predict_split(
+                &model,
+                &name,
+                &manifest,
+                &split,
+                lowest_pitch,
+                options,
+            )?;
+            entangle::sink::predictions_table::write_predictions(&output, &rows)?;
+            tracing::info!(frames = rows.len(), "wrote {}", output.display());
+        }
         #[cfg(feature = "train")]
         Command::Train(args) => run_train(args)?,
         Command::Model(ModelCommand::Export {

@@ -4,5 +4,6 @@
 pub mod atomic;
 pub mod labels_table;
 pub mod npy;
+pub mod predictions_table;
 
 pub use atomic::{Durability, SinkError, sync_filesystem, write_atomically, write_atomically_with};

@@ -1,0 +1,205 @@
+//! The `predictions` table (schemas/predictions.md): one row per frame with a prediction —
+//! `model`, `shard`, `frame`, `pitches` (the thresholded set) and optionally `probs` (88
+//! sigmoid outputs, piano keys A0..C8). Any transcription system can be analysed by writing
+//! this table; reading it validates what the analysis relies on.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, FixedSizeListArray, FixedSizeListBuilder, Float32Builder, ListArray, ListBuilder,
+    RecordBatch, StringArray, StringBuilder, UInt8Array, UInt8Builder, UInt32Array, UInt32Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use super::{SinkError, write_atomically};
+use crate::pitchset::{PIANO_KEYS, PIANO_MAX, PIANO_MIN, PitchSet};
+
+/// One predicted frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionRow {
+    pub model: String,
+    pub shard: String,
+    pub frame: u32,
+    pub pitches: PitchSet,
+    /// Per piano key (MIDI 21 + k), when the predictor has probabilities.
+    pub probs: Option<Vec<f32>>,
+}
+
+fn item(data_type: DataType) -> Arc<Field> {
+    Arc::new(Field::new("item", data_type, false))
+}
+
+pub fn predictions_schema() -> Schema {
+    Schema::new(vec![
+        Field::new("model", DataType::Utf8, false),
+        Field::new("shard", DataType::Utf8, false),
+        Field::new("frame", DataType::UInt32, false),
+        Field::new("pitches", DataType::List(item(DataType::UInt8)), false),
+        Field::new(
+            "probs",
+            DataType::FixedSizeList(item(DataType::Float32), PIANO_KEYS as i32),
+            true,
+        ),
+    ])
+}
+
+/// Writes predictions atomically.
+pub fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<(), SinkError> {
+    let mut model = StringBuilder::new();
+    let mut shard = StringBuilder::new();
+    let mut frame = UInt32Builder::new();
+    let mut pitches = ListBuilder::new(UInt8Builder::new()).with_field(item(DataType::UInt8));
+    let mut probs = FixedSizeListBuilder::new(Float32Builder::new(), PIANO_KEYS as i32)
+        .with_field(item(DataType::Float32));
+    for r in rows {
+        model.append_value(&r.model);
+        shard.append_value(&r.shard);
+        frame.append_value(r.frame);
+        pitches.values().append_slice(&r.pitches.to_vec());
+        pitches.append(true);
+        match &r.probs {
+            Some(p) => {
+                probs.values().append_slice(p);
+                probs.append(true);
+            }
+            None => {
+                probs.values().append_slice(&[0.0; PIANO_KEYS]);
+                probs.append(false);
+            }
+        }
+    }
+    let batch = RecordBatch::try_new(
+        Arc::new(predictions_schema()),
+        vec![
+            Arc::new(model.finish()),
+            Arc::new(shard.finish()),
+            Arc::new(frame.finish()),
+            Arc::new(pitches.finish()),
+            Arc::new(probs.finish()),
+        ],
+    )
+    .map_err(|e| SinkError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
+        let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
+        writer.write(&batch)?;
+        writer.close()?;
+        Ok(())
+    })
+}
+
+/// Reads a predictions table, rejecting what would make the analysis wrong: pitches outside
+/// the piano, non-finite or out-of-range probabilities, and duplicate (model, shard, frame)
+/// rows. Errors name the file and the row.
+pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>, String> {
+    let fail = |what: String| format!("{}: {what}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(e.to_string()))?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| fail(format!("no column {name:?}")))
+        };
+        let (model, shard, frame, pitches) = (
+            column("model")?,
+            column("shard")?,
+            column("frame")?,
+            column("pitches")?,
+        );
+        let probs = batch.column_by_name("probs").cloned();
+        let mistyped = |name: &str| fail(format!("column {name:?} has the wrong type"));
+        let model = model
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| mistyped("model"))?;
+        let shard = shard
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| mistyped("shard"))?;
+        let frame = frame
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(|| mistyped("frame"))?;
+        let pitches = pitches
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .ok_or_else(|| mistyped("pitches"))?;
+        let probs = match &probs {
+            Some(p) => Some(
+                p.as_any()
+                    .downcast_ref::<FixedSizeListArray>()
+                    .ok_or_else(|| mistyped("probs"))?,
+            ),
+            None => None,
+        };
+        for i in 0..batch.num_rows() {
+            let row_no = rows.len() + 1;
+            let row_error = |what: String| fail(format!("row {row_no}: {what}"));
+            let values = pitches.value(i);
+            let values = values
+                .as_any()
+                .downcast_ref::<UInt8Array>()
+                .ok_or_else(|| mistyped("pitches"))?;
+            let mut set = PitchSet::EMPTY;
+            for p in values.values().iter().copied() {
+                if !(PIANO_MIN..=PIANO_MAX).contains(&p) {
+                    return Err(row_error(format!(
+                        "pitch {p} is outside the piano range {PIANO_MIN}..={PIANO_MAX}"
+                    )));
+                }
+                set.insert(p);
+            }
+            let p = match probs.filter(|p| p.is_valid(i)) {
+                Some(probs) => {
+                    let v = probs.value(i);
+                    let v = v
+                        .as_any()
+                        .downcast_ref::<arrow::array::Float32Array>()
+                        .ok_or_else(|| mistyped("probs"))?;
+                    if let Some(bad) = v.values().iter().find(|x| !(0.0..=1.0).contains(*x)) {
+                        return Err(row_error(format!("probability {bad} is not in [0, 1]")));
+                    }
+                    Some(v.values().to_vec())
+                }
+                None => None,
+            };
+            let key = (
+                model.value(i).to_string(),
+                shard.value(i).to_string(),
+                frame.value(i),
+            );
+            if !seen.insert(key.clone()) {
+                return Err(row_error(format!(
+                    "duplicate prediction for model {:?}, shard {:?}, frame {}",
+                    key.0, key.1, key.2
+                )));
+            }
+            rows.push(PredictionRow {
+                model: key.0,
+                shard: key.1,
+                frame: key.2,
+                pitches: set,
+                probs: p,
+            });
+        }
+    }
+    Ok(rows)
+}
