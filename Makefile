@@ -42,7 +42,7 @@ goldens:
 	.venv-oracle/bin/python scripts/make_metric_goldens.py tests/golden/metrics/multipitch.json
 
 # Real compositions from the corpus inside the music21 wheel, as MIDI, for
-# `entangle synth maps-like --midi-dir data/music21-midi` (38 pieces, 127 minutes).
+# `entangle synth maps-like --midi-dir data/music21-midi` (40 pieces, 153 minutes).
 music21-midi:
 	@[ -x .venv-music21/bin/python ] || python3 -m venv .venv-music21
 	.venv-music21/bin/python -m pip install --quiet --disable-pip-version-check music21==10.5.1 mido==1.3.3
