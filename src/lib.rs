@@ -22,6 +22,7 @@
 pub mod analysis;
 pub mod audio;
 pub mod corpus;
+pub mod dataflow;
 pub mod demo;
 pub mod features;
 pub mod infer;

@@ -10,6 +10,8 @@ use entangle::labels::{PianoRoll, ReadOptions, read_notes};
 use entangle::sink::labels_table::write_labels_table;
 use entangle::sink::npy::write_spectrogram_npy;
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "entangle",
@@ -97,6 +99,12 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Per-combination error analysis of predictions against labels (batch): writes the
+    /// combinations, additions, omissions, frame_metrics and split_metrics tables.
+    Analyze(cli::analysis::AnalyzeArgs),
+    /// Incremental analysis: keeps the dataflow alive over a directory and updates the
+    /// tables (and appends to changes.jsonl) whenever a file appears, changes or goes.
+    Watch(cli::analysis::WatchArgs),
     /// Train a network on a corpus manifest (feature `train`): checkpoints, per-epoch ONNX
     /// and best.onnx in the run directory.
     #[cfg(feature = "train")]
@@ -447,15 +455,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let notes = read_notes(input, options)?;
                 let frames = if frames_from_audio {
                     let wav = input.with_extension("wav");
-                    let reader = entangle::audio::WavMonoReader::open(&wav).with_context(|| {
+                    Some(params.num_frames_of_wav(&wav).with_context(|| {
                         format!("{}: --frames-from-audio needs its WAV", input.display())
-                    })?;
-                    let info = reader.info();
-                    let at_target = (info.frames as f64
-                        * f64::from(entangle::audio::TARGET_SAMPLE_RATE)
-                        / f64::from(info.sample_rate))
-                    .ceil() as u64;
-                    Some(params.num_frames(at_target))
+                    })?)
                 } else {
                     None
                 };
@@ -501,6 +503,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             entangle::sink::predictions_table::write_predictions(&output, &rows)?;
             tracing::info!(frames = rows.len(), "wrote {}", output.display());
         }
+        Command::Analyze(args) => cli::analysis::run_analyze(args)?,
+        Command::Watch(args) => cli::analysis::run_watch(args)?,
         #[cfg(feature = "train")]
         Command::Train(args) => run_train(args)?,
         Command::Model(ModelCommand::Export {

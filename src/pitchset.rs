@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// Lowest and highest piano key (A0 and C8) as MIDI numbers.
 pub const PIANO_MIN: u8 = 21;
 pub const PIANO_MAX: u8 = 108;
@@ -10,7 +12,9 @@ pub const PIANO_MAX: u8 = 108;
 pub const PIANO_KEYS: usize = (PIANO_MAX - PIANO_MIN + 1) as usize;
 
 /// A set of MIDI pitches 0..=127.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct PitchSet(pub u128);
 
 impl PitchSet {

@@ -77,6 +77,17 @@ impl SpectrogramParams {
         (num_samples as f64 / self.hop()).ceil() as usize
     }
 
+    /// The frame count of a WAV file's spectrogram, from its header alone (files at another
+    /// rate count the samples they will have once resampled).
+    pub fn num_frames_of_wav(&self, path: &Path) -> Result<usize, AudioError> {
+        let reader = WavMonoReader::open(path)?;
+        let info = reader.info();
+        let at_rate = (info.frames as f64 * f64::from(self.sample_rate)
+            / f64::from(info.sample_rate))
+        .ceil() as u64;
+        Ok(self.num_frames(at_rate))
+    }
+
     /// The sample a frame is centred on: `int(i * hop)`.
     pub fn frame_center(&self, frame: usize) -> i64 {
         (frame as f64 * self.hop()) as i64

@@ -5,14 +5,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ListBuilder, RecordBatch, StringBuilder, UInt8Builder, UInt32Builder};
+use arrow::array::{
+    Array, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder, UInt8Array, UInt8Builder,
+    UInt32Array, UInt32Builder,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::{SinkError, write_atomically};
 use crate::labels::PianoRoll;
+use crate::pitchset::{PIANO_MAX, PIANO_MIN, PitchSet};
 
 /// Parquet key-value metadata key holding the frame rate of the table.
 pub const FPS_METADATA_KEY: &str = "entangle.fps";
@@ -82,4 +87,92 @@ pub fn write_labels_table(path: &Path, shards: &[(String, PianoRoll)]) -> Result
         writer.close()?;
         Ok(())
     })
+}
+
+/// Reads a labels table back into one roll per shard, in the order shards first appear.
+/// Frames a shard has no row for are empty, up to its highest frame. Rejects, naming the
+/// file and row: a missing or unreadable frame rate, pitches outside the piano, and a frame
+/// listed twice.
+pub fn read_labels_table(path: &Path) -> Result<Vec<(String, PianoRoll)>, String> {
+    let fail = |what: String| format!("{}: {what}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
+    let fps = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|kv| kv.key == FPS_METADATA_KEY))
+        .and_then(|kv| kv.value.as_deref())
+        .ok_or_else(|| fail(format!("no {FPS_METADATA_KEY:?} metadata: not a labels table")))?;
+    let fps: f64 = fps
+        .parse()
+        .ok()
+        .filter(|f: &f64| f.is_finite() && *f > 0.0)
+        .ok_or_else(|| fail(format!("{FPS_METADATA_KEY} = {fps:?} is not a frame rate")))?;
+    let reader = builder.build().map_err(|e| fail(e.to_string()))?;
+    let mut shards: Vec<(String, PianoRoll)> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    let mut seen: Vec<Vec<bool>> = Vec::new();
+    let mut rows_before = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(e.to_string()))?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| fail(format!("no column {name:?}")))
+        };
+        let (shard, frame, pitches) = (column("shard")?, column("frame")?, column("pitches")?);
+        let mistyped = |name: &str| fail(format!("column {name:?} has the wrong type"));
+        let shard = shard
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| mistyped("shard"))?;
+        let frame = frame
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(|| mistyped("frame"))?;
+        let pitches = pitches
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .ok_or_else(|| mistyped("pitches"))?;
+        let values = pitches
+            .values()
+            .as_any()
+            .downcast_ref::<UInt8Array>()
+            .ok_or_else(|| mistyped("pitches"))?
+            .values();
+        let offsets = pitches.value_offsets();
+        for i in 0..batch.num_rows() {
+            let row = rows_before + i + 1;
+            let name = shard.value(i);
+            let slot = *index.entry(name.to_string()).or_insert_with(|| {
+                shards.push((name.to_string(), PianoRoll { fps, frames: Vec::new() }));
+                seen.push(Vec::new());
+                shards.len() - 1
+            });
+            let mut set = PitchSet::EMPTY;
+            for &p in &values[offsets[i] as usize..offsets[i + 1] as usize] {
+                if !(PIANO_MIN..=PIANO_MAX).contains(&p) {
+                    return Err(fail(format!(
+                        "row {row}: pitch {p} is outside the piano range {PIANO_MIN}..={PIANO_MAX}"
+                    )));
+                }
+                set.insert(p);
+            }
+            let f = frame.value(i) as usize;
+            let (frames, seen) = (&mut shards[slot].1.frames, &mut seen[slot]);
+            if f >= frames.len() {
+                frames.resize(f + 1, PitchSet::EMPTY);
+                seen.resize(f + 1, false);
+            }
+            if std::mem::replace(&mut seen[f], true) {
+                return Err(fail(format!("row {row}: shard {name:?} lists frame {f} twice")));
+            }
+            frames[f] = set;
+        }
+        rows_before += batch.num_rows();
+    }
+    Ok(shards)
 }

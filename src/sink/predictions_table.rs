@@ -99,17 +99,32 @@ pub fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<(), Sink
     })
 }
 
-/// Reads a predictions table, rejecting what would make the analysis wrong: pitches outside
-/// the piano, non-finite or out-of-range probabilities, and duplicate (model, shard, frame)
-/// rows. Errors name the file and the row.
-pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>, String> {
+/// One row of a predictions table, borrowed from the batch being scanned.
+#[derive(Debug, Clone, Copy)]
+pub struct PredictionRef<'a> {
+    /// 1-based row number in the file, for error messages.
+    pub row: usize,
+    pub model: &'a str,
+    pub shard: &'a str,
+    pub frame: u32,
+    pub pitches: PitchSet,
+    pub probs: Option<&'a [f32]>,
+}
+
+/// Streams a predictions table batch by batch, validating each row: pitches inside the piano,
+/// probabilities finite and in [0, 1]. `visit` sees every valid row; the first error (the
+/// file's or `visit`'s) stops the scan. Errors name the file and the row. Duplicate rows are
+/// the caller's to detect (it knows what a row is keyed by).
+pub fn scan_predictions<F>(path: &Path, mut visit: F) -> Result<(), String>
+where
+    F: FnMut(PredictionRef<'_>) -> Result<(), String>,
+{
     let fail = |what: String| format!("{}: {what}", path.display());
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
-    let mut rows = Vec::new();
-    let mut seen = HashSet::new();
+    let mut rows_before = 0;
     for batch in reader {
         let batch = batch.map_err(|e| fail(e.to_string()))?;
         let column = |name: &str| {
@@ -142,24 +157,40 @@ pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>, String> {
             .as_any()
             .downcast_ref::<ListArray>()
             .ok_or_else(|| mistyped("pitches"))?;
+        let pitch_values = pitches
+            .values()
+            .as_any()
+            .downcast_ref::<UInt8Array>()
+            .ok_or_else(|| mistyped("pitches"))?
+            .values();
+        let pitch_offsets = pitches.value_offsets();
         let probs = match &probs {
-            Some(p) => Some(
-                p.as_any()
+            Some(p) => {
+                let list = p
+                    .as_any()
                     .downcast_ref::<FixedSizeListArray>()
-                    .ok_or_else(|| mistyped("probs"))?,
-            ),
+                    .ok_or_else(|| mistyped("probs"))?;
+                let values = list
+                    .values()
+                    .as_any()
+                    .downcast_ref::<arrow::array::Float32Array>()
+                    .ok_or_else(|| mistyped("probs"))?;
+                if list.value_length() as usize != PIANO_KEYS {
+                    return Err(fail(format!(
+                        "column \"probs\" holds {} values per row, not {PIANO_KEYS}",
+                        list.value_length()
+                    )));
+                }
+                Some((list, values.values()))
+            }
             None => None,
         };
         for i in 0..batch.num_rows() {
-            let row_no = rows.len() + 1;
-            let row_error = |what: String| fail(format!("row {row_no}: {what}"));
-            let values = pitches.value(i);
-            let values = values
-                .as_any()
-                .downcast_ref::<UInt8Array>()
-                .ok_or_else(|| mistyped("pitches"))?;
+            let row = rows_before + i + 1;
+            let row_error = |what: String| fail(format!("row {row}: {what}"));
             let mut set = PitchSet::EMPTY;
-            for p in values.values().iter().copied() {
+            let (start, end) = (pitch_offsets[i] as usize, pitch_offsets[i + 1] as usize);
+            for &p in &pitch_values[start..end] {
                 if !(PIANO_MIN..=PIANO_MAX).contains(&p) {
                     return Err(row_error(format!(
                         "pitch {p} is outside the piano range {PIANO_MIN}..={PIANO_MAX}"
@@ -167,39 +198,54 @@ pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>, String> {
                 }
                 set.insert(p);
             }
-            let p = match probs.filter(|p| p.is_valid(i)) {
-                Some(probs) => {
-                    let v = probs.value(i);
-                    let v = v
-                        .as_any()
-                        .downcast_ref::<arrow::array::Float32Array>()
-                        .ok_or_else(|| mistyped("probs"))?;
-                    if let Some(bad) = v.values().iter().find(|x| !(0.0..=1.0).contains(*x)) {
+            let row_probs = match probs {
+                Some((list, values)) if list.is_valid(i) => {
+                    let at = list.value_offset_at(i);
+                    let v = &values[at..at + PIANO_KEYS];
+                    if let Some(bad) = v.iter().find(|x| !(0.0..=1.0).contains(*x)) {
                         return Err(row_error(format!("probability {bad} is not in [0, 1]")));
                     }
-                    Some(v.values().to_vec())
+                    Some(v)
                 }
-                None => None,
+                _ => None,
             };
-            let key = (
-                model.value(i).to_string(),
-                shard.value(i).to_string(),
-                frame.value(i),
-            );
-            if !seen.insert(key.clone()) {
-                return Err(row_error(format!(
-                    "duplicate prediction for model {:?}, shard {:?}, frame {}",
-                    key.0, key.1, key.2
-                )));
-            }
-            rows.push(PredictionRow {
-                model: key.0,
-                shard: key.1,
-                frame: key.2,
+            visit(PredictionRef {
+                row,
+                model: model.value(i),
+                shard: shard.value(i),
+                frame: frame.value(i),
                 pitches: set,
-                probs: p,
-            });
+                probs: row_probs,
+            })
+            .map_err(|e| fail(format!("row {row}: {e}")))?;
         }
+        rows_before += batch.num_rows();
     }
+    Ok(())
+}
+
+/// Reads a whole predictions table into memory, rejecting what would make the analysis wrong:
+/// pitches outside the piano, non-finite or out-of-range probabilities, and duplicate (model,
+/// shard, frame) rows. Errors name the file and the row.
+pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>, String> {
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    scan_predictions(path, |r| {
+        let key = (r.model.to_string(), r.shard.to_string(), r.frame);
+        if !seen.insert(key.clone()) {
+            return Err(format!(
+                "duplicate prediction for model {:?}, shard {:?}, frame {}",
+                key.0, key.1, key.2
+            ));
+        }
+        rows.push(PredictionRow {
+            model: key.0,
+            shard: key.1,
+            frame: key.2,
+            pitches: r.pitches,
+            probs: r.probs.map(<[f32]>::to_vec),
+        });
+        Ok(())
+    })?;
     Ok(rows)
 }

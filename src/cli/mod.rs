@@ -1,0 +1,3 @@
+//! Subcommand argument structs and handlers that grew too large for `main.rs`.
+
+pub mod analysis;

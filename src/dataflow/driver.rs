@@ -1,0 +1,428 @@
+//! Running the analysis: `analyze` evaluates a fixed set of sources once; `watch` rescans a
+//! directory every round and feeds only what changed. Both start timely with the requested
+//! workers and processes; every process loads the truth, worker 0 of process 0 owns the
+//! tables, the change log and `analysis.json`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+use timely::CommunicationConfig;
+
+use super::changelog::ChangeLog;
+use super::graph::{Round, build_graph};
+use super::sources::{Fingerprint, find_sources, units_of};
+use super::state::{Skip, TableState};
+use super::tables::write_tables;
+use super::truth::{TrainCombinations, TruthIndex};
+use super::units::{EvaluationOptions, Unit, UnitEvent};
+use crate::sink::write_atomically;
+
+/// File name of the run summary in an analysis directory.
+pub const SUMMARY: &str = "analysis.json";
+
+/// Where the workers run: threads in this process, and this process's place among several.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Worker threads per process (at least 1).
+    pub workers: usize,
+    /// Number of processes (1: just this one).
+    pub processes: usize,
+    /// This process's index, `0..processes`.
+    pub process: usize,
+    /// One `host:port` per line, a line per process; default `localhost:2101 + i`.
+    pub hostfile: Option<PathBuf>,
+}
+
+impl ClusterOptions {
+    pub fn timely_config(&self) -> anyhow::Result<timely::Config> {
+        let threads = self.workers.max(1);
+        let processes = self.processes.max(1);
+        anyhow::ensure!(
+            self.process < processes,
+            "--process {} is not below --processes {processes}",
+            self.process
+        );
+        let communication = if processes > 1 {
+            let addresses = match &self.hostfile {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("{}: cannot read the hostfile", file.display()))?;
+                    let hosts: Vec<String> = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(String::from)
+                        .collect();
+                    anyhow::ensure!(
+                        hosts.len() >= processes,
+                        "{}: {} addresses for {processes} processes",
+                        file.display(),
+                        hosts.len()
+                    );
+                    hosts[..processes].to_vec()
+                }
+                None => (0..processes)
+                    .map(|i| format!("localhost:{}", 2101 + i))
+                    .collect(),
+            };
+            CommunicationConfig::Cluster {
+                threads,
+                process: self.process,
+                addresses,
+                report: false,
+                zerocopy: false,
+                log_fn: Arc::new(|_| None),
+            }
+        } else if threads > 1 {
+            CommunicationConfig::Process(threads)
+        } else {
+            CommunicationConfig::Thread
+        };
+        Ok(timely::Config {
+            communication,
+            worker: timely::WorkerConfig::default(),
+        })
+    }
+}
+
+/// Where the ground truth comes from.
+#[derive(Debug, Clone)]
+pub enum TruthSource {
+    /// Labels tables, each tagged with its split.
+    Labels(Vec<(String, PathBuf)>),
+    /// The given splits of a corpus manifest (also gives networks their audio).
+    Manifest { path: PathBuf, splits: Vec<String> },
+}
+
+impl TruthSource {
+    pub fn load(&self, fps: f64) -> anyhow::Result<TruthIndex> {
+        match self {
+            Self::Labels(tables) => TruthIndex::from_labels_tables(tables),
+            Self::Manifest { path, splits } => {
+                let splits: Vec<&str> = splits.iter().map(String::as_str).collect();
+                TruthIndex::from_manifest(path, &splits, fps)
+            }
+        }
+    }
+}
+
+/// Everything an analysis needs besides its sources.
+#[derive(Debug, Clone)]
+pub struct AnalysisOptions {
+    pub truth: TruthSource,
+    /// The training split's labels, for `train_frames` and `shared`.
+    pub train: Option<TruthSource>,
+    /// Frame rate when the truth comes from a manifest.
+    pub fps: f64,
+    pub evaluation: EvaluationOptions,
+    pub out: PathBuf,
+    pub cluster: ClusterOptions,
+}
+
+/// What `analysis.json` records.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalysisSummary {
+    /// Rounds the dataflow ran (1 for a batch analysis).
+    pub rounds: u64,
+    /// Source files and units in the last round.
+    pub sources: usize,
+    pub units: usize,
+    /// Labelled shards and frames.
+    pub shards: usize,
+    pub labelled_frames: usize,
+    pub workers: usize,
+    pub processes: usize,
+    pub skipped: Vec<Skip>,
+    /// Wall time of the whole run, and of its last round (scan, evaluation, aggregation and
+    /// table writing).
+    pub seconds: f64,
+    pub last_round_seconds: f64,
+}
+
+/// What feeds the rounds.
+#[derive(Debug, Clone)]
+pub enum Sources {
+    /// These files or directories, read once.
+    Fixed(Vec<PathBuf>),
+    /// A directory rescanned every round.
+    Watched(PathBuf),
+}
+
+/// Called by worker 0 before each scan with the round about to start (tests and benchmarks
+/// change the watched files from it).
+pub type ScanHook = Arc<dyn Fn(Round) + Send + Sync>;
+
+/// When `watch` scans and stops.
+#[derive(Clone, Default)]
+pub struct WatchOptions {
+    /// Pause between scans.
+    pub poll: Duration,
+    /// Stop after this many rounds (`None`: never).
+    pub rounds: Option<u64>,
+    pub before_scan: Option<ScanHook>,
+}
+
+impl std::fmt::Debug for WatchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchOptions")
+            .field("poll", &self.poll)
+            .field("rounds", &self.rounds)
+            .field("before_scan", &self.before_scan.is_some())
+            .finish()
+    }
+}
+
+/// Batch analysis of `sources`. Returns the summary in process 0, `None` in the others.
+pub fn analyze(
+    options: &AnalysisOptions,
+    sources: Vec<PathBuf>,
+) -> anyhow::Result<Option<AnalysisSummary>> {
+    let watch = WatchOptions {
+        poll: Duration::ZERO,
+        rounds: Some(1),
+        before_scan: None,
+    };
+    run(options, Sources::Fixed(sources), watch)
+}
+
+/// Incremental analysis of a directory.
+pub fn watch(
+    options: &AnalysisOptions,
+    dir: PathBuf,
+    watch: WatchOptions,
+) -> anyhow::Result<Option<AnalysisSummary>> {
+    run(options, Sources::Watched(dir), watch)
+}
+
+fn run(
+    options: &AnalysisOptions,
+    sources: Sources,
+    watch: WatchOptions,
+) -> anyhow::Result<Option<AnalysisSummary>> {
+    let started = Instant::now();
+    let config = options.cluster.timely_config()?;
+    let truth = Arc::new(options.truth.load(options.fps)?);
+    let owns_tables = options.cluster.process == 0;
+    let train = match (&options.train, owns_tables) {
+        (Some(source), true) => Some(TrainCombinations::from_index(&source.load(options.fps)?)),
+        _ => None,
+    };
+    if owns_tables {
+        std::fs::create_dir_all(&options.out)
+            .with_context(|| format!("{}: cannot create", options.out.display()))?;
+    }
+    let shared = Arc::new((options.clone(), sources, watch, train, started));
+    let guards = timely::execute(config, move |worker| {
+        let (options, sources, watch, train, started) = &*shared;
+        let index = worker.index();
+        let mut graph = build_graph(worker, truth.clone(), options.evaluation);
+        let mut feeder = (index == 0).then(|| Feeder::new(sources.clone(), truth.clone()));
+        let mut sink = match index {
+            0 => Some(Sink::open(options, train.clone())?),
+            _ => None,
+        };
+        let mut round: Round = 0;
+        let mut round_seconds;
+        loop {
+            if let (Some(hook), 0) = (&watch.before_scan, index) {
+                hook(round);
+            }
+            let round_started = Instant::now();
+            if let Some(feeder) = &mut feeder {
+                for event in feeder.scan()? {
+                    graph.events.send(event);
+                }
+            }
+            round += 1;
+            graph.events.advance_to(round);
+            while graph.probe.less_than(&round) {
+                worker.step_or_park(Some(Duration::from_millis(50)));
+            }
+            if let Some(sink) = &mut sink {
+                let updates = std::mem::take(&mut *graph.updates.borrow_mut());
+                let watching = watch.rounds != Some(1);
+                sink.absorb(updates, watching)?;
+            }
+            round_seconds = round_started.elapsed().as_secs_f64();
+            if watch.rounds.is_some_and(|r| round >= r) {
+                break;
+            }
+            std::thread::sleep(watch.poll);
+        }
+        let summary = match (&sink, &feeder) {
+            (Some(sink), Some(feeder)) => Some(AnalysisSummary {
+                rounds: round,
+                sources: feeder.known.len(),
+                units: feeder.known.values().map(|(_, u)| u.len()).sum(),
+                shards: truth.shards.len(),
+                labelled_frames: truth.total_frames(),
+                workers: worker.peers(),
+                processes: options.cluster.processes.max(1),
+                skipped: sink.state.skipped(),
+                seconds: started.elapsed().as_secs_f64(),
+                last_round_seconds: round_seconds,
+            }),
+            _ => None,
+        };
+        if let Some(summary) = &summary {
+            write_summary(&options.out, summary)?;
+        }
+        anyhow::Ok(summary)
+    })
+    .map_err(|e| anyhow::anyhow!("cannot start the dataflow: {e}"))?;
+    let mut summary = None;
+    for result in guards.join() {
+        if let Some(s) = result.map_err(|e| anyhow::anyhow!("a worker panicked: {e}"))?? {
+            summary = Some(s);
+        }
+    }
+    Ok(summary)
+}
+
+fn write_summary(dir: &Path, summary: &AnalysisSummary) -> anyhow::Result<()> {
+    let json = serde_json::to_vec_pretty(summary)?;
+    write_atomically(&dir.join(SUMMARY), |w| std::io::Write::write_all(w, &json))?;
+    Ok(())
+}
+
+/// Worker 0's view of the sources: what it has fed, and what changed since.
+struct Feeder {
+    sources: Sources,
+    truth: Arc<TruthIndex>,
+    known: BTreeMap<PathBuf, (Fingerprint, Vec<Unit>)>,
+}
+
+impl Feeder {
+    fn new(sources: Sources, truth: Arc<TruthIndex>) -> Self {
+        Self {
+            sources,
+            truth,
+            known: BTreeMap::new(),
+        }
+    }
+
+    /// Events for every file that appeared, changed or disappeared since the last scan.
+    fn scan(&mut self) -> anyhow::Result<Vec<UnitEvent>> {
+        let found = match &self.sources {
+            Sources::Fixed(roots) => {
+                if !self.known.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut found = BTreeMap::new();
+                for root in roots {
+                    anyhow::ensure!(root.exists(), "{}: no such file or directory", root.display());
+                    found.extend(find_sources(root, None)?);
+                }
+                found
+            }
+            Sources::Watched(dir) => find_sources(dir, None)?,
+        };
+        let mut events = Vec::new();
+        let gone: Vec<PathBuf> = self
+            .known
+            .keys()
+            .filter(|p| !found.contains_key(*p))
+            .cloned()
+            .collect();
+        for path in gone {
+            let (_, units) = self.known.remove(&path).expect("known");
+            tracing::info!(file = %path.display(), "removed: retracting its rows");
+            events.extend(units.into_iter().map(|unit| UnitEvent { unit, load: false }));
+        }
+        for (path, print) in found {
+            if self.known.get(&path).is_some_and(|(known, _)| *known == print) {
+                continue;
+            }
+            let units = units_of(&path, &self.truth)?;
+            let old: BTreeSet<Unit> = self
+                .known
+                .remove(&path)
+                .map(|(_, u)| u.into_iter().collect())
+                .unwrap_or_default();
+            if !old.is_empty() {
+                tracing::info!(file = %path.display(), "changed: replacing its rows");
+            }
+            for unit in old.iter().filter(|u| !units.contains(u)) {
+                events.push(UnitEvent {
+                    unit: unit.clone(),
+                    load: false,
+                });
+            }
+            events.extend(units.iter().map(|unit| UnitEvent {
+                unit: unit.clone(),
+                load: true,
+            }));
+            self.known.insert(path, (print, units));
+        }
+        Ok(events)
+    }
+}
+
+/// Worker 0's tables: the state, the change log, and when to write.
+struct Sink {
+    out: PathBuf,
+    state: TableState,
+    log: ChangeLog,
+    train: Option<TrainCombinations>,
+    written: bool,
+}
+
+impl Sink {
+    fn open(options: &AnalysisOptions, train: Option<TrainCombinations>) -> anyhow::Result<Self> {
+        Ok(Self {
+            out: options.out.clone(),
+            state: TableState::default(),
+            log: ChangeLog::open(&options.out)?,
+            train,
+            written: false,
+        })
+    }
+
+    /// Applies a round's updates and, when something changed and nothing is wrong, writes
+    /// the tables and logs the change. A watched run reports problems and keeps the last good
+    /// tables; a batch run fails with them.
+    fn absorb(&mut self, updates: Vec<super::graph::Update>, watching: bool) -> anyhow::Result<()> {
+        let touched = self
+            .state
+            .apply(updates.into_iter().map(|(key, _, diff)| (key, diff)));
+        if touched.is_empty() && self.written {
+            return Ok(());
+        }
+        let problems = self.state.problems();
+        if !problems.is_empty() {
+            let message = format!(
+                "{} problem(s); the tables in {} are left as they were:\n  {}",
+                problems.len(),
+                self.out.display(),
+                problems.join("\n  ")
+            );
+            if watching {
+                tracing::error!("{message}");
+                return Ok(());
+            }
+            anyhow::bail!(message);
+        }
+        for skip in self.state.skipped() {
+            tracing::warn!(
+                unit = %skip.unit,
+                frames = skip.frames,
+                "skipped: {}",
+                skip.reason
+            );
+        }
+        write_tables(&self.out, &self.state, self.train.as_ref())?;
+        let lines = self.log.record(&self.state, &touched)?;
+        tracing::info!(
+            rows = self.state.table_rows().count(),
+            changes = lines,
+            "tables written to {}",
+            self.out.display()
+        );
+        self.written = true;
+        Ok(())
+    }
+}

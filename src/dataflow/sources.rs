@@ -1,0 +1,129 @@
+//! Finding source units: prediction tables, MIDI transcriptions and ONNX networks given as
+//! files or found in directories, each with a fingerprint so a rescan can tell a new,
+//! replaced or removed file from an unchanged one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::truth::TruthIndex;
+use super::units::{Unit, UnitKind};
+
+/// What a file is, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    PredictionTable,
+    Transcription,
+    Network,
+}
+
+impl SourceKind {
+    pub fn of(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "parquet" => Some(Self::PredictionTable),
+            "mid" | "midi" => Some(Self::Transcription),
+            "onnx" => Some(Self::Network),
+            _ => None,
+        }
+    }
+}
+
+/// Size and modification time: changes whenever a file is rewritten or replaced.
+pub type Fingerprint = (u64, u128);
+
+pub fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
+    let meta = std::fs::metadata(path)?;
+    let modified = meta
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    Ok((meta.len(), modified))
+}
+
+/// Source files under `root` (a file, or a directory searched recursively), skipping hidden
+/// files (our temporaries) and anything under `exclude` (the output directory).
+pub fn find_sources(
+    root: &Path,
+    exclude: Option<&Path>,
+) -> anyhow::Result<BTreeMap<PathBuf, Fingerprint>> {
+    let mut found = BTreeMap::new();
+    if root.is_file() {
+        anyhow::ensure!(
+            SourceKind::of(root).is_some(),
+            "{}: not a predictions table (.parquet), transcription (.mid) or network (.onnx)",
+            root.display()
+        );
+        found.insert(root.to_path_buf(), fingerprint(root)?);
+        return Ok(found);
+    }
+    let entries = std::fs::read_dir(root)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", root.display()))?;
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden || exclude.is_some_and(|x| path.starts_with(x)) {
+            continue;
+        }
+        if path.is_dir() {
+            found.extend(find_sources(&path, exclude)?);
+        } else if SourceKind::of(&path).is_some() {
+            // A file can vanish between listing and stat; the next scan sees it gone.
+            if let Ok(f) = fingerprint(&path) {
+                found.insert(path, f);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The units of one source file. A network runs on every shard that has audio.
+pub fn units_of(path: &Path, truth: &TruthIndex) -> anyhow::Result<Vec<Unit>> {
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let kind = SourceKind::of(path)
+        .ok_or_else(|| anyhow::anyhow!("{}: unknown kind of source", path.display()))?;
+    Ok(match kind {
+        SourceKind::PredictionTable => vec![Unit {
+            path: path.to_path_buf(),
+            kind: UnitKind::PredictionTable,
+        }],
+        SourceKind::Transcription => {
+            // Transcriptions of one system sit in a directory named after it.
+            let model = path.parent().map(stem).unwrap_or_default();
+            vec![Unit {
+                path: path.to_path_buf(),
+                kind: UnitKind::Transcription { model },
+            }]
+        }
+        SourceKind::Network => {
+            let shards: Vec<_> = truth
+                .shards
+                .iter()
+                .filter(|(_, t)| t.audio.is_some())
+                .map(|(name, _)| name.clone())
+                .collect();
+            anyhow::ensure!(
+                !shards.is_empty(),
+                "{}: a network needs audio to run on; give the corpus manifest (--manifest)",
+                path.display()
+            );
+            let model = stem(path);
+            shards
+                .into_iter()
+                .map(|shard| Unit {
+                    path: path.to_path_buf(),
+                    kind: UnitKind::Network {
+                        model: model.clone(),
+                        shard,
+                    },
+                })
+                .collect()
+        }
+    })
+}

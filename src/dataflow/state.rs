@@ -1,0 +1,87 @@
+//! The sink's view of the analysis: the current sum of every table key, what stands in the
+//! way of writing the tables (failed units, conflicting coverage), and what was skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::keys::{Counts, TableKey};
+
+/// Current totals per key. Keys whose counts sum to zero are dropped, so the state of an
+/// incremental run equals that of a batch run over the same final inputs, key for key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableState {
+    pub rows: BTreeMap<TableKey, Counts>,
+}
+
+/// Frames a unit skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skip {
+    pub unit: String,
+    pub reason: String,
+    pub frames: i64,
+}
+
+impl TableState {
+    /// Adds `updates`; returns the keys they touched.
+    pub fn apply<I>(&mut self, updates: I) -> BTreeSet<TableKey>
+    where
+        I: IntoIterator<Item = (TableKey, Counts)>,
+    {
+        let mut touched = BTreeSet::new();
+        for (key, diff) in updates {
+            let entry = self.rows.entry(key.clone()).or_default();
+            for (a, b) in entry.0.iter_mut().zip(diff.0) {
+                *a += b;
+            }
+            if entry.0.iter().all(|&x| x == 0) {
+                self.rows.remove(&key);
+            }
+            touched.insert(key);
+        }
+        touched
+    }
+
+    /// Why the tables cannot be written now: units that failed, and (model, shard) pairs
+    /// predicted by more than one unit (their frames would count twice).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut coverage: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+        for key in self.rows.keys() {
+            match key {
+                TableKey::Problem { message, .. } => problems.push(message.clone()),
+                TableKey::Coverage { model, shard, unit } => {
+                    coverage.entry((model, shard)).or_default().push(unit)
+                }
+                _ => {}
+            }
+        }
+        for ((model, shard), units) in coverage {
+            if units.len() > 1 {
+                problems.push(format!(
+                    "model {model:?} on shard {shard:?} is predicted by {} files: {}",
+                    units.len(),
+                    units.join(", ")
+                ));
+            }
+        }
+        problems
+    }
+
+    pub fn skipped(&self) -> Vec<Skip> {
+        self.rows
+            .iter()
+            .filter_map(|(key, counts)| match key {
+                TableKey::Skipped { unit, reason } => Some(Skip {
+                    unit: unit.clone(),
+                    reason: reason.clone(),
+                    frames: counts.0[0],
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The table rows only (no bookkeeping keys).
+    pub fn table_rows(&self) -> impl Iterator<Item = (&TableKey, &Counts)> {
+        self.rows.iter().filter(|(k, _)| k.is_table_row())
+    }
+}

@@ -1,0 +1,135 @@
+//! The ground truth the analysis compares predictions with: every labelled shard's frames, its
+//! split, and (for shards the graph runs a network on) its audio. Loaded once per process and
+//! shared by its workers; every process loads the same, so any worker can evaluate any unit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::corpus::manifest::read_manifest;
+use crate::features::SpectrogramParams;
+use crate::labels::{PianoRoll, ReadOptions, read_notes};
+use crate::pitchset::PitchSet;
+use crate::sink::labels_table::read_labels_table;
+
+/// One labelled shard.
+#[derive(Debug, Clone)]
+pub struct ShardTruth {
+    pub split: String,
+    pub frames: Vec<PitchSet>,
+    /// The audio, when the truth came from a corpus manifest.
+    pub audio: Option<PathBuf>,
+}
+
+/// All labelled shards, by name.
+#[derive(Debug, Clone, Default)]
+pub struct TruthIndex {
+    pub fps: f64,
+    pub shards: BTreeMap<String, Arc<ShardTruth>>,
+}
+
+impl TruthIndex {
+    /// Loads labels tables, each tagged with the split its shards belong to.
+    pub fn from_labels_tables(tables: &[(String, PathBuf)]) -> anyhow::Result<Self> {
+        let mut index = Self::default();
+        for (split, path) in tables {
+            for (shard, roll) in read_labels_table(path).map_err(anyhow::Error::msg)? {
+                index.add(path, split, shard, roll, None)?;
+            }
+        }
+        Ok(index)
+    }
+
+    /// Labels of the `splits` of a corpus manifest at `fps`, each shard exactly as long as its
+    /// audio's spectrogram.
+    pub fn from_manifest(manifest: &Path, splits: &[&str], fps: f64) -> anyhow::Result<Self> {
+        let params = SpectrogramParams {
+            fps,
+            ..Default::default()
+        };
+        params.validate()?;
+        let mut index = Self::default();
+        for row in read_manifest(manifest).map_err(anyhow::Error::msg)? {
+            if !splits.contains(&row.split.as_str()) {
+                continue;
+            }
+            let audio = PathBuf::from(&row.path);
+            let frames = params.num_frames_of_wav(&audio)?;
+            let notes = read_notes(Path::new(&row.labels_path), ReadOptions::default())
+                .with_context(|| format!("{}: shard {}", manifest.display(), row.shard))?;
+            let roll = PianoRoll::from_notes(&notes, fps, Some(frames));
+            index.add(manifest, &row.split, row.shard, roll, Some(audio))?;
+        }
+        anyhow::ensure!(
+            !index.shards.is_empty(),
+            "{}: no shards in split(s) {}",
+            manifest.display(),
+            splits.join(", ")
+        );
+        Ok(index)
+    }
+
+    fn add(
+        &mut self,
+        source: &Path,
+        split: &str,
+        shard: String,
+        roll: PianoRoll,
+        audio: Option<PathBuf>,
+    ) -> anyhow::Result<()> {
+        if self.shards.is_empty() {
+            self.fps = roll.fps;
+        }
+        anyhow::ensure!(
+            roll.fps == self.fps,
+            "{}: labels at {} fps, earlier ones at {} fps",
+            source.display(),
+            roll.fps,
+            self.fps
+        );
+        let truth = ShardTruth {
+            split: split.to_string(),
+            frames: roll.frames,
+            audio,
+        };
+        if let Some(previous) = self.shards.insert(shard.clone(), Arc::new(truth)) {
+            anyhow::bail!(
+                "{}: shard {shard:?} is labelled twice (also in split {:?})",
+                source.display(),
+                previous.split
+            );
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, shard: &str) -> Option<&Arc<ShardTruth>> {
+        self.shards.get(shard)
+    }
+
+    pub fn total_frames(&self) -> usize {
+        self.shards.values().map(|s| s.frames.len()).sum()
+    }
+}
+
+/// How many training frames each combination has: what decides whether a test combination
+/// is *shared* with the training set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrainCombinations(pub HashMap<PitchSet, u64>);
+
+impl TrainCombinations {
+    pub fn from_index(index: &TruthIndex) -> Self {
+        let mut counts = HashMap::new();
+        for shard in index.shards.values() {
+            for &set in &shard.frames {
+                *counts.entry(set).or_insert(0) += 1;
+            }
+        }
+        Self(counts)
+    }
+
+    pub fn frames(&self, combination: PitchSet) -> u64 {
+        self.0.get(&combination).copied().unwrap_or(0)
+    }
+}

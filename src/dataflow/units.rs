@@ -1,0 +1,403 @@
+//! Source units and their evaluation. A *unit* is the smallest input that can change on its
+//! own: a predictions table, one MIDI transcription, or one ONNX network on one audio shard.
+//! Evaluating a unit turns it into consolidated [`Outcome`]s plus the facts the sink needs
+//! (which (model, shard) it covers, frames it skipped, or why it failed). The [`Evaluator`]
+//! remembers each unit's last contribution, so replacing or removing a unit costs the size
+//! of that unit, never of the corpus.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::keys::{Outcome, TableKey};
+use super::truth::{ShardTruth, TruthIndex};
+use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams};
+use crate::infer::{InferenceOptions, OnnxModel};
+use crate::labels::{PianoRoll, ReadOptions, read_notes};
+use crate::pitchset::{PIANO_KEYS, PIANO_MIN, PitchSet};
+use crate::predict::THRESHOLD;
+use crate::sink::predictions_table::scan_predictions;
+
+/// What a unit is, and so how it is evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum UnitKind {
+    /// A Parquet table in the `predictions` schema (any number of models and shards).
+    PredictionTable,
+    /// A MIDI (or MAPS `.txt`) transcription of the shard named by the file stem.
+    Transcription { model: String },
+    /// An ONNX network run on one shard's audio.
+    Network { model: String, shard: String },
+}
+
+/// A unit: a file, and for networks the shard it runs on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Unit {
+    pub path: PathBuf,
+    pub kind: UnitKind,
+}
+
+impl Unit {
+    /// The unit's name in tables, logs and error messages.
+    pub fn name(&self) -> String {
+        match &self.kind {
+            UnitKind::Network { shard, .. } => format!("{} @ {shard}", self.path.display()),
+            _ => self.path.display().to_string(),
+        }
+    }
+}
+
+/// A change to a unit: (re)load it from its current contents, or remove it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UnitEvent {
+    pub unit: Unit,
+    pub load: bool,
+}
+
+/// What a unit contributes to the analysis.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Contribution {
+    Frames(Outcome),
+    Fact(TableKey),
+}
+
+/// How units are evaluated.
+#[derive(Debug, Clone, Copy)]
+pub struct EvaluationOptions {
+    pub inference: InferenceOptions,
+    /// MIDI pitch of a network's first output; `None`: 88 outputs start at A0, others are
+    /// an error.
+    pub lowest_pitch: Option<u8>,
+    /// Turn skips (shards or frames absent from the labels) into errors.
+    pub strict: bool,
+}
+
+impl Default for EvaluationOptions {
+    fn default() -> Self {
+        Self {
+            inference: InferenceOptions::default(),
+            lowest_pitch: None,
+            strict: false,
+        }
+    }
+}
+
+/// A unit's contribution: records with their multiplicities.
+pub type Contributions = Vec<(Contribution, isize)>;
+
+/// Per-worker evaluation state.
+pub struct Evaluator {
+    truth: Arc<TruthIndex>,
+    options: EvaluationOptions,
+    current: HashMap<Unit, Contributions>,
+    networks: HashMap<PathBuf, (std::time::SystemTime, OnnxModel)>,
+    spectrograms: HashMap<String, Arc<Spectrogram>>,
+    computer: Option<SpectrogramComputer>,
+}
+
+impl Evaluator {
+    pub fn new(truth: Arc<TruthIndex>, options: EvaluationOptions) -> Self {
+        Self {
+            truth,
+            options,
+            current: HashMap::new(),
+            networks: HashMap::new(),
+            spectrograms: HashMap::new(),
+            computer: None,
+        }
+    }
+
+    /// Applies one event and returns the change to the unit's contribution: its previous
+    /// contribution negated, plus the new one. A unit that fails to evaluate contributes a
+    /// `Problem` fact instead of frames.
+    pub fn apply(&mut self, event: &UnitEvent) -> Contributions {
+        let mut change: Contributions = self
+            .current
+            .remove(&event.unit)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(c, n)| (c, -n))
+            .collect();
+        if event.load {
+            let unit = &event.unit;
+            let new = self.evaluate(unit).unwrap_or_else(|message| {
+                tracing::error!(unit = %unit.name(), "{message}");
+                vec![(
+                    Contribution::Fact(TableKey::Problem {
+                        unit: unit.name(),
+                        message,
+                    }),
+                    1,
+                )]
+            });
+            change.extend(new.iter().cloned());
+            self.current.insert(unit.clone(), new);
+        }
+        change
+    }
+
+    fn evaluate(&mut self, unit: &Unit) -> Result<Contributions, String> {
+        let mut tally = Tally::new(unit.name(), self.options.strict);
+        match &unit.kind {
+            UnitKind::PredictionTable => self.evaluate_table(&unit.path, &mut tally)?,
+            UnitKind::Transcription { model } => {
+                self.evaluate_transcription(&unit.path, model, &mut tally)?
+            }
+            UnitKind::Network { model, shard } => {
+                self.evaluate_network(&unit.path, model, shard, &mut tally)?
+            }
+        }
+        Ok(tally.finish())
+    }
+
+    fn evaluate_table(&self, path: &Path, tally: &mut Tally) -> Result<(), String> {
+        // Rows of one (model, shard) usually come together: remember the last slot to avoid
+        // allocating its key per row.
+        let mut last: Option<(String, String, usize)> = None;
+        scan_predictions(path, |row| {
+            let slot = match &last {
+                Some((m, s, slot)) if m == row.model && s == row.shard => *slot,
+                _ => {
+                    let slot = tally.slot(&self.truth, row.model, row.shard);
+                    last = Some((row.model.to_string(), row.shard.to_string(), slot));
+                    slot
+                }
+            };
+            tally.frame(slot, row.frame as usize, row.pitches)
+        })
+    }
+
+    fn evaluate_transcription(
+        &self,
+        path: &Path,
+        model: &str,
+        tally: &mut Tally,
+    ) -> Result<(), String> {
+        let shard = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let notes = read_notes(path, ReadOptions::default()).map_err(|e| e.to_string())?;
+        let slot = tally.slot(&self.truth, model, &shard);
+        let Some(truth) = self.truth.get(&shard) else {
+            return Ok(());
+        };
+        let roll = PianoRoll::from_notes(&notes, self.truth.fps, Some(truth.frames.len()));
+        for (frame, set) in roll.frames.into_iter().enumerate() {
+            tally.frame(slot, frame, set)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate_network(
+        &mut self,
+        path: &Path,
+        model: &str,
+        shard: &str,
+        tally: &mut Tally,
+    ) -> Result<(), String> {
+        let truth = self.truth.clone();
+        let audio = truth
+            .get(shard)
+            .and_then(|t| t.audio.clone())
+            .ok_or_else(|| format!("shard {shard:?} has no audio in the corpus manifest"))?;
+        let spectrogram = self.spectrogram(shard, &audio)?;
+        let options = self.options;
+        let network = self.network(path)?;
+        let outputs = network
+            .predict_frames(&spectrogram)
+            .map_err(|e| e.to_string())?;
+        let units = outputs.first().map_or(0, Vec::len);
+        let lowest = match options.lowest_pitch {
+            Some(p) => p,
+            None if units == PIANO_KEYS => PIANO_MIN,
+            None => {
+                return Err(format!(
+                    "{}: {units} outputs; pass the MIDI pitch of the first (e.g. 49 for the FLUID networks)",
+                    path.display()
+                ));
+            }
+        };
+        if usize::from(lowest) + units > 128 {
+            return Err(format!(
+                "{}: {units} outputs from pitch {lowest} go past MIDI 127",
+                path.display()
+            ));
+        }
+        let slot = tally.slot(&truth, model, shard);
+        for (frame, row) in outputs.iter().enumerate() {
+            let mut set = PitchSet::EMPTY;
+            for (k, &p) in row.iter().enumerate() {
+                if p >= THRESHOLD {
+                    set.insert(lowest + k as u8);
+                }
+            }
+            tally.frame(slot, frame, set)?;
+        }
+        Ok(())
+    }
+
+    fn spectrogram(&mut self, shard: &str, audio: &Path) -> Result<Arc<Spectrogram>, String> {
+        if let Some(s) = self.spectrograms.get(shard) {
+            return Ok(s.clone());
+        }
+        let fps = self.truth.fps;
+        let computer = match &mut self.computer {
+            Some(c) => c,
+            slot => slot.insert(
+                SpectrogramComputer::new(SpectrogramParams {
+                    fps,
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string())?,
+            ),
+        };
+        let spectrogram = Arc::new(computer.compute_wav(audio).map_err(|e| e.to_string())?);
+        self.spectrograms
+            .insert(shard.to_string(), spectrogram.clone());
+        Ok(spectrogram)
+    }
+
+    /// The network at `path`, loaded again when the file changed since.
+    fn network(&mut self, path: &Path) -> Result<&mut OnnxModel, String> {
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let stale = self
+            .networks
+            .get(path)
+            .is_none_or(|(when, _)| *when != modified);
+        if stale {
+            let model =
+                OnnxModel::load(path, self.options.inference).map_err(|e| e.to_string())?;
+            self.networks.insert(path.to_path_buf(), (modified, model));
+        }
+        Ok(&mut self.networks.get_mut(path).expect("just inserted").1)
+    }
+}
+
+/// Accumulates one unit's frames per (model, shard), then fills in the frames it did not
+/// predict (the empty set) and consolidates.
+struct Tally {
+    unit: String,
+    strict: bool,
+    slots: Vec<Slot>,
+    index: HashMap<(String, String), usize>,
+    skipped: HashMap<String, isize>,
+}
+
+struct Slot {
+    model: String,
+    shard: String,
+    /// `None` when the shard is not labelled.
+    truth: Option<Arc<ShardTruth>>,
+    seen: Vec<bool>,
+    counts: HashMap<(PitchSet, PitchSet), isize>,
+}
+
+impl Tally {
+    fn new(unit: String, strict: bool) -> Self {
+        Self {
+            unit,
+            strict,
+            slots: Vec::new(),
+            index: HashMap::new(),
+            skipped: HashMap::new(),
+        }
+    }
+
+    fn slot(&mut self, truth: &TruthIndex, model: &str, shard: &str) -> usize {
+        let key = (model.to_string(), shard.to_string());
+        if let Some(&slot) = self.index.get(&key) {
+            return slot;
+        }
+        self.slots.push(Slot {
+            model: key.0.clone(),
+            shard: key.1.clone(),
+            truth: truth.get(shard).cloned(),
+            seen: truth.get(shard).map_or(Vec::new(), |t| vec![false; t.frames.len()]),
+            counts: HashMap::new(),
+        });
+        self.index.insert(key, self.slots.len() - 1);
+        self.slots.len() - 1
+    }
+
+    fn frame(&mut self, slot: usize, frame: usize, predicted: PitchSet) -> Result<(), String> {
+        let s = &mut self.slots[slot];
+        let Some(truth) = &s.truth else {
+            return skip(
+                &mut self.skipped,
+                self.strict,
+                format!("shard {:?} is not in the labels", s.shard),
+            );
+        };
+        let Some(flag) = s.seen.get_mut(frame) else {
+            let reason = format!(
+                "frames past the end of shard {:?} ({} labelled frames)",
+                s.shard,
+                truth.frames.len()
+            );
+            return skip(&mut self.skipped, self.strict, reason);
+        };
+        if std::mem::replace(flag, true) {
+            return Err(format!(
+                "duplicate prediction for model {:?}, shard {:?}, frame {frame}",
+                s.model, s.shard
+            ));
+        }
+        *s.counts.entry((truth.frames[frame], predicted)).or_insert(0) += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> Contributions {
+        let mut out = Vec::new();
+        for mut slot in self.slots {
+            let Some(truth) = slot.truth else { continue };
+            let unseen = slot.seen.iter().enumerate().filter(|(_, seen)| !**seen);
+            for (frame, _) in unseen {
+                *slot
+                    .counts
+                    .entry((truth.frames[frame], PitchSet::EMPTY))
+                    .or_insert(0) += 1;
+            }
+            let split = &truth.split;
+            let mut records: Vec<_> = slot.counts.into_iter().collect();
+            records.sort_unstable();
+            for ((truth, predicted), n) in records {
+                let outcome = Outcome {
+                    model: slot.model.clone(),
+                    split: split.clone(),
+                    shard: slot.shard.clone(),
+                    truth,
+                    predicted,
+                };
+                out.push((Contribution::Frames(outcome), n));
+            }
+            out.push((
+                Contribution::Fact(TableKey::Coverage {
+                    model: slot.model,
+                    shard: slot.shard,
+                    unit: self.unit.clone(),
+                }),
+                1,
+            ));
+        }
+        for (reason, n) in self.skipped {
+            let fact = TableKey::Skipped {
+                unit: self.unit.clone(),
+                reason,
+            };
+            out.push((Contribution::Fact(fact), n));
+        }
+        out
+    }
+}
+
+fn skip(skipped: &mut HashMap<String, isize>, strict: bool, reason: String) -> Result<(), String> {
+    if strict {
+        return Err(reason);
+    }
+    *skipped.entry(reason).or_insert(0) += 1;
+    Ok(())
+}
