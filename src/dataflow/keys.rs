@@ -26,7 +26,6 @@ pub struct Outcome {
 
 /// A row of one of the result tables, or a fact about the inputs the sink must know.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "table", rename_all = "snake_case")]
 pub enum TableKey {
     /// `combinations`: counts are `[frames, exact, added, omitted]`.
     Combination {

@@ -16,3 +16,6 @@ pub fn python() -> PathBuf {
     );
     path
 }
+
+#[allow(dead_code)]
+pub mod fixture;

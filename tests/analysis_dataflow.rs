@@ -1,0 +1,177 @@
+//! The analysis dataflow against a direct computation, and its determinism across workers
+//! and processes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::fixture::*;
+use entangle::analysis::aggregate::aggregate;
+use entangle::analysis::metrics::FrameCounts;
+use entangle::pitchset::PitchSet;
+
+/// Labels, train labels, and two models' predictions in two files.
+fn corpus(dir: &Path) -> (Vec<(String, entangle::labels::PianoRoll)>, Vec<entangle::sink::predictions_table::PredictionRow>) {
+    let mut rng = Rng(7);
+    let rolls = random_rolls(&mut rng, "piece", 12, 300);
+    write_labels(&dir.join("labels.parquet"), &rolls);
+    // Training labels share most, not all, combinations.
+    let train: Vec<_> = random_rolls(&mut rng, "train", 3, 200)
+        .into_iter()
+        .map(|(name, mut roll)| {
+            roll.frames.retain(|s| s.len() != 4);
+            (name, roll)
+        })
+        .collect();
+    write_labels(&dir.join("train.parquet"), &train);
+    std::fs::create_dir_all(dir.join("predictions")).unwrap();
+    let a = prediction_rows(&mut rng, "net-a", &rolls);
+    let b = prediction_rows(&mut rng, "net-b", &rolls[..8]);
+    write_rows(&dir.join("predictions/a.parquet"), &a);
+    write_rows(&dir.join("predictions/b.parquet"), &b);
+    let mut all = a;
+    all.extend(b);
+    (rolls, all)
+}
+
+#[test]
+fn tables_equal_a_direct_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rolls, rows) = corpus(dir.path());
+    let out = dir.path().join("out");
+    let options = options(
+        &dir.path().join("labels.parquet"),
+        Some(&dir.path().join("train.parquet")),
+        &out,
+        2,
+    );
+    let summary = entangle::dataflow::analyze(&options, vec![dir.path().join("predictions")])
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.sources, 2);
+    assert!(summary.skipped.is_empty());
+
+    // The direct computation: every labelled frame of every (model, shard) the model
+    // predicts, a missing row meaning the empty set.
+    let predicted: BTreeMap<(&str, &str, u32), PitchSet> = rows
+        .iter()
+        .map(|r| ((r.model.as_str(), r.shard.as_str(), r.frame), r.pitches))
+        .collect();
+    let train = entangle::sink::labels_table::read_labels_table(&dir.path().join("train.parquet")).unwrap();
+    let train_frames = |c: PitchSet| {
+        train.iter().flat_map(|(_, r)| &r.frames).filter(|&&s| s == c).count() as u64
+    };
+    for (model, shards) in [("net-a", 12), ("net-b", 8)] {
+        let mut frames: Vec<(PitchSet, PitchSet)> = Vec::new();
+        for (shard, roll) in &rolls[..shards] {
+            for (f, &truth) in roll.frames.iter().enumerate() {
+                let key = (model, shard.as_str(), f as u32);
+                frames.push((truth, predicted.get(&key).copied().unwrap_or_default()));
+            }
+        }
+        let expected = aggregate(frames.iter().copied());
+        let got = read_combinations(&out);
+        let got: BTreeMap<_, _> = got
+            .into_iter()
+            .filter(|((m, _, _), _)| m == model)
+            .map(|((_, _, c), v)| (c, v))
+            .collect();
+        assert_eq!(got.len(), expected.combinations.len());
+        for (combination, counts) in &expected.combinations {
+            let row = got[&combination.to_vec()];
+            assert_eq!(
+                (row.0, row.1, row.2, row.3),
+                (counts.frames, counts.exact, counts.added, counts.omitted),
+                "{model} {}",
+                combination.name()
+            );
+            assert_eq!(row.4, train_frames(*combination));
+            assert_eq!(row.5, row.4 > 0);
+        }
+        for (table, expected) in [("additions", &expected.additions), ("omissions", &expected.omissions)] {
+            let got: BTreeMap<_, _> = read_pitch_errors(&out, table)
+                .into_iter()
+                .filter(|((m, _, _), _)| m == model)
+                .map(|((_, c, p), n)| ((c, p), n))
+                .collect();
+            let expected: BTreeMap<_, _> = expected
+                .iter()
+                .map(|((c, p), n)| ((c.to_vec(), *p), *n))
+                .collect();
+            assert_eq!(got, expected, "{model} {table}");
+        }
+        // Micro counts over the model's frames equal the sum of the shard rows (checked
+        // against mir_eval in tests/metrics_mir_eval.rs).
+        let mut total = FrameCounts::default();
+        for (t, p) in &frames {
+            total.add(&FrameCounts::of_frame(*t, *p));
+        }
+        let micro = python_micro_f1(&out, model);
+        assert!((micro - total.metrics().f1).abs() < 1e-12, "{model}: {micro} vs {}", total.metrics().f1);
+    }
+}
+
+/// `split_metrics.micro_f1` of `model`, read by DuckDB.
+fn python_micro_f1(out: &Path, model: &str) -> f64 {
+    let query = format!(
+        "SELECT micro_f1 FROM read_parquet('{}') WHERE model = '{model}'",
+        out.join("split_metrics.parquet").display()
+    );
+    let output = Command::new(common::python())
+        .args(["-c", &format!("import duckdb; print(repr(duckdb.sql(\"{query}\").fetchall()[0][0]))")])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn one_worker_four_workers_and_two_processes_write_identical_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    let labels = dir.path().join("labels.parquet");
+    let train = dir.path().join("train.parquet");
+    let run = |workers: usize| {
+        let out = dir.path().join(format!("out-{workers}"));
+        let options = options(&labels, Some(&train), &out, workers);
+        entangle::dataflow::analyze(&options, vec![dir.path().join("predictions")]).unwrap();
+        table_bytes(&out)
+    };
+    let one = run(1);
+    assert_eq!(one, run(4), "4 workers");
+
+    // Two processes with two workers each, on loopback ports picked free.
+    let ports: Vec<u16> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let hostfile = dir.path().join("hosts.txt");
+    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1])).unwrap();
+    let out = dir.path().join("out-2x2");
+    let children: Vec<_> = (0..2)
+        .map(|process| {
+            Command::new(env!("CARGO_BIN_EXE_entangle"))
+                .args(["analyze", "--predictions"])
+                .arg(dir.path().join("predictions"))
+                .arg("--labels")
+                .arg(format!("test={}", labels.display()))
+                .arg("--train-labels")
+                .arg(&train)
+                .arg("--out")
+                .arg(&out)
+                .args(["--workers", "2", "--processes", "2", "--process", &process.to_string()])
+                .arg("--hostfile")
+                .arg(&hostfile)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(one, table_bytes(&out), "2 processes x 2 workers");
+}
