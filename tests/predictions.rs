@@ -151,3 +151,80 @@ fn tables_from_elsewhere_are_validated() {
         );
     }
 }
+
+fn analyze(dir: &Path, manifest: &Path, sources: &[&Path], out: &str) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entangle"));
+    cmd.arg("analyze")
+        .arg("--manifest")
+        .arg(manifest)
+        .args(["--split", "test", "--lowest-pitch", "49", "--workers", "2"])
+        .arg("--out")
+        .arg(dir.join(out));
+    for s in sources {
+        cmd.arg("--predictions").arg(s);
+    }
+    cmd.output().unwrap()
+}
+
+/// A network run inside the dataflow gives the same tables as its `predict` table analysed.
+#[test]
+fn networks_in_the_dataflow_match_their_prediction_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_test_split(dir.path());
+    let model = dir.path().join("fluidnet.onnx");
+    let arch = small_convnet(23);
+    // Biased so that some outputs pass 0.5 and some do not.
+    export_onnx(&arch, &Weights::random(&arch, 11).unwrap(), &model).unwrap();
+    let table = dir.path().join("fluidnet.parquet");
+    let status = Command::new(env!("CARGO_BIN_EXE_entangle"))
+        .args(["predict", "--lowest-pitch", "49", "--split", "test"])
+        .arg("--model")
+        .arg(&model)
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--output")
+        .arg(&table)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let via_network = analyze(dir.path(), &manifest, &[&model], "a");
+    assert!(via_network.status.success(), "{}", String::from_utf8_lossy(&via_network.stderr));
+    let via_table = analyze(dir.path(), &manifest, &[&table], "b");
+    assert!(via_table.status.success(), "{}", String::from_utf8_lossy(&via_table.stderr));
+    for t in ["combinations", "additions", "omissions", "frame_metrics", "split_metrics"] {
+        let read = |d: &str| std::fs::read(dir.path().join(d).join(format!("{t}.parquet"))).unwrap();
+        assert_eq!(read("a"), read("b"), "{t}");
+    }
+    let frames = duckdb(&format!(
+        "SELECT sum(frames) FROM read_parquet('{}')",
+        dir.path().join("a/combinations.parquet").display()
+    ))
+    .unwrap();
+    let labelled = duckdb(&format!(
+        "SELECT count(*) FROM read_parquet('{}')",
+        table.display()
+    ))
+    .unwrap();
+    assert_eq!(frames, labelled, "every frame of every shard counted once");
+}
+
+#[test]
+fn unusable_networks_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_test_split(dir.path());
+    let missing = dir.path().join("nowhere.onnx");
+    let out = analyze(dir.path(), &manifest, &[&missing], "x");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nowhere.onnx: no such file or directory"), "{err}");
+
+    // AUNet takes 256-frame segments, not 5-frame context windows.
+    let aunet = dir.path().join("aunet.onnx");
+    let arch = entangle::model::aunet(88);
+    export_onnx(&arch, &Weights::random(&arch, 1).unwrap(), &aunet).unwrap();
+    let out = analyze(dir.path(), &manifest, &[&aunet], "y");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("aunet.onnx: the model takes input"), "{err}");
+    assert!(!dir.path().join("y/combinations.parquet").exists(), "no tables from a failed run");
+}

@@ -99,12 +99,29 @@ pub enum TruthSource {
 }
 
 impl TruthSource {
+    /// Loads the labels; fails when they hold no shard at all.
     pub fn load(&self, fps: f64) -> anyhow::Result<TruthIndex> {
-        match self {
-            Self::Labels(tables) => TruthIndex::from_labels_tables(tables),
+        let index = match self {
+            Self::Labels(tables) => TruthIndex::from_labels_tables(tables)?,
             Self::Manifest { path, splits } => {
                 let splits: Vec<&str> = splits.iter().map(String::as_str).collect();
-                TruthIndex::from_manifest(path, &splits, fps)
+                TruthIndex::from_manifest(path, &splits, fps)?
+            }
+        };
+        anyhow::ensure!(!index.shards.is_empty(), "{}: no labelled shards", self);
+        Ok(index)
+    }
+}
+
+impl std::fmt::Display for TruthSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Labels(tables) => {
+                let paths: Vec<_> = tables.iter().map(|(_, p)| p.display().to_string()).collect();
+                write!(f, "{}", paths.join(", "))
+            }
+            Self::Manifest { path, splits } => {
+                write!(f, "{} (split {})", path.display(), splits.join(", "))
             }
         }
     }
@@ -208,7 +225,18 @@ fn run(
     let truth = Arc::new(options.truth.load(options.fps)?);
     let owns_tables = options.cluster.process == 0;
     let train = match (&options.train, owns_tables) {
-        (Some(source), true) => Some(TrainCombinations::from_index(&source.load(options.fps)?)),
+        (Some(source), true) => {
+            // A manifest without a training split is fine (e.g. a test-only corpus); a
+            // training labels table that was named must load.
+            let train = match (source.load(options.fps), source) {
+                (Err(e), TruthSource::Manifest { .. }) => {
+                    tracing::warn!("no training labels, so no combination is shared: {e:#}");
+                    None
+                }
+                (train, _) => Some(train?),
+            };
+            train.map(|index| TrainCombinations::from_index(&index))
+        }
         _ => None,
     };
     if owns_tables {
