@@ -260,9 +260,14 @@ fn run(
                 hook(round);
             }
             let round_started = Instant::now();
+            let watching = watch.rounds != Some(1);
             if let Some(feeder) = &mut feeder {
-                for event in feeder.scan()? {
-                    graph.events.send(event);
+                match feeder.scan() {
+                    Ok(events) => events.into_iter().for_each(|e| graph.events.send(e)),
+                    // A watched directory can hold a file we cannot use yet; say so and
+                    // look again next round.
+                    Err(e) if watching => tracing::error!("{e:#}"),
+                    Err(e) => return Err(e),
                 }
             }
             round += 1;
@@ -272,7 +277,6 @@ fn run(
             }
             if let Some(sink) = &mut sink {
                 let updates = std::mem::take(&mut *graph.updates.borrow_mut());
-                let watching = watch.rounds != Some(1);
                 sink.absorb(updates, watching)?;
             }
             round_seconds = round_started.elapsed().as_secs_f64();
@@ -365,7 +369,15 @@ impl Feeder {
             if self.known.get(&path).is_some_and(|(known, _)| *known == print) {
                 continue;
             }
-            let units = units_of(&path, &self.truth)?;
+            let units = match units_of(&path, &self.truth) {
+                Ok(units) => units,
+                Err(e) if matches!(self.sources, Sources::Watched(_)) => {
+                    // Not fatal while watching: report it, and retry on the next scan.
+                    tracing::error!("{e:#}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let old: BTreeSet<Unit> = self
                 .known
                 .remove(&path)
