@@ -175,3 +175,61 @@ fn one_worker_four_workers_and_two_processes_write_identical_tables() {
     }
     assert_eq!(one, table_bytes(&out), "2 processes x 2 workers");
 }
+
+/// The SQL block tagged `tag` in a schema document, pointed at `dir`.
+fn documented_query(doc: &str, tag: &str, dir: &Path) -> String {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
+    let start = text.find(&format!("```sql {tag}\n")).unwrap_or_else(|| panic!("no {tag} query in {doc}"));
+    let body = &text[start..].split_once('\n').unwrap().1;
+    let sql = &body[..body.find("```").unwrap()];
+    sql.replace("'combinations.parquet'", &format!("'{}'", dir.join("combinations.parquet").display()))
+        .replace("'changes.jsonl'", &format!("'{}'", dir.join("changes.jsonl").display()))
+}
+
+fn duckdb_rows(sql: &str) -> Vec<String> {
+    let output = Command::new(common::python())
+        .args(["-c", "import sys, duckdb\nfor r in duckdb.sql(sys.argv[1]).fetchall(): print(*r, sep='|')", sql])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{sql}\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().lines().map(String::from).collect()
+}
+
+#[test]
+fn the_documented_queries_return_the_expected_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    let out = dir.path().join("out");
+    let options = options(&dir.path().join("labels.parquet"), Some(&dir.path().join("train.parquet")), &out, 2);
+    entangle::dataflow::analyze(&options, vec![dir.path().join("predictions")]).unwrap();
+
+    // Figure 4: the most common unshared combinations, from our own reading of the table.
+    let mut expected: Vec<_> = read_combinations(&out)
+        .into_iter()
+        .filter(|((_, split, c), v)| split == "test" && !v.5 && !c.is_empty())
+        .map(|((model, _, c), v)| {
+            let name = c.iter().map(|&p| entangle::pitchset::note_name(p)).collect::<Vec<_>>().join(" ");
+            (model, std::cmp::Reverse(v.0), name, v)
+        })
+        .collect();
+    expected.sort();
+    let expected: Vec<String> = expected
+        .into_iter()
+        .take(10)
+        .map(|(model, frames, name, v)| {
+            let r = |x: u64| x as f64 / v.0 as f64;
+            format!("{model}|{name}|{}|{}|{}|{}", frames.0, r(v.1), r(v.2), r(v.3))
+        })
+        .collect();
+    assert!(!expected.is_empty(), "the corpus has unshared combinations");
+    assert_eq!(duckdb_rows(&documented_query("schemas/combinations.md", "figure-4", &out)), expected);
+
+    // The change log query: one batch round, so one line per row with its full count.
+    let exact: Vec<(String, u64)> = read_combinations(&out)
+        .into_iter()
+        .filter(|((_, _, c), v)| c == &vec![60, 64] && v.1 > 0)
+        .map(|((m, _, _), v)| (m, v.1))
+        .collect();
+    let expected: Vec<String> = exact.iter().map(|(m, n)| format!("0|{m}|{n}")).collect();
+    assert_eq!(duckdb_rows(&documented_query("schemas/changes.md", "changes", &out)), expected);
+}
