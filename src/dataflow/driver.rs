@@ -223,6 +223,12 @@ fn run(
     let started = Instant::now();
     let config = options.cluster.timely_config()?;
     let truth = Arc::new(options.truth.load(options.fps)?);
+    tracing::info!(
+        shards = truth.shards.len(),
+        frames = truth.total_frames(),
+        seconds = started.elapsed().as_secs_f64(),
+        "labels loaded"
+    );
     let owns_tables = options.cluster.process == 0;
     let train = match (&options.train, owns_tables) {
         (Some(source), true) => {
@@ -274,6 +280,9 @@ fn run(
             graph.events.advance_to(round);
             while graph.probe.less_than(&round) {
                 worker.step_or_park(Some(Duration::from_millis(50)));
+            }
+            if index == 0 {
+                tracing::debug!(round, seconds = round_started.elapsed().as_secs_f64(), "round computed");
             }
             if let Some(sink) = &mut sink {
                 let updates = std::mem::take(&mut *graph.updates.borrow_mut());
@@ -454,11 +463,13 @@ impl Sink {
                 skip.reason
             );
         }
+        let writing = Instant::now();
         write_tables(&self.out, &self.state, self.train.as_ref())?;
         let lines = self.log.record(&self.state, &touched)?;
         tracing::info!(
             rows = self.state.table_rows().count(),
             changes = lines,
+            seconds = writing.elapsed().as_secs_f64(),
             "tables written to {}",
             self.out.display()
         );

@@ -21,7 +21,7 @@ use super::state::TableState;
 use super::truth::TrainCombinations;
 use crate::analysis::metrics::{FrameCounts, FrameMetrics};
 use crate::pitchset::{PitchSet, note_name};
-use crate::sink::{SinkError, write_atomically};
+use crate::sink::{Durability, SinkError, write_atomically_with};
 
 /// File names of the tables in an analysis directory.
 pub const COMBINATIONS: &str = "combinations.parquet";
@@ -344,7 +344,9 @@ fn write_batch(path: &Path, batch: &RecordBatch) -> Result<(), SinkError> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
-    write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
+    // No fsync: a rename never exposes a half-written table, and after a crash `watch`
+    // rebuilds every table from its inputs anyway; the change log is the durable record.
+    write_atomically_with(path, Durability::Deferred, |w| -> Result<(), parquet::errors::ParquetError> {
         let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
         writer.write(batch)?;
         writer.close()?;

@@ -110,11 +110,15 @@ pub fn read_labels_table(path: &Path) -> Result<Vec<(String, PianoRoll)>, String
         .ok()
         .filter(|f: &f64| f.is_finite() && *f > 0.0)
         .ok_or_else(|| fail(format!("{FPS_METADATA_KEY} = {fps:?} is not a frame rate")))?;
-    let reader = builder.build().map_err(|e| fail(e.to_string()))?;
+    let reader = builder
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
     let mut shards: Vec<(String, PianoRoll)> = Vec::new();
     let mut index = std::collections::HashMap::new();
     let mut seen: Vec<Vec<bool>> = Vec::new();
     let mut rows_before = 0;
+    let mut last: Option<usize> = None;
     for batch in reader {
         let batch = batch.map_err(|e| fail(e.to_string()))?;
         let column = |name: &str| {
@@ -147,11 +151,16 @@ pub fn read_labels_table(path: &Path) -> Result<Vec<(String, PianoRoll)>, String
         for i in 0..batch.num_rows() {
             let row = rows_before + i + 1;
             let name = shard.value(i);
-            let slot = *index.entry(name.to_string()).or_insert_with(|| {
-                shards.push((name.to_string(), PianoRoll { fps, frames: Vec::new() }));
-                seen.push(Vec::new());
-                shards.len() - 1
-            });
+            // Rows of a shard come together: look the name up only when it changes.
+            let slot = match last {
+                Some(slot) if shards[slot].0 == name => slot,
+                _ => *index.entry(name.to_string()).or_insert_with(|| {
+                    shards.push((name.to_string(), PianoRoll { fps, frames: Vec::new() }));
+                    seen.push(Vec::new());
+                    shards.len() - 1
+                }),
+            };
+            last = Some(slot);
             let mut set = PitchSet::EMPTY;
             for &p in &values[offsets[i] as usize..offsets[i + 1] as usize] {
                 if !(PIANO_MIN..=PIANO_MAX).contains(&p) {

@@ -121,8 +121,30 @@ where
 {
     let fail = |what: String| format!("{}: {what}", path.display());
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
+    // A `probs` column that is null in every row (the column statistics say so) has nothing
+    // to validate; decoding its 88 placeholder slots per row would dominate the scan.
+    let metadata = builder.metadata().clone();
+    let schema = builder.parquet_schema();
+    let probs_all_null = metadata.row_groups().iter().all(|rg| {
+        rg.columns()
+            .iter()
+            .filter(|c| c.column_path().parts().first().map(String::as_str) == Some("probs"))
+            .all(|c| {
+                c.statistics()
+                    .and_then(|s| s.null_count_opt())
+                    .is_some_and(|nulls| nulls as i64 == c.num_values())
+            })
+    });
+    let roots: Vec<usize> = (0..schema.root_schema().get_fields().len())
+        .filter(|&i| !(probs_all_null && schema.root_schema().get_fields()[i].name() == "probs"))
+        .collect();
+    let mask = parquet::arrow::ProjectionMask::roots(schema, roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
         .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
     let mut rows_before = 0;
     for batch in reader {
