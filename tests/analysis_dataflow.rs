@@ -13,7 +13,12 @@ use entangle::analysis::metrics::FrameCounts;
 use entangle::pitchset::PitchSet;
 
 /// Labels, train labels, and two models' predictions in two files.
-fn corpus(dir: &Path) -> (Vec<(String, entangle::labels::PianoRoll)>, Vec<entangle::sink::predictions_table::PredictionRow>) {
+fn corpus(
+    dir: &Path,
+) -> (
+    Vec<(String, entangle::labels::PianoRoll)>,
+    Vec<entangle::sink::predictions_table::PredictionRow>,
+) {
     let mut rng = Rng(7);
     let rolls = random_rolls(&mut rng, "piece", 12, 300);
     write_labels(&dir.join("labels.parquet"), &rolls);
@@ -59,9 +64,14 @@ fn tables_equal_a_direct_count() {
         .iter()
         .map(|r| ((r.model.as_str(), r.shard.as_str(), r.frame), r.pitches))
         .collect();
-    let train = entangle::sink::labels_table::read_labels_table(&dir.path().join("train.parquet")).unwrap();
+    let train =
+        entangle::sink::labels_table::read_labels_table(&dir.path().join("train.parquet")).unwrap();
     let train_frames = |c: PitchSet| {
-        train.iter().flat_map(|(_, r)| &r.frames).filter(|&&s| s == c).count() as u64
+        train
+            .iter()
+            .flat_map(|(_, r)| &r.frames)
+            .filter(|&&s| s == c)
+            .count() as u64
     };
     for (model, shards) in [("net-a", 12), ("net-b", 8)] {
         let mut frames: Vec<(PitchSet, PitchSet)> = Vec::new();
@@ -90,7 +100,10 @@ fn tables_equal_a_direct_count() {
             assert_eq!(row.4, train_frames(*combination));
             assert_eq!(row.5, row.4 > 0);
         }
-        for (table, expected) in [("additions", &expected.additions), ("omissions", &expected.omissions)] {
+        for (table, expected) in [
+            ("additions", &expected.additions),
+            ("omissions", &expected.omissions),
+        ] {
             let got: BTreeMap<_, _> = read_pitch_errors(&out, table)
                 .into_iter()
                 .filter(|((m, _, _), _)| m == model)
@@ -109,7 +122,11 @@ fn tables_equal_a_direct_count() {
             total.add(&FrameCounts::of_frame(*t, *p));
         }
         let micro = python_micro_f1(&out, model);
-        assert!((micro - total.metrics().f1).abs() < 1e-12, "{model}: {micro} vs {}", total.metrics().f1);
+        assert!(
+            (micro - total.metrics().f1).abs() < 1e-12,
+            "{model}: {micro} vs {}",
+            total.metrics().f1
+        );
     }
 }
 
@@ -120,11 +137,21 @@ fn python_micro_f1(out: &Path, model: &str) -> f64 {
         out.join("split_metrics.parquet").display()
     );
     let output = Command::new(common::python())
-        .args(["-c", &format!("import duckdb; print(repr(duckdb.sql(\"{query}\").fetchall()[0][0]))")])
+        .args([
+            "-c",
+            &format!("import duckdb; print(repr(duckdb.sql(\"{query}\").fetchall()[0][0]))"),
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap()
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -150,7 +177,11 @@ fn one_worker_four_workers_and_two_processes_write_identical_tables() {
         .map(|l| l.local_addr().unwrap().port())
         .collect();
     let hostfile = dir.path().join("hosts.txt");
-    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1])).unwrap();
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
     let out = dir.path().join("out-2x2");
     let children: Vec<_> = (0..2)
         .map(|process| {
@@ -163,7 +194,14 @@ fn one_worker_four_workers_and_two_processes_write_identical_tables() {
                 .arg(&train)
                 .arg("--out")
                 .arg(&out)
-                .args(["--workers", "2", "--processes", "2", "--process", &process.to_string()])
+                .args([
+                    "--workers",
+                    "2",
+                    "--processes",
+                    "2",
+                    "--process",
+                    &process.to_string(),
+                ])
                 .arg("--hostfile")
                 .arg(&hostfile)
                 .spawn()
@@ -179,20 +217,40 @@ fn one_worker_four_workers_and_two_processes_write_identical_tables() {
 /// The SQL block tagged `tag` in a schema document, pointed at `dir`.
 fn documented_query(doc: &str, tag: &str, dir: &Path) -> String {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
-    let start = text.find(&format!("```sql {tag}\n")).unwrap_or_else(|| panic!("no {tag} query in {doc}"));
+    let start = text
+        .find(&format!("```sql {tag}\n"))
+        .unwrap_or_else(|| panic!("no {tag} query in {doc}"));
     let body = &text[start..].split_once('\n').unwrap().1;
     let sql = &body[..body.find("```").unwrap()];
-    sql.replace("'combinations.parquet'", &format!("'{}'", dir.join("combinations.parquet").display()))
-        .replace("'changes.jsonl'", &format!("'{}'", dir.join("changes.jsonl").display()))
+    sql.replace(
+        "'combinations.parquet'",
+        &format!("'{}'", dir.join("combinations.parquet").display()),
+    )
+    .replace(
+        "'changes.jsonl'",
+        &format!("'{}'", dir.join("changes.jsonl").display()),
+    )
 }
 
 fn duckdb_rows(sql: &str) -> Vec<String> {
     let output = Command::new(common::python())
-        .args(["-c", "import sys, duckdb\nfor r in duckdb.sql(sys.argv[1]).fetchall(): print(*r, sep='|')", sql])
+        .args([
+            "-c",
+            "import sys, duckdb\nfor r in duckdb.sql(sys.argv[1]).fetchall(): print(*r, sep='|')",
+            sql,
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{sql}\n{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().lines().map(String::from).collect()
+    assert!(
+        output.status.success(),
+        "{sql}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -200,7 +258,12 @@ fn the_documented_queries_return_the_expected_rows() {
     let dir = tempfile::tempdir().unwrap();
     corpus(dir.path());
     let out = dir.path().join("out");
-    let options = options(&dir.path().join("labels.parquet"), Some(&dir.path().join("train.parquet")), &out, 2);
+    let options = options(
+        &dir.path().join("labels.parquet"),
+        Some(&dir.path().join("train.parquet")),
+        &out,
+        2,
+    );
     entangle::dataflow::analyze(&options, vec![dir.path().join("predictions")]).unwrap();
 
     // Figure 4: the most common unshared combinations, from our own reading of the table.
@@ -208,7 +271,11 @@ fn the_documented_queries_return_the_expected_rows() {
         .into_iter()
         .filter(|((_, split, c), v)| split == "test" && !v.5 && !c.is_empty())
         .map(|((model, _, c), v)| {
-            let name = c.iter().map(|&p| entangle::pitchset::note_name(p)).collect::<Vec<_>>().join(" ");
+            let name = c
+                .iter()
+                .map(|&p| entangle::pitchset::note_name(p))
+                .collect::<Vec<_>>()
+                .join(" ");
             (model, std::cmp::Reverse(v.0), name, v)
         })
         .collect();
@@ -218,11 +285,24 @@ fn the_documented_queries_return_the_expected_rows() {
         .take(10)
         .map(|(model, frames, name, v)| {
             let r = |x: u64| x as f64 / v.0 as f64;
-            format!("{model}|{name}|{}|{}|{}|{}", frames.0, r(v.1), r(v.2), r(v.3))
+            format!(
+                "{model}|{name}|{}|{}|{}|{}",
+                frames.0,
+                r(v.1),
+                r(v.2),
+                r(v.3)
+            )
         })
         .collect();
     assert!(!expected.is_empty(), "the corpus has unshared combinations");
-    assert_eq!(duckdb_rows(&documented_query("schemas/combinations.md", "figure-4", &out)), expected);
+    assert_eq!(
+        duckdb_rows(&documented_query(
+            "schemas/combinations.md",
+            "figure-4",
+            &out
+        )),
+        expected
+    );
 
     // The change log query: one batch round, so one line per row with its full count.
     let exact: Vec<(String, u64)> = read_combinations(&out)
@@ -231,5 +311,8 @@ fn the_documented_queries_return_the_expected_rows() {
         .map(|((m, _, _), v)| (m, v.1))
         .collect();
     let expected: Vec<String> = exact.iter().map(|(m, n)| format!("0|{m}|{n}")).collect();
-    assert_eq!(duckdb_rows(&documented_query("schemas/changes.md", "changes", &out)), expected);
+    assert_eq!(
+        duckdb_rows(&documented_query("schemas/changes.md", "changes", &out)),
+        expected
+    );
 }

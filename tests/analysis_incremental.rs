@@ -20,8 +20,14 @@ use proptest::prelude::*;
 enum Op {
     /// Write file `file` with predictions of `model`, drawn with `seed`: creates or
     /// replaces it.
-    Write { file: u8, model: u8, seed: u64 },
-    Remove { file: u8 },
+    Write {
+        file: u8,
+        model: u8,
+        seed: u64,
+    },
+    Remove {
+        file: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -71,7 +77,12 @@ fn apply(op: &Op, watched: &Path, rolls: &[(String, entangle::labels::PianoRoll)
 fn batch_tables(s: &Setup) -> BTreeMap<String, Vec<u8>> {
     let out = s.root.join("batch");
     let _ = std::fs::remove_dir_all(&out);
-    let options = options(&s.root.join("labels.parquet"), Some(&s.root.join("train.parquet")), &out, 1);
+    let options = options(
+        &s.root.join("labels.parquet"),
+        Some(&s.root.join("train.parquet")),
+        &out,
+        1,
+    );
     entangle::dataflow::analyze(&options, vec![s.root.join("watched")]).unwrap();
     table_bytes(&out)
 }
@@ -110,7 +121,10 @@ proptest! {
 /// Sum of the change log's `combinations` diffs per (model, combination): frames, exact.
 fn change_log_totals(out: &Path) -> BTreeMap<(String, Vec<u8>), (i64, i64)> {
     let mut totals: BTreeMap<(String, Vec<u8>), (i64, i64)> = BTreeMap::new();
-    for line in std::fs::read_to_string(out.join("changes.jsonl")).unwrap().lines() {
+    for line in std::fs::read_to_string(out.join("changes.jsonl"))
+        .unwrap()
+        .lines()
+    {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         if v["table"] != "combinations" {
             continue;
@@ -156,10 +170,26 @@ fn watch_survives_kill_9_and_rebuilds_the_same_tables() {
         cmd
     };
     let ops = [
-        Op::Write { file: 0, model: 0, seed: 1 },
-        Op::Write { file: 1, model: 1, seed: 2 },
-        Op::Write { file: 2, model: 0, seed: 3 },
-        Op::Write { file: 0, model: 0, seed: 4 },
+        Op::Write {
+            file: 0,
+            model: 0,
+            seed: 1,
+        },
+        Op::Write {
+            file: 1,
+            model: 1,
+            seed: 2,
+        },
+        Op::Write {
+            file: 2,
+            model: 0,
+            seed: 3,
+        },
+        Op::Write {
+            file: 0,
+            model: 0,
+            seed: 4,
+        },
         Op::Remove { file: 1 },
     ];
     let mut child = watch(None).spawn().unwrap();
@@ -170,7 +200,15 @@ fn watch_survives_kill_9_and_rebuilds_the_same_tables() {
             // Kill at an arbitrary moment, change a file while it is down, restart.
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
-            apply(&Op::Write { file: 3, model: 1, seed: 9 }, &watched, &s.rolls);
+            apply(
+                &Op::Write {
+                    file: 3,
+                    model: 1,
+                    seed: 9,
+                },
+                &watched,
+                &s.rolls,
+            );
             child = watch(None).spawn().unwrap();
         }
     }
@@ -180,7 +218,10 @@ fn watch_survives_kill_9_and_rebuilds_the_same_tables() {
     // No temporaries left behind, and the tables read.
     for entry in std::fs::read_dir(&out).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(!name.ends_with(".partial") || name.starts_with('.'), "{name}");
+        assert!(
+            !name.ends_with(".partial") || name.starts_with('.'),
+            "{name}"
+        );
     }
     // A final round after the kill: the state rebuilt from the inputs equals a batch run,
     // and the log (cut wherever the kill hit) still sums to the tables.

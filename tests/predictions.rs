@@ -188,11 +188,26 @@ fn networks_in_the_dataflow_match_their_prediction_tables() {
         .unwrap();
     assert!(status.success());
     let via_network = analyze(dir.path(), &manifest, &[&model], "a");
-    assert!(via_network.status.success(), "{}", String::from_utf8_lossy(&via_network.stderr));
+    assert!(
+        via_network.status.success(),
+        "{}",
+        String::from_utf8_lossy(&via_network.stderr)
+    );
     let via_table = analyze(dir.path(), &manifest, &[&table], "b");
-    assert!(via_table.status.success(), "{}", String::from_utf8_lossy(&via_table.stderr));
-    for t in ["combinations", "additions", "omissions", "frame_metrics", "split_metrics"] {
-        let read = |d: &str| std::fs::read(dir.path().join(d).join(format!("{t}.parquet"))).unwrap();
+    assert!(
+        via_table.status.success(),
+        "{}",
+        String::from_utf8_lossy(&via_table.stderr)
+    );
+    for t in [
+        "combinations",
+        "additions",
+        "omissions",
+        "frame_metrics",
+        "split_metrics",
+    ] {
+        let read =
+            |d: &str| std::fs::read(dir.path().join(d).join(format!("{t}.parquet"))).unwrap();
         assert_eq!(read("a"), read("b"), "{t}");
     }
     let frames = duckdb(&format!(
@@ -216,7 +231,10 @@ fn unusable_networks_are_named() {
     let out = analyze(dir.path(), &manifest, &[&missing], "x");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("nowhere.onnx: no such file or directory"), "{err}");
+    assert!(
+        err.contains("nowhere.onnx: no such file or directory"),
+        "{err}"
+    );
 
     // AUNet takes 256-frame segments, not 5-frame context windows.
     let aunet = dir.path().join("aunet.onnx");
@@ -226,5 +244,8 @@ fn unusable_networks_are_named() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("aunet.onnx: the model takes input"), "{err}");
-    assert!(!dir.path().join("y/combinations.parquet").exists(), "no tables from a failed run");
+    assert!(
+        !dir.path().join("y/combinations.parquet").exists(),
+        "no tables from a failed run"
+    );
 }

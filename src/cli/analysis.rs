@@ -4,17 +4,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use entangle::dataflow::units::EvaluationOptions;
 use entangle::dataflow::{
     AnalysisOptions, AnalysisSummary, ClusterOptions, TruthSource, WatchOptions,
 };
-use entangle::dataflow::units::EvaluationOptions;
 use entangle::infer::{Device, InferenceOptions};
 
 /// Ground truth, outputs, evaluation and cluster options shared by `analyze` and `watch`.
 #[derive(Args, Debug)]
 pub struct AnalysisArgs {
     /// Labels table(s) of the analysed split(s), as SPLIT=PATH (a bare PATH is split `test`).
-    #[arg(long, value_name = "[SPLIT=]PATH", required_unless_present = "manifest")]
+    #[arg(
+        long,
+        value_name = "[SPLIT=]PATH",
+        required_unless_present = "manifest"
+    )]
     labels: Vec<String>,
     /// Labels table of the training split: gives `train_frames` and `shared`.
     #[arg(long, value_name = "PATH")]
@@ -176,11 +180,7 @@ pub fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
 
 pub fn run_watch(args: WatchArgs) -> anyhow::Result<()> {
     let options = args.analysis.options()?;
-    anyhow::ensure!(
-        args.dir.is_dir(),
-        "{}: not a directory",
-        args.dir.display()
-    );
+    anyhow::ensure!(args.dir.is_dir(), "{}: not a directory", args.dir.display());
     anyhow::ensure!(
         !options.out.starts_with(&args.dir),
         "--out {} is inside the watched directory {}; put the tables elsewhere",

@@ -66,18 +66,39 @@ fn to_line(round: u64, key: &TableKey, diff: &Counts) -> Option<Line> {
             split,
             combination,
             pitch,
-        } => ("additions", model, split, set(combination), Some(*pitch), None),
+        } => (
+            "additions",
+            model,
+            split,
+            set(combination),
+            Some(*pitch),
+            None,
+        ),
         TableKey::Omission {
             model,
             split,
             combination,
             pitch,
-        } => ("omissions", model, split, set(combination), Some(*pitch), None),
+        } => (
+            "omissions",
+            model,
+            split,
+            set(combination),
+            Some(*pitch),
+            None,
+        ),
         TableKey::ShardMetrics {
             model,
             split,
             shard,
-        } => ("frame_metrics", model, split, None, None, Some(shard.clone())),
+        } => (
+            "frame_metrics",
+            model,
+            split,
+            None,
+            None,
+            Some(shard.clone()),
+        ),
         _ => return None,
     };
     let diff = counter_names(key)
@@ -99,7 +120,9 @@ fn to_line(round: u64, key: &TableKey, diff: &Counts) -> Option<Line> {
 }
 
 fn from_line(line: Line) -> Option<(u64, TableKey, Counts)> {
-    let combination = line.combination.map(|c| c.into_iter().collect::<PitchSet>());
+    let combination = line
+        .combination
+        .map(|c| c.into_iter().collect::<PitchSet>());
     let key = match line.table.as_str() {
         "combinations" => TableKey::Combination {
             model: line.model,
@@ -160,9 +183,8 @@ impl ChangeLog {
                     break; // end, or a line a crash cut short
                 }
                 line_no += 1;
-                let line: Line = serde_json::from_str(&buf).map_err(|e| {
-                    anyhow::anyhow!("{}: line {line_no}: {e}", path.display())
-                })?;
+                let line: Line = serde_json::from_str(&buf)
+                    .map_err(|e| anyhow::anyhow!("{}: line {line_no}: {e}", path.display()))?;
                 let (round, key, diff) = from_line(line).ok_or_else(|| {
                     anyhow::anyhow!("{}: line {line_no}: not a table row", path.display())
                 })?;
@@ -229,9 +251,10 @@ impl ChangeLog {
             }
         }
         if lines > 0 {
+            // No fsync: the log's sum stays right whatever tail a power cut takes, because a
+            // restart logs the difference between the replayed log and the rebuilt state.
             self.file
                 .write_all(&out)
-                .and_then(|_| self.file.sync_data())
                 .map_err(|e| anyhow::anyhow!("{}: cannot append: {e}", self.path.display()))?;
             self.next_round += 1;
         }

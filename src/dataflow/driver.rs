@@ -117,7 +117,10 @@ impl std::fmt::Display for TruthSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Labels(tables) => {
-                let paths: Vec<_> = tables.iter().map(|(_, p)| p.display().to_string()).collect();
+                let paths: Vec<_> = tables
+                    .iter()
+                    .map(|(_, p)| p.display().to_string())
+                    .collect();
                 write!(f, "{}", paths.join(", "))
             }
             Self::Manifest { path, splits } => {
@@ -282,7 +285,11 @@ fn run(
                 worker.step_or_park(Some(Duration::from_millis(50)));
             }
             if index == 0 {
-                tracing::debug!(round, seconds = round_started.elapsed().as_secs_f64(), "round computed");
+                tracing::debug!(
+                    round,
+                    seconds = round_started.elapsed().as_secs_f64(),
+                    "round computed"
+                );
             }
             if let Some(sink) = &mut sink {
                 let updates = std::mem::take(&mut *graph.updates.borrow_mut());
@@ -355,7 +362,11 @@ impl Feeder {
                 }
                 let mut found = BTreeMap::new();
                 for root in roots {
-                    anyhow::ensure!(root.exists(), "{}: no such file or directory", root.display());
+                    anyhow::ensure!(
+                        root.exists(),
+                        "{}: no such file or directory",
+                        root.display()
+                    );
                     found.extend(find_sources(root, None)?);
                 }
                 found
@@ -372,10 +383,18 @@ impl Feeder {
         for path in gone {
             let (_, units) = self.known.remove(&path).expect("known");
             tracing::info!(file = %path.display(), "removed: retracting its rows");
-            events.extend(units.into_iter().map(|unit| UnitEvent { unit, load: false }));
+            events.extend(
+                units
+                    .into_iter()
+                    .map(|unit| UnitEvent { unit, load: false }),
+            );
         }
         for (path, print) in found {
-            if self.known.get(&path).is_some_and(|(known, _)| *known == print) {
+            if self
+                .known
+                .get(&path)
+                .is_some_and(|(known, _)| *known == print)
+            {
                 continue;
             }
             let units = match units_of(&path, &self.truth) {

@@ -18,12 +18,12 @@ use differential_dataflow::AsCollection;
 use differential_dataflow::hashable::Hashable;
 use timely::communication::Allocate;
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::core::input::Handle as InputHandle;
-use timely::dataflow::operators::core::Input;
-use timely::dataflow::operators::core::{Exchange as _, Inspect, Probe};
-use timely::dataflow::operators::Operator;
 use timely::dataflow::ProbeHandle;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Operator;
+use timely::dataflow::operators::core::Input;
+use timely::dataflow::operators::core::input::Handle as InputHandle;
+use timely::dataflow::operators::core::{Exchange as _, Inspect, Probe};
 use timely::worker::Worker;
 
 use super::keys::{Counts, TableKey, explode};

@@ -52,9 +52,9 @@ impl TableBuilder {
                     DataType::UInt64 => Box::new(UInt64Builder::new()),
                     DataType::Float64 => Box::new(Float64Builder::new()),
                     DataType::Boolean => Box::new(BooleanBuilder::new()),
-                    DataType::List(_) => Box::new(
-                        ListBuilder::new(UInt8Builder::new()).with_field(pitch_item()),
-                    ),
+                    DataType::List(_) => {
+                        Box::new(ListBuilder::new(UInt8Builder::new()).with_field(pitch_item()))
+                    }
                     other => unreachable!("no builder for {other}"),
                 }
             })
@@ -109,7 +109,11 @@ fn pitch_list() -> DataType {
 }
 
 fn ratio(num: u64, den: u64) -> f64 {
-    if den == 0 { 0.0 } else { num as f64 / den as f64 }
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 fn count(c: i64) -> u64 {
@@ -346,12 +350,16 @@ fn write_batch(path: &Path, batch: &RecordBatch) -> Result<(), SinkError> {
         .build();
     // No fsync: a rename never exposes a half-written table, and after a crash `watch`
     // rebuilds every table from its inputs anyway; the change log is the durable record.
-    write_atomically_with(path, Durability::Deferred, |w| -> Result<(), parquet::errors::ParquetError> {
-        let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
-        writer.write(batch)?;
-        writer.close()?;
-        Ok(())
-    })
+    write_atomically_with(
+        path,
+        Durability::Deferred,
+        |w| -> Result<(), parquet::errors::ParquetError> {
+            let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
+            writer.write(batch)?;
+            writer.close()?;
+            Ok(())
+        },
+    )
 }
 
 /// Writes all five tables into `dir`, each atomically.

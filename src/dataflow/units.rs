@@ -63,7 +63,7 @@ pub enum Contribution {
 }
 
 /// How units are evaluated.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct EvaluationOptions {
     pub inference: InferenceOptions,
     /// MIDI pitch of a network's first output; `None`: 88 outputs start at A0, others are
@@ -71,16 +71,6 @@ pub struct EvaluationOptions {
     pub lowest_pitch: Option<u8>,
     /// Turn skips (shards or frames absent from the labels) into errors.
     pub strict: bool,
-}
-
-impl Default for EvaluationOptions {
-    fn default() -> Self {
-        Self {
-            inference: InferenceOptions::default(),
-            lowest_pitch: None,
-            strict: false,
-        }
-    }
 }
 
 /// A unit's contribution: records with their multiplicities.
@@ -269,8 +259,7 @@ impl Evaluator {
             .get(path)
             .is_none_or(|(when, _)| *when != modified);
         if stale {
-            let model =
-                OnnxModel::load(path, self.options.inference).map_err(|e| e.to_string())?;
+            let model = OnnxModel::load(path, self.options.inference).map_err(|e| e.to_string())?;
             self.networks.insert(path.to_path_buf(), (modified, model));
         }
         Ok(&mut self.networks.get_mut(path).expect("just inserted").1)
@@ -318,7 +307,9 @@ impl Tally {
             model: key.0.clone(),
             shard: key.1.clone(),
             truth: truth.get(shard).cloned(),
-            seen: truth.get(shard).map_or(Vec::new(), |t| vec![false; t.frames.len()]),
+            seen: truth
+                .get(shard)
+                .map_or(Vec::new(), |t| vec![false; t.frames.len()]),
             counts: fnv::FnvHashMap::default(),
         });
         self.index.insert(key, self.slots.len() - 1);
@@ -348,7 +339,9 @@ impl Tally {
                 s.model, s.shard
             ));
         }
-        *s.counts.entry((truth.frames[frame], predicted)).or_insert(0) += 1;
+        *s.counts
+            .entry((truth.frames[frame], predicted))
+            .or_insert(0) += 1;
         Ok(())
     }
 

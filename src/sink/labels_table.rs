@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder, UInt8Array, UInt8Builder,
-    UInt32Array, UInt32Builder,
+    Array, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder, UInt8Array,
+    UInt8Builder, UInt32Array, UInt32Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -104,7 +104,11 @@ pub fn read_labels_table(path: &Path) -> Result<Vec<(String, PianoRoll)>, String
         .key_value_metadata()
         .and_then(|kv| kv.iter().find(|kv| kv.key == FPS_METADATA_KEY))
         .and_then(|kv| kv.value.as_deref())
-        .ok_or_else(|| fail(format!("no {FPS_METADATA_KEY:?} metadata: not a labels table")))?;
+        .ok_or_else(|| {
+            fail(format!(
+                "no {FPS_METADATA_KEY:?} metadata: not a labels table"
+            ))
+        })?;
     let fps: f64 = fps
         .parse()
         .ok()
@@ -155,7 +159,13 @@ pub fn read_labels_table(path: &Path) -> Result<Vec<(String, PianoRoll)>, String
             let slot = match last {
                 Some(slot) if shards[slot].0 == name => slot,
                 _ => *index.entry(name.to_string()).or_insert_with(|| {
-                    shards.push((name.to_string(), PianoRoll { fps, frames: Vec::new() }));
+                    shards.push((
+                        name.to_string(),
+                        PianoRoll {
+                            fps,
+                            frames: Vec::new(),
+                        },
+                    ));
                     seen.push(Vec::new());
                     shards.len() - 1
                 }),
@@ -177,7 +187,9 @@ pub fn read_labels_table(path: &Path) -> Result<Vec<(String, PianoRoll)>, String
                 seen.resize(f + 1, false);
             }
             if std::mem::replace(&mut seen[f], true) {
-                return Err(fail(format!("row {row}: shard {name:?} lists frame {f} twice")));
+                return Err(fail(format!(
+                    "row {row}: shard {name:?} lists frame {f} twice"
+                )));
             }
             frames[f] = set;
         }

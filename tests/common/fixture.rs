@@ -35,7 +35,12 @@ fn set(p: &[u8]) -> PitchSet {
 }
 
 /// `shards` rolls of `frames` frames each, at 100 fps.
-pub fn random_rolls(rng: &mut Rng, prefix: &str, shards: usize, frames: usize) -> Vec<(String, PianoRoll)> {
+pub fn random_rolls(
+    rng: &mut Rng,
+    prefix: &str,
+    shards: usize,
+    frames: usize,
+) -> Vec<(String, PianoRoll)> {
     let pool = [
         set(&[]),
         set(&[60]),
@@ -84,7 +89,11 @@ pub fn predict(rng: &mut Rng, truth: PitchSet) -> PitchSet {
 
 /// Prediction rows of `model` for every shard; frames whose prediction is empty are left out
 /// with probability 1/2 (a missing frame means the empty set).
-pub fn prediction_rows(rng: &mut Rng, model: &str, rolls: &[(String, PianoRoll)]) -> Vec<PredictionRow> {
+pub fn prediction_rows(
+    rng: &mut Rng,
+    model: &str,
+    rolls: &[(String, PianoRoll)],
+) -> Vec<PredictionRow> {
     let mut rows = Vec::new();
     for (shard, roll) in rolls {
         for (frame, &truth) in roll.frames.iter().enumerate() {
@@ -163,12 +172,19 @@ fn pitches(list: &ListArray, i: usize) -> Vec<u8> {
 pub fn read_combinations(dir: &Path) -> CombinationRows {
     let mut out = BTreeMap::new();
     for b in batches(&dir.join("combinations.parquet")) {
-        let (model, split) = (col::<StringArray>(&b, "model"), col::<StringArray>(&b, "split"));
+        let (model, split) = (
+            col::<StringArray>(&b, "model"),
+            col::<StringArray>(&b, "split"),
+        );
         let combination = col::<ListArray>(&b, "combination");
         let u = |name: &str, i: usize| col::<UInt64Array>(&b, name).value(i);
         for i in 0..b.num_rows() {
             out.insert(
-                (model.value(i).into(), split.value(i).into(), pitches(combination, i)),
+                (
+                    model.value(i).into(),
+                    split.value(i).into(),
+                    pitches(combination, i),
+                ),
                 (
                     u("frames", i),
                     u("exact", i),
@@ -193,7 +209,11 @@ pub fn read_pitch_errors(dir: &Path, table: &str) -> BTreeMap<(String, Vec<u8>, 
         let frames = col::<UInt64Array>(&b, "frames");
         for i in 0..b.num_rows() {
             out.insert(
-                (model.value(i).into(), pitches(combination, i), pitch.value(i)),
+                (
+                    model.value(i).into(),
+                    pitches(combination, i),
+                    pitch.value(i),
+                ),
                 frames.value(i),
             );
         }
@@ -213,7 +233,10 @@ pub fn table_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     .iter()
     .map(|t| {
         let path: PathBuf = dir.join(format!("{t}.parquet"));
-        (t.to_string(), std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        (
+            t.to_string(),
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
     })
     .collect()
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// The venv interpreter: `ENTANGLE_PYTHON` (set by `make test`), else `.venv/bin/python`.
 /// Missing is a failure, not a skip: these tests must not pass vacuously.
+#[allow(dead_code)]
 pub fn python() -> PathBuf {
     let path = std::env::var_os("ENTANGLE_PYTHON")
         .map(PathBuf::from)
