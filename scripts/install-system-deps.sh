@@ -8,6 +8,7 @@ PACKAGES=(
   timgm6mb-soundfont                   # TimGM6mb.sf2
   musescore-general-soundfont-lossless # MuseScore_General_Full.sf2
   csound-soundfont                     # sf_GMbank.sf2
+  fonts-dejavu-core                    # DejaVuSans.ttf: the figures' font
 )
 
 missing=()

@@ -209,6 +209,61 @@ impl OnnxModel {
         Ok(predictions)
     }
 
+    /// Per-frame outputs of any of the networks: frame-context networks (input
+    /// `[1, odd context, bands]`) frame by frame, segment networks like AUNet (input
+    /// `[1, frames, bins >= bands]`, output `[1, frames, units]`) on consecutive segments, the
+    /// bands zero-padded to `bins` and the last segment zero-padded past the end.
+    pub fn predict(&mut self, spec: &Spectrogram) -> Result<Vec<Vec<f32>>, InferError> {
+        match self.input[..] {
+            [1, context, bins] if context % 2 == 1 && bins as usize == spec.bands => {
+                self.predict_frames(spec)
+            }
+            [1, frames, bins] if frames > 1 && bins as usize >= spec.bands => {
+                self.predict_segments(spec, frames as usize, bins as usize)
+            }
+            _ => Err(self.mismatch(spec)),
+        }
+    }
+
+    fn predict_segments(
+        &mut self,
+        spec: &Spectrogram,
+        frames: usize,
+        bins: usize,
+    ) -> Result<Vec<Vec<f32>>, InferError> {
+        let segment = frames * bins;
+        let per_batch = (self.batch_size / frames).max(1);
+        let starts: Vec<usize> = (0..spec.frames).step_by(frames).collect();
+        let mut predictions = Vec::with_capacity(spec.frames);
+        let mut batch = Vec::new();
+        for chunk in starts.chunks(per_batch) {
+            batch.clear();
+            batch.resize(chunk.len() * segment, 0.0);
+            for (&start, slot) in chunk.iter().zip(batch.chunks_exact_mut(segment)) {
+                for (f, row) in
+                    (start..(start + frames).min(spec.frames)).zip(slot.chunks_exact_mut(bins))
+                {
+                    row[..spec.bands].copy_from_slice(spec.row(f));
+                }
+            }
+            let out = self.run_batch(&batch, chunk.len())?;
+            let units = out.len() / (chunk.len() * frames);
+            for (&start, rows) in chunk.iter().zip(out.chunks_exact(frames * units)) {
+                let real = (spec.frames - start).min(frames);
+                for (i, row) in rows.chunks_exact(units).take(real).enumerate() {
+                    if row.iter().any(|x| !x.is_finite()) {
+                        return Err(InferError::NonFinite {
+                            path: self.path.clone(),
+                            frame: start + i,
+                        });
+                    }
+                    predictions.push(row.to_vec());
+                }
+            }
+        }
+        Ok(predictions)
+    }
+
     fn mismatch(&self, spec: &Spectrogram) -> InferError {
         InferError::ShapeMismatch {
             path: self.path.clone(),

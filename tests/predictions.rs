@@ -236,9 +236,10 @@ fn unusable_networks_are_named() {
         "{err}"
     );
 
-    // AUNet takes 256-frame segments, not 5-frame context windows.
+    // A network whose input fits no features: 5 frames of 200 bands.
     let aunet = dir.path().join("aunet.onnx");
-    let arch = entangle::model::aunet(88);
+    let mut arch = small_convnet(23);
+    arch.input = entangle::model::layers::Shape::Map(1, 5, 200);
     export_onnx(&arch, &Weights::random(&arch, 1).unwrap(), &aunet).unwrap();
     let out = analyze(dir.path(), &manifest, &[&aunet], "y");
     assert!(!out.status.success());
@@ -248,4 +249,45 @@ fn unusable_networks_are_named() {
         !dir.path().join("y/combinations.parquet").exists(),
         "no tables from a failed run"
     );
+}
+
+/// AUNet (256-frame segments) runs in the dataflow too; every labelled frame is counted once.
+#[test]
+fn segment_networks_run_in_the_dataflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_test_split(dir.path());
+    let model = dir.path().join("aunet.onnx");
+    let arch = entangle::model::aunet(88);
+    export_onnx(&arch, &Weights::random(&arch, 2).unwrap(), &model).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_entangle"))
+        .arg("analyze")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--predictions")
+        .arg(&model)
+        .arg("--out")
+        .arg(dir.path().join("t"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames = duckdb(&format!(
+        "SELECT sum(frames), count(DISTINCT model) FROM read_parquet('{}')",
+        dir.path().join("t/frame_metrics.parquet").display()
+    ))
+    .unwrap();
+    // As many frames as the spectrograms of the three examples have.
+    let expected: u64 = entangle::corpus::manifest::read_manifest(&manifest)
+        .unwrap()
+        .iter()
+        .map(|r| {
+            entangle::features::SpectrogramParams::default()
+                .num_frames_of_wav(Path::new(&r.path))
+                .unwrap() as u64
+        })
+        .sum();
+    assert_eq!(frames.trim(), format!("{expected} 1"));
 }

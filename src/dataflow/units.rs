@@ -195,9 +195,7 @@ impl Evaluator {
         let spectrogram = self.spectrogram(shard, &audio)?;
         let options = self.options;
         let network = self.network(path)?;
-        let outputs = network
-            .predict_frames(&spectrogram)
-            .map_err(|e| e.to_string())?;
+        let outputs = network.predict(&spectrogram).map_err(|e| e.to_string())?;
         let units = outputs.first().map_or(0, Vec::len);
         let lowest = match options.lowest_pitch {
             Some(p) => p,
