@@ -204,6 +204,7 @@ fn incremental_seconds(dir: &Path, rolls: &[(String, Vec<PitchSet>)], workers: u
         poll: Duration::ZERO,
         rounds: Some(UPDATES as u64 + 1),
         before_scan: Some(hook),
+        ..Default::default()
     };
     let summary = entangle::dataflow::watch(
         &options(dir, "watch", workers),

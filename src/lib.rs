@@ -28,6 +28,7 @@ pub mod features;
 pub mod infer;
 pub mod labels;
 pub mod model;
+pub mod pipeline;
 pub mod pitchset;
 pub mod predict;
 pub mod sink;

@@ -104,6 +104,15 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Run a pipeline spec (pipelines/*.toml): corpus, training with per-epoch evaluation,
+    /// model selection, test analysis, figures and report; unchanged stages are skipped.
+    Run {
+        /// The spec (TOML).
+        spec: PathBuf,
+        /// Print which stages would run, and stop.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Per-combination error analysis of predictions against labels (batch): writes the
     /// combinations, additions, omissions, frame_metrics and split_metrics tables.
     Analyze(cli::analysis::AnalyzeArgs),
@@ -507,6 +516,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             entangle::sink::predictions_table::write_predictions(&output, &rows)?;
             tracing::info!(frames = rows.len(), "wrote {}", output.display());
+        }
+        Command::Run { spec, dry_run } => {
+            let options = entangle::pipeline::RunOptions {
+                dry_run,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            if let Some(record) = entangle::pipeline::run_pipeline(&spec, options)? {
+                for stage in &record.stages {
+                    eprintln!(
+                        "{:>9} {:>8.1} s  {}",
+                        stage.status, stage.seconds, stage.stage
+                    );
+                }
+                eprintln!(
+                    "done in {:.1} s: {}",
+                    record.seconds,
+                    record.spec.out.join("report.md").display()
+                );
+            }
         }
         Command::Analyze(args) => cli::analysis::run_analyze(args)?,
         Command::Watch(args) => cli::analysis::run_watch(args)?,

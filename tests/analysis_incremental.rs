@@ -107,7 +107,7 @@ proptest! {
         });
         let out = s.root.join("incremental");
         let options = options(&s.root.join("labels.parquet"), Some(&s.root.join("train.parquet")), &out, workers);
-        let watch = WatchOptions { poll: Duration::ZERO, rounds: Some(ops.len() as u64), before_scan: Some(hook) };
+        let watch = WatchOptions { poll: Duration::ZERO, rounds: Some(ops.len() as u64), before_scan: Some(hook), ..Default::default() };
         entangle::dataflow::watch(&options, watched.clone(), watch).unwrap();
         let removed_all = !watched.read_dir().unwrap().any(|_| true);
         if removed_all && !out.join("combinations.parquet").exists() {

@@ -195,7 +195,7 @@ pub fn run_watch(args: WatchArgs) -> anyhow::Result<()> {
     let watch = WatchOptions {
         poll: Duration::from_secs_f64(args.poll),
         rounds: args.rounds,
-        before_scan: None,
+        ..Default::default()
     };
     let summary = entangle::dataflow::watch(&options, args.dir, watch)?;
     report(summary, &options.out);

@@ -184,6 +184,8 @@ pub struct WatchOptions {
     /// Stop after this many rounds (`None`: never).
     pub rounds: Option<u64>,
     pub before_scan: Option<ScanHook>,
+    /// File names to leave alone (e.g. `best.onnx`, a copy of one of the epochs).
+    pub ignore: Vec<String>,
 }
 
 impl std::fmt::Debug for WatchOptions {
@@ -192,6 +194,7 @@ impl std::fmt::Debug for WatchOptions {
             .field("poll", &self.poll)
             .field("rounds", &self.rounds)
             .field("before_scan", &self.before_scan.is_some())
+            .field("ignore", &self.ignore)
             .finish()
     }
 }
@@ -204,7 +207,7 @@ pub fn analyze(
     let watch = WatchOptions {
         poll: Duration::ZERO,
         rounds: Some(1),
-        before_scan: None,
+        ..Default::default()
     };
     run(options, Sources::Fixed(sources), watch)
 }
@@ -257,7 +260,8 @@ fn run(
         let (options, sources, watch, train, started) = &*shared;
         let index = worker.index();
         let mut graph = build_graph(worker, truth.clone(), options.evaluation);
-        let mut feeder = (index == 0).then(|| Feeder::new(sources.clone(), truth.clone()));
+        let mut feeder =
+            (index == 0).then(|| Feeder::new(sources.clone(), truth.clone(), watch.ignore.clone()));
         let mut sink = match index {
             0 => Some(Sink::open(options, train.clone())?),
             _ => None,
@@ -341,14 +345,16 @@ fn write_summary(dir: &Path, summary: &AnalysisSummary) -> anyhow::Result<()> {
 struct Feeder {
     sources: Sources,
     truth: Arc<TruthIndex>,
+    ignore: Vec<String>,
     known: BTreeMap<PathBuf, (Fingerprint, Vec<Unit>)>,
 }
 
 impl Feeder {
-    fn new(sources: Sources, truth: Arc<TruthIndex>) -> Self {
+    fn new(sources: Sources, truth: Arc<TruthIndex>, ignore: Vec<String>) -> Self {
         Self {
             sources,
             truth,
+            ignore,
             known: BTreeMap::new(),
         }
     }
@@ -373,6 +379,11 @@ impl Feeder {
             }
             Sources::Watched(dir) => find_sources(dir, None)?,
         };
+        let ignored = |p: &PathBuf| {
+            p.file_name()
+                .is_some_and(|n| self.ignore.iter().any(|i| n.to_string_lossy() == *i))
+        };
+        let found: BTreeMap<_, _> = found.into_iter().filter(|(p, _)| !ignored(p)).collect();
         let mut events = Vec::new();
         let gone: Vec<PathBuf> = self
             .known

@@ -132,7 +132,7 @@ fn checkpoint_paths(run_dir: &Path, epoch: usize) -> (PathBuf, PathBuf) {
 }
 
 /// The last epoch whose checkpoint is complete (its state file is written last).
-fn last_checkpoint(run_dir: &Path) -> Option<usize> {
+pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
     std::fs::read_dir(run_dir)
         .ok()?
         .filter_map(|e| e.ok())

@@ -1,0 +1,594 @@
+//! The figures of a run (plotters, SVG and PNG): the analogues of the paper's Figures 1-6
+//! (exact / added / omitted proportions per isolated note, per best-transcribed interval, per
+//! most common shared and unshared combination, per network), training curves, and a heat map
+//! of `additions`. Everything is drawn from the Parquet tables the run wrote.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::run::Layout;
+use super::selection::validation_curve;
+use super::spec::PipelineSpec;
+use super::tables_read::{Combination, read_combinations, read_pitch_errors};
+use crate::dataflow::tables::{ADDITIONS, COMBINATIONS, SPLIT_METRICS};
+
+const FONT: &str = "sans-serif";
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+];
+const EXACT: RGBColor = RGBColor(0x2b, 0x8c, 0xbe);
+const ADDED: RGBColor = RGBColor(0xe3, 0x4a, 0x33);
+const OMITTED: RGBColor = RGBColor(0xfd, 0xbb, 0x84);
+
+fn register_font() -> anyhow::Result<()> {
+    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            let path = FONT_PATHS.iter().find(|p| Path::new(p).exists()).ok_or(
+                "no DejaVuSans.ttf for the figures: install the Debian package fonts-dejavu-core",
+            )?;
+            let bytes: &'static [u8] = Box::leak(
+                std::fs::read(path)
+                    .map_err(|e| format!("{path}: {e}"))?
+                    .into_boxed_slice(),
+            );
+            plotters::style::register_font(FONT, FontStyle::Normal, bytes)
+                .map_err(|_| format!("{path}: not a usable font"))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// What the report says about each network, computed while drawing.
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    pub figures: Vec<PathBuf>,
+    pub per_network: BTreeMap<String, NetworkFindings>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NetworkFindings {
+    pub notes: usize,
+    pub notes_mostly_exact: usize,
+    pub notes_with_companions: usize,
+    pub intervals: usize,
+    pub intervals_mostly_omitted: usize,
+    pub intervals_mostly_exact: usize,
+    /// Frame-weighted exact proportion of shared and unshared combinations (frames).
+    pub shared: (f64, u64),
+    pub unshared: (f64, u64),
+    /// Most frequent additions: (combination, added note, proportion).
+    pub top_additions: Vec<(String, String, f64)>,
+}
+
+/// One bar group per category, three bars (exact, added, omitted) per group.
+struct Bars<'a> {
+    title: String,
+    categories: Vec<String>,
+    rows: Vec<[f64; 3]>,
+    caption_x: &'a str,
+}
+
+fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, bars: &Bars) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE)?;
+    let n = bars.categories.len().max(1);
+    let longest = bars.categories.iter().map(|c| c.len()).max().unwrap_or(4) as u32;
+    let mut chart = ChartBuilder::on(area)
+        .caption(&bars.title, (FONT, 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(20 + 8 * longest.min(40))
+        .build_cartesian_2d(0f64..1f64, -0.5f64..(n as f64 - 0.5))?;
+    let names = bars.categories.clone();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&move |v| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 {
+                // Top to bottom in the given order.
+                names.get(n - 1 - i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc(bars.caption_x)
+        .label_style((FONT, 14))
+        .draw()?;
+    for (k, (label, color)) in [("exact", EXACT), ("added", ADDED), ("omitted", OMITTED)]
+        .into_iter()
+        .enumerate()
+    {
+        let rects = bars.rows.iter().enumerate().map(move |(i, row)| {
+            let y = (n - 1 - i) as f64 + 0.3 - 0.2 * k as f64;
+            Rectangle::new(
+                [(0.0, y - 0.09), (row[k].clamp(0.0, 1.0), y + 0.09)],
+                color.filled(),
+            )
+        });
+        chart
+            .draw_series(rects)?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .draw()?;
+    Ok(())
+}
+
+/// Draws `$body` (with the drawing area bound to `$area`) into `$stem.svg` and/or
+/// `$stem.png`, and records the files.
+macro_rules! save_figure {
+    ($stem:expr, $formats:expr, $size:expr, $out:expr, |$area:ident| $body:expr) => {{
+        for format in $formats {
+            let path = $stem.with_extension(format);
+            match format.as_str() {
+                "svg" => {
+                    let $area = SVGBackend::new(&path, $size).into_drawing_area();
+                    $body?;
+                    $area.present()?;
+                }
+                _ => {
+                    let $area = BitMapBackend::new(&path, $size).into_drawing_area();
+                    $body?;
+                    $area.present()?;
+                }
+            }
+            $out.push(path);
+        }
+    }};
+}
+
+fn bars_for(rows: &[&Combination], title: String) -> Bars<'static> {
+    Bars {
+        title,
+        categories: rows
+            .iter()
+            .map(|c| format!("{} ({} fr.)", c.name, c.frames))
+            .collect(),
+        rows: rows
+            .iter()
+            .map(|c| [c.exact_ratio, c.added_ratio, c.omitted_ratio])
+            .collect(),
+        caption_x: "proportion of the combination's frames",
+    }
+}
+
+fn bar_height(n: usize) -> u32 {
+    (140 + 34 * n as u32).min(1400)
+}
+
+/// Draws every figure of the run into `figures/` and returns what the report needs.
+pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings> {
+    register_font()?;
+    let dir = layout.figures();
+    let formats = &spec.figures.formats;
+    let top = spec.figures.top;
+    let combinations = read_combinations(&layout.analysis().join(COMBINATIONS))?;
+    let additions = read_pitch_errors(&layout.analysis().join(ADDITIONS))?;
+    let mut findings = Findings::default();
+    let mut network_rows: Vec<(String, [f64; 3])> = Vec::new();
+    for network in &spec.networks {
+        let name = &network.name;
+        let mine: Vec<&Combination> = combinations
+            .iter()
+            .filter(|c| &c.model == name && c.split == "test" && !c.combination.is_empty())
+            .collect();
+        let mut f = NetworkFindings::default();
+
+        // Figure 2 analogue: every isolated note, by pitch.
+        let mut notes: Vec<&Combination> = mine
+            .iter()
+            .copied()
+            .filter(|c| c.combination.len() == 1)
+            .collect();
+        notes.sort_by_key(|c| c.combination.clone());
+        f.notes = notes.len();
+        f.notes_mostly_exact = notes.iter().filter(|c| c.exact_ratio >= 0.5).count();
+        f.notes_with_companions = notes.iter().filter(|c| c.added_ratio >= 0.1).count();
+        if !notes.is_empty() {
+            let bars = bars_for(&notes, format!("{name}: isolated notes (test)"));
+            let size = (900, bar_height(notes.len()));
+            save_figure!(
+                dir.join(format!("isolated-notes-{name}")),
+                formats,
+                size,
+                findings.figures,
+                |area| draw_bars(&area, &bars)
+            );
+        }
+
+        // Figure 3 analogue: the best-transcribed intervals.
+        let mut intervals: Vec<&Combination> = mine
+            .iter()
+            .copied()
+            .filter(|c| c.combination.len() == 2)
+            .collect();
+        f.intervals = intervals.len();
+        f.intervals_mostly_omitted = intervals.iter().filter(|c| c.omitted_ratio >= 0.9).count();
+        f.intervals_mostly_exact = intervals.iter().filter(|c| c.exact_ratio >= 0.5).count();
+        intervals.sort_by(|a, b| {
+            b.exact_ratio
+                .total_cmp(&a.exact_ratio)
+                .then(a.combination.cmp(&b.combination))
+        });
+        if !intervals.is_empty() {
+            let shown = &intervals[..intervals.len().min(top)];
+            let bars = bars_for(
+                shown,
+                format!(
+                    "{name}: best-transcribed intervals (test, top {})",
+                    shown.len()
+                ),
+            );
+            let size = (900, bar_height(shown.len()));
+            save_figure!(
+                dir.join(format!("best-intervals-{name}")),
+                formats,
+                size,
+                findings.figures,
+                |area| draw_bars(&area, &bars)
+            );
+        }
+
+        // Figures 4-5 analogues: the most common shared and unshared combinations.
+        for shared in [true, false] {
+            let mut common: Vec<&Combination> = mine
+                .iter()
+                .copied()
+                .filter(|c| c.shared == shared)
+                .collect();
+            let frames: u64 = common.iter().map(|c| c.frames).sum();
+            let exact: u64 = common.iter().map(|c| c.exact).sum();
+            let weighted = (
+                if frames > 0 {
+                    exact as f64 / frames as f64
+                } else {
+                    0.0
+                },
+                frames,
+            );
+            if shared {
+                f.shared = weighted;
+            } else {
+                f.unshared = weighted;
+            }
+            common.sort_by(|a, b| {
+                b.frames
+                    .cmp(&a.frames)
+                    .then(a.combination.cmp(&b.combination))
+            });
+            if common.is_empty() {
+                continue;
+            }
+            let kind = if shared { "shared" } else { "unshared" };
+            let shown = &common[..common.len().min(top)];
+            let bars = bars_for(
+                shown,
+                format!("{name}: most common {kind} combinations (test)"),
+            );
+            let size = (900, bar_height(shown.len()));
+            save_figure!(
+                dir.join(format!("common-{kind}-{name}")),
+                formats,
+                size,
+                findings.figures,
+                |area| draw_bars(&area, &bars)
+            );
+            let n = frames.max(1) as f64;
+            let sum =
+                |g: fn(&Combination) -> u64| common.iter().map(|c| g(c)).sum::<u64>() as f64 / n;
+            network_rows.push((
+                format!("{name}, {kind}"),
+                [sum(|c| c.exact), sum(|c| c.added), sum(|c| c.omitted)],
+            ));
+        }
+
+        // Training curves: the trainer's losses and the dataflow's validation F per epoch.
+        let curve =
+            validation_curve(&layout.validation(name).join(SPLIT_METRICS)).unwrap_or_default();
+        let losses = read_history(&layout.training(name).join("history.json"));
+        if !curve.is_empty() {
+            save_figure!(
+                dir.join(format!("training-{name}")),
+                formats,
+                (1000, 420),
+                findings.figures,
+                |area| draw_training(&area, name, &losses, &curve)
+            );
+        }
+
+        // The entanglement signature: which notes are added to which combinations.
+        let mine_added: Vec<_> = additions.iter().filter(|a| &a.model == name).collect();
+        let mut by_frames = mine.clone();
+        by_frames.sort_by(|a, b| {
+            b.frames
+                .cmp(&a.frames)
+                .then(a.combination.cmp(&b.combination))
+        });
+        let rows: Vec<&Combination> = by_frames.into_iter().take(top).collect();
+        let mut top_additions: Vec<_> = mine_added
+            .iter()
+            .map(|a| (a.name.clone(), crate::pitchset::note_name(a.pitch), a.ratio))
+            .collect();
+        top_additions.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        top_additions.truncate(5);
+        f.top_additions = top_additions;
+        if !rows.is_empty() && !mine_added.is_empty() {
+            let size = (1100, bar_height(rows.len()));
+            save_figure!(
+                dir.join(format!("additions-{name}")),
+                formats,
+                size,
+                findings.figures,
+                |area| draw_additions(&area, name, &rows, &mine_added)
+            );
+        }
+        findings.per_network.insert(name.clone(), f);
+    }
+
+    // Figure 6 analogue: every network, shared vs unshared, frame-weighted.
+    if !network_rows.is_empty() {
+        let bars = Bars {
+            title: "networks: shared vs unshared combinations (test, frame-weighted)".into(),
+            categories: network_rows.iter().map(|(n, _)| n.clone()).collect(),
+            rows: network_rows.iter().map(|(_, r)| *r).collect(),
+            caption_x: "proportion of frames",
+        };
+        let size = (900, bar_height(network_rows.len()).max(300));
+        save_figure!(
+            dir.join("networks"),
+            formats,
+            size,
+            findings.figures,
+            |area| draw_bars(&area, &bars)
+        );
+    }
+    Ok(findings)
+}
+
+/// (epoch, train loss, validation loss) from the trainer's `history.json`.
+fn read_history(path: &Path) -> Vec<(usize, f64, f64)> {
+    #[derive(serde::Deserialize)]
+    struct Epoch {
+        epoch: usize,
+        train_loss: f64,
+        validation_loss: f64,
+    }
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Vec<Epoch>>(&t).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.epoch, e.train_loss, e.validation_loss))
+        .collect()
+}
+
+fn draw_training<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    name: &str,
+    losses: &[(usize, f64, f64)],
+    curve: &[(usize, super::tables_read::SplitMetrics)],
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE)?;
+    let (left, right) = area.split_horizontally(500);
+    let epochs = curve
+        .last()
+        .map_or(1, |(e, _)| *e)
+        .max(losses.last().map_or(1, |l| l.0)) as f64;
+    let max_loss = losses
+        .iter()
+        .flat_map(|l| [l.1, l.2])
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&left)
+        .caption(format!("{name}: loss"), (FONT, 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.5f64..epochs + 0.5, 0f64..max_loss)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .label_style((FONT, 13))
+        .draw()?;
+    for (label, color, pick) in [("train", EXACT, 1usize), ("validation", ADDED, 2usize)] {
+        let points: Vec<(f64, f64)> = losses
+            .iter()
+            .map(|l| (l.0 as f64, if pick == 1 { l.1 } else { l.2 }))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 3, color.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.85))
+        .label_font((FONT, 13))
+        .draw()?;
+
+    let mut chart = ChartBuilder::on(&right)
+        .caption(
+            format!("{name}: validation (analysis dataflow)"),
+            (FONT, 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.5f64..epochs + 0.5, 0f64..1f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .label_style((FONT, 13))
+        .draw()?;
+    type Pick = fn(&super::tables_read::SplitMetrics) -> f64;
+    let series: [(&str, RGBColor, Pick); 3] = [
+        ("F (mean over shards)", EXACT, |m| m.f1),
+        ("precision", ADDED, |m| m.precision),
+        ("recall", OMITTED, |m| m.recall),
+    ];
+    for (label, color, pick) in series {
+        let points: Vec<(f64, f64)> = curve.iter().map(|(e, m)| (*e as f64, pick(m))).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 3, color.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.85))
+        .label_font((FONT, 13))
+        .draw()?;
+    Ok(())
+}
+
+/// Rows: the most common combinations; columns: pitches; colour: the proportion of the
+/// combination's frames in which that pitch was added.
+fn draw_additions<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    name: &str,
+    rows: &[&Combination],
+    additions: &[&super::tables_read::PitchError],
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE)?;
+    let index: BTreeMap<&[u8], usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.combination.as_slice(), i))
+        .collect();
+    let cells: Vec<(usize, u8, f64)> = additions
+        .iter()
+        .filter_map(|a| Some((*index.get(a.combination.as_slice())?, a.pitch, a.ratio)))
+        .collect();
+    let (lo, hi) = cells
+        .iter()
+        .chain(
+            rows.iter()
+                .flat_map(|c| c.combination.iter().map(|&p| (0usize, p, 0.0)))
+                .collect::<Vec<_>>()
+                .iter(),
+        )
+        .fold((127u8, 0u8), |(lo, hi), c| (lo.min(c.1), hi.max(c.1)));
+    let (lo, hi) = (lo.saturating_sub(1) as f64, hi.saturating_add(1) as f64);
+    let n = rows.len();
+    let names: Vec<String> = rows.iter().map(|c| c.name.clone()).collect();
+    let longest = names.iter().map(|c| c.len()).max().unwrap_or(4) as u32;
+    let (plot, legend) = area.split_horizontally(area.dim_in_pixel().0 - 90);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(
+            format!("{name}: added notes per combination (test)"),
+            (FONT, 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(20 + 8 * longest.min(40))
+        .build_cartesian_2d(lo - 0.5..hi + 0.5, -0.5f64..n as f64 - 0.5)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .y_labels(n)
+        .y_label_formatter(&move |v| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(n - 1 - i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_labels(((hi - lo) / 2.0) as usize + 1)
+        .x_label_formatter(&|v| {
+            let p = v.round();
+            if (v - p).abs() < 1e-6 && (0.0..128.0).contains(&p) {
+                crate::pitchset::note_name(p as u8)
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("added note")
+        .label_style((FONT, 12))
+        .draw()?;
+    // The combination's own notes, outlined, to read the additions against.
+    chart.draw_series(rows.iter().enumerate().flat_map(|(i, c)| {
+        let y = (n - 1 - i) as f64;
+        c.combination.iter().map(move |&p| {
+            Rectangle::new(
+                [(p as f64 - 0.45, y - 0.45), (p as f64 + 0.45, y + 0.45)],
+                BLACK.stroke_width(1),
+            )
+        })
+    }))?;
+    chart.draw_series(cells.iter().map(|&(i, p, ratio)| {
+        let y = (n - 1 - i) as f64;
+        Rectangle::new(
+            [(p as f64 - 0.5, y - 0.5), (p as f64 + 0.5, y + 0.5)],
+            heat(ratio).filled(),
+        )
+    }))?;
+    // Colour scale.
+    let mut scale = ChartBuilder::on(&legend)
+        .margin_top(60)
+        .margin_bottom(52)
+        .margin_right(40)
+        .y_label_area_size(0)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
+    scale.draw_series((0..50).map(|k| {
+        let v = k as f64 / 50.0;
+        Rectangle::new([(0.0, v), (1.0, v + 0.02)], heat(v + 0.01).filled())
+    }))?;
+    for v in [0.0, 0.5, 1.0] {
+        legend.draw(&Text::new(
+            format!("{v:.1}"),
+            (
+                4,
+                60 + ((1.0 - v) * (legend.dim_in_pixel().1 as f64 - 112.0)) as i32,
+            ),
+            (FONT, 12).into_font(),
+        ))?;
+    }
+    Ok(())
+}
+
+/// White -> red.
+fn heat(v: f64) -> RGBColor {
+    let v = v.clamp(0.0, 1.0);
+    let mix = |a: f64, b: f64| (a + (b - a) * v) as u8;
+    RGBColor(mix(255.0, 165.0), mix(255.0, 15.0), mix(255.0, 21.0))
+}

@@ -1,0 +1,475 @@
+//! `entangle run SPEC`: corpus -> training (with every epoch's ONNX evaluated on the
+//! validation split by the analysis dataflow as it appears) -> model selection by validation
+//! F -> test-split analysis -> figures and report. Each stage lives in its own directory under
+//! the spec's `out` and is skipped when its key (parameters + input hashes) is unchanged; a
+//! killed training stage resumes from its last checkpoint.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::selection::best_epoch;
+use super::spec::{CorpusSpec, FluidSet, NetworkSpec, PipelineSpec};
+use super::stages::{
+    RunRecord, StageRecord, finished, hash_file, hash_tree, mark_finished, stage_key, tool_versions,
+};
+use crate::dataflow::units::EvaluationOptions;
+use crate::dataflow::{AnalysisOptions, ClusterOptions, TruthSource};
+use crate::infer::{Device, InferenceOptions};
+use crate::sink::write_atomically;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Print the plan (which stages would run) and stop.
+    pub dry_run: bool,
+    /// Progress bars.
+    pub progress: bool,
+}
+
+/// The directories of a run.
+pub struct Layout {
+    pub out: PathBuf,
+}
+
+impl Layout {
+    pub fn corpus(&self) -> PathBuf {
+        self.out.join("corpus")
+    }
+    pub fn training(&self, network: &str) -> PathBuf {
+        self.out.join("train").join(network)
+    }
+    pub fn validation(&self, network: &str) -> PathBuf {
+        self.out.join("validation").join(network)
+    }
+    pub fn models(&self) -> PathBuf {
+        self.out.join("models")
+    }
+    pub fn analysis(&self) -> PathBuf {
+        self.out.join("analysis")
+    }
+    pub fn figures(&self) -> PathBuf {
+        self.out.join("figures")
+    }
+}
+
+/// The corpus manifest a spec's stages read.
+pub fn manifest_path(spec: &PipelineSpec, layout: &Layout) -> PathBuf {
+    let name = match &spec.corpus {
+        CorpusSpec::Fluid { dataset, .. } => crate::corpus::fluid::manifest_name(match dataset {
+            FluidSet::Combi => crate::corpus::fluid::FluidDataset::Combi,
+            FluidSet::Isol => crate::corpus::fluid::FluidDataset::Isol,
+        }),
+        CorpusSpec::MapsLike { .. } => crate::corpus::maps_like::MANIFEST.to_string(),
+        CorpusSpec::Maps { .. } => "maps.manifest.parquet".to_string(),
+    };
+    layout.corpus().join(name)
+}
+
+/// Runs (or with `dry_run`, plans) the pipeline of the spec at `spec_path`.
+pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Option<RunRecord>> {
+    let started = Instant::now();
+    let spec = PipelineSpec::load(spec_path)?;
+    let layout = Layout {
+        out: spec.out.clone(),
+    };
+    let mut stages = Vec::new();
+
+    // Corpus.
+    let corpus_inputs = corpus_inputs(&spec.corpus)?;
+    let corpus_key = stage_key("corpus", &(&spec.corpus, spec.features.fps), &corpus_inputs);
+    let manifest = manifest_path(&spec, &layout);
+    if options.dry_run {
+        println!("plan for {} ({}):", spec.name, spec_path.display());
+        plan_line("corpus", &layout.corpus(), &corpus_key);
+    } else {
+        stages.push(run_stage(
+            &layout.corpus(),
+            "corpus",
+            &corpus_key,
+            corpus_inputs,
+            || build_corpus(&spec, &layout, options.progress),
+        )?);
+    }
+
+    // Training, with every epoch evaluated on the validation split as it appears.
+    for network in &spec.networks {
+        let dir = layout.training(&network.name);
+        let inputs = BTreeMap::from([("corpus".to_string(), corpus_key.clone())]);
+        let key = stage_key("train", &(network, spec.features.fps), &inputs);
+        if options.dry_run {
+            plan_line(&format!("train {}", network.name), &dir, &key);
+            continue;
+        }
+        let record = run_stage(
+            &dir,
+            &format!("train {}", network.name),
+            &key,
+            inputs,
+            || train_network(&spec, network, &layout, &manifest, &key, options.progress),
+        )?;
+        stages.push(record);
+        select_model(&layout, &network.name)?;
+    }
+    if options.dry_run {
+        println!(
+            "  select: best validation F per network -> {}",
+            layout.models().display()
+        );
+        println!(
+            "  analysis, figures, report: after training (keys depend on the chosen models) -> {}",
+            layout.analysis().display()
+        );
+        return Ok(None);
+    }
+
+    // Test-split analysis of the selected models.
+    let mut inputs = BTreeMap::from([("corpus".to_string(), corpus_key.clone())]);
+    for network in &spec.networks {
+        let model = layout.models().join(format!("{}.onnx", network.name));
+        inputs.insert(format!("model {}", network.name), hash_file(&model)?);
+    }
+    let key = stage_key("analysis", &(&spec.analysis, spec.features.fps), &inputs);
+    stages.push(run_stage(
+        &layout.analysis(),
+        "analysis",
+        &key,
+        inputs,
+        || analyze_test_split(&spec, &layout, &manifest),
+    )?);
+
+    // Figures and report: cheap, always redrawn from the tables.
+    let figures_started = Instant::now();
+    std::fs::create_dir_all(layout.figures())?;
+    let findings = super::figures::draw_all(&spec, &layout)?;
+    super::report::write_report(&spec, &layout, &findings)?;
+    stages.push(StageRecord {
+        stage: "figures and report".into(),
+        key: String::new(),
+        status: "ran".into(),
+        seconds: figures_started.elapsed().as_secs_f64(),
+        inputs: BTreeMap::new(),
+    });
+
+    let record = RunRecord {
+        spec_path: spec_path.to_path_buf(),
+        spec_sha256: hash_file(spec_path)?,
+        spec: spec.clone(),
+        tools: tool_versions(),
+        stages,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_vec_pretty(&record)?;
+    write_atomically(&layout.out.join("run.json"), |w| {
+        std::io::Write::write_all(w, &json)
+    })?;
+    Ok(Some(record))
+}
+
+fn plan_line(stage: &str, dir: &Path, key: &str) {
+    let state = if finished(dir, key).is_some() {
+        "skip (up to date)"
+    } else {
+        "run"
+    };
+    println!("  {stage}: {state} -> {}", dir.display());
+}
+
+/// Runs `work` unless the stage in `dir` finished with `key`; then marks it finished.
+fn run_stage<F>(
+    dir: &Path,
+    stage: &str,
+    key: &str,
+    inputs: BTreeMap<String, String>,
+    work: F,
+) -> anyhow::Result<StageRecord>
+where
+    F: FnOnce() -> anyhow::Result<()>,
+{
+    if let Some(mut record) = finished(dir, key) {
+        tracing::info!(stage, "up to date: skipped");
+        record.status = "skipped".into();
+        record.seconds = 0.0;
+        return Ok(record);
+    }
+    tracing::info!(stage, "running");
+    let started = Instant::now();
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    work().with_context(|| format!("stage {stage}"))?;
+    let record = StageRecord {
+        stage: stage.to_string(),
+        key: key.to_string(),
+        status: "ran".into(),
+        seconds: started.elapsed().as_secs_f64(),
+        inputs,
+    };
+    mark_finished(dir, &record)?;
+    Ok(record)
+}
+
+fn corpus_inputs(corpus: &CorpusSpec) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut inputs = BTreeMap::new();
+    match corpus {
+        CorpusSpec::Fluid { soundfont, .. } => {
+            let path = crate::corpus::resolve_soundfont(soundfont);
+            inputs.insert(path.display().to_string(), hash_file(&path)?);
+        }
+        CorpusSpec::MapsLike { midi_dir, .. } => {
+            inputs.insert(midi_dir.display().to_string(), hash_tree(midi_dir)?);
+            for r in crate::corpus::maps_like::RENDERERS {
+                let path = crate::corpus::resolve_soundfont(r.soundfont);
+                if let Ok(hash) = hash_file(&path) {
+                    inputs.insert(path.display().to_string(), hash);
+                }
+            }
+        }
+        CorpusSpec::Maps { root, .. } => {
+            // Hashing gigabytes of MAPS audio every run would cost minutes: the listing
+            // (names and sizes) stands for it.
+            let mut listing = Vec::new();
+            for entry in walk(root)? {
+                let size = std::fs::metadata(&entry).map(|m| m.len()).unwrap_or(0);
+                listing.push(format!("{} {size}", entry.display()));
+            }
+            listing.sort();
+            inputs.insert(
+                root.display().to_string(),
+                super::stages::stage_key("listing", &listing, &BTreeMap::new()),
+            );
+        }
+    }
+    Ok(inputs)
+}
+
+fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(walk(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+fn build_corpus(spec: &PipelineSpec, layout: &Layout, progress: bool) -> anyhow::Result<()> {
+    let dir = layout.corpus();
+    match &spec.corpus {
+        CorpusSpec::Fluid {
+            soundfont,
+            train_velocities,
+            validation_velocities,
+            test_velocities,
+            note_seconds,
+            reverb,
+            ..
+        } => {
+            let params = crate::corpus::fluid::FluidParams {
+                train_velocities: train_velocities.clone(),
+                validation_velocities: validation_velocities.clone(),
+                test_velocities: test_velocities.clone(),
+                note_seconds: *note_seconds,
+                reverb: *reverb,
+                ..Default::default()
+            };
+            let font = crate::corpus::resolve_soundfont(soundfont);
+            crate::corpus::fluid::build_fluid(&dir, &font, &params, progress)?;
+        }
+        CorpusSpec::MapsLike {
+            midi_dir,
+            max_seconds_per_piece,
+        } => {
+            let params = crate::corpus::maps_like::MapsLikeParams {
+                max_seconds_per_piece: *max_seconds_per_piece,
+                ..Default::default()
+            };
+            crate::corpus::maps_like::build_maps_like(midi_dir, &dir, &params, progress)?;
+        }
+        CorpusSpec::Maps {
+            root,
+            validation_instrument,
+        } => {
+            let rows = crate::corpus::maps::maps_manifest(root, validation_instrument)?;
+            crate::corpus::manifest::write_manifest(&manifest_path(spec, layout), &rows)?;
+        }
+    }
+    Ok(())
+}
+
+fn cluster(spec: &PipelineSpec) -> ClusterOptions {
+    ClusterOptions {
+        workers: spec.analysis.workers,
+        ..Default::default()
+    }
+}
+
+fn evaluation(spec: &PipelineSpec) -> EvaluationOptions {
+    EvaluationOptions {
+        inference: InferenceOptions {
+            device: if spec.analysis.device == "cuda" {
+                Device::Cuda
+            } else {
+                Device::Cpu
+            },
+            intra_threads: spec.analysis.intra_threads,
+            ..Default::default()
+        },
+        lowest_pitch: Some(spec.output_range().1),
+        strict: true,
+    }
+}
+
+fn analysis_options(
+    spec: &PipelineSpec,
+    manifest: &Path,
+    split: &str,
+    out: PathBuf,
+) -> AnalysisOptions {
+    AnalysisOptions {
+        truth: TruthSource::Manifest {
+            path: manifest.to_path_buf(),
+            splits: vec![split.to_string()],
+        },
+        train: Some(TruthSource::Manifest {
+            path: manifest.to_path_buf(),
+            splits: vec!["train".into()],
+        }),
+        fps: spec.features.fps,
+        evaluation: evaluation(spec),
+        out,
+        cluster: cluster(spec),
+    }
+}
+
+#[cfg(not(feature = "train"))]
+fn train_network(
+    _spec: &PipelineSpec,
+    network: &NetworkSpec,
+    _layout: &Layout,
+    _manifest: &Path,
+    _key: &str,
+    _progress: bool,
+) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "training {} needs libtorch: build with `--features train` (`make demo` does)",
+        network.name
+    )
+}
+
+/// Trains one network epoch by epoch inside `watch` rounds: before round `r` the hook trains
+/// epoch `r` (resuming from the last checkpoint), and the round's scan hands the new
+/// `epoch-NNNN.onnx` to the dataflow, which evaluates it on the validation split.
+#[cfg(feature = "train")]
+fn train_network(
+    spec: &PipelineSpec,
+    network: &NetworkSpec,
+    layout: &Layout,
+    manifest: &Path,
+    key: &str,
+    progress: bool,
+) -> anyhow::Result<()> {
+    use std::sync::{Arc, Mutex};
+
+    use crate::train::{FrameData, TrainConfig, fit};
+
+    let run_dir = layout.training(&network.name);
+    let validation_dir = layout.validation(&network.name);
+    // Checkpoints of other parameters must not be resumed from.
+    let key_file = run_dir.join("key.txt");
+    if std::fs::read_to_string(&key_file).ok().as_deref() != Some(key) {
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let _ = std::fs::remove_dir_all(&validation_dir);
+        std::fs::create_dir_all(&run_dir)?;
+        std::fs::write(&key_file, key)?;
+    }
+    let (outputs, lowest) = spec.output_range();
+    let arch = crate::model::by_name(&network.arch, outputs).expect("validated");
+    let device = match network.device.as_str() {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => {
+            anyhow::ensure!(
+                tch::Cuda::is_available(),
+                "device = \"cuda\": libtorch sees no GPU"
+            );
+            tch::Device::Cuda(0)
+        }
+        _ => tch::Device::cuda_if_available(),
+    };
+    let train = FrameData::load(manifest, "train", lowest, outputs).map_err(anyhow::Error::msg)?;
+    let validation =
+        FrameData::load(manifest, "validation", lowest, outputs).map_err(anyhow::Error::msg)?;
+    let config = TrainConfig {
+        learning_rate: network.learning_rate,
+        batch_size: network.batch_size,
+        steps_per_epoch: network.steps_per_epoch,
+        epochs: network.epochs,
+        patience: network.patience,
+        seed: network.seed,
+        ..Default::default()
+    };
+    let done = crate::train::fit::last_checkpoint(&run_dir).unwrap_or(0);
+    let remaining = network.epochs.saturating_sub(done) as u64;
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let hook_failure = failure.clone();
+    let (hook_dir, data) = (run_dir.clone(), Arc::new((arch, train, validation)));
+    let hook = Arc::new(move |round: u64| {
+        if round == 0 || hook_failure.lock().unwrap().is_some() {
+            return;
+        }
+        let (arch, train, validation) = &*data;
+        let config = TrainConfig {
+            epochs: done + round as usize,
+            ..config.clone()
+        };
+        if let Err(e) = fit(
+            arch, train, validation, &config, &hook_dir, true, device, progress,
+        ) {
+            *hook_failure.lock().unwrap() = Some(e.to_string());
+        }
+    });
+    let options = analysis_options(spec, manifest, "validation", validation_dir);
+    let watch = crate::dataflow::WatchOptions {
+        rounds: Some(remaining + 1),
+        before_scan: Some(hook),
+        ignore: vec!["best.onnx".into()],
+        ..Default::default()
+    };
+    crate::dataflow::watch(&options, run_dir, watch)?;
+    if let Some(e) = failure.lock().unwrap().take() {
+        anyhow::bail!(e);
+    }
+    Ok(())
+}
+
+/// Copies the epoch with the best validation F (mean over shards, from the dataflow's
+/// `split_metrics`) to `models/NAME.onnx`, so the test analysis names it after the network.
+fn select_model(layout: &Layout, network: &str) -> anyhow::Result<()> {
+    let metrics = layout
+        .validation(network)
+        .join(crate::dataflow::tables::SPLIT_METRICS);
+    let (epoch, f1) = best_epoch(&metrics)?;
+    let source = layout.training(network).join(format!("{epoch}.onnx"));
+    let target = layout.models().join(format!("{network}.onnx"));
+    std::fs::create_dir_all(layout.models())?;
+    let same = target.exists() && hash_file(&target)? == hash_file(&source)?;
+    if !same {
+        let bytes = std::fs::read(&source)?;
+        write_atomically(&target, |w| std::io::Write::write_all(w, &bytes))?;
+    }
+    tracing::info!(network, epoch, validation_f1 = f1, "selected");
+    Ok(())
+}
+
+fn analyze_test_split(spec: &PipelineSpec, layout: &Layout, manifest: &Path) -> anyhow::Result<()> {
+    let options = analysis_options(spec, manifest, "test", layout.analysis());
+    let models = spec
+        .networks
+        .iter()
+        .map(|n| layout.models().join(format!("{}.onnx", n.name)))
+        .collect();
+    crate::dataflow::analyze(&options, models)?;
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Pipeline specs: TOML files under `pipelines/` that say which corpus to build, which
+//! networks to train and how, and how to analyse them. Parsing rejects unknown keys and wrong
+//! types (serde names the key, line and column), and validation checks every path and value
+//! before any work starts; every message names the spec file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A whole pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Short name, used in the report.
+    pub name: String,
+    /// Output directory, relative to the directory `entangle run` is started in.
+    pub out: PathBuf,
+    pub corpus: CorpusSpec,
+    #[serde(default)]
+    pub features: FeatureSpec,
+    /// The networks to train (at least one).
+    pub networks: Vec<NetworkSpec>,
+    #[serde(default)]
+    pub analysis: AnalysisSpec,
+    #[serde(default)]
+    pub figures: FigureSpec,
+}
+
+/// Where the corpus comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum CorpusSpec {
+    /// The paper's FLUID sets (section 4.1), rendered with `soundfont`.
+    Fluid {
+        /// `combi` (train on intervals, test on isolated notes) or `isol` (the reverse).
+        dataset: FluidSet,
+        #[serde(default = "default_soundfont")]
+        soundfont: String,
+        #[serde(default = "default_train_velocities")]
+        train_velocities: Vec<u8>,
+        #[serde(default = "default_eval_velocities")]
+        validation_velocities: Vec<u8>,
+        #[serde(default = "default_eval_velocities")]
+        test_velocities: Vec<u8>,
+        #[serde(default = "default_note_seconds")]
+        note_seconds: f64,
+        #[serde(default)]
+        reverb: bool,
+    },
+    /// The MAPS-like multi-synthesizer corpus (section 4.2) from a directory of MIDI files.
+    MapsLike {
+        midi_dir: PathBuf,
+        /// Cut pieces after this many seconds.
+        max_seconds_per_piece: Option<f64>,
+    },
+    /// Real MAPS, Configuration II.
+    Maps {
+        root: PathBuf,
+        #[serde(default = "default_validation_instrument")]
+        validation_instrument: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FluidSet {
+    Combi,
+    Isol,
+}
+
+fn default_soundfont() -> String {
+    "FluidR3_GM".into()
+}
+fn default_train_velocities() -> Vec<u8> {
+    vec![64, 96]
+}
+fn default_eval_velocities() -> Vec<u8> {
+    vec![80]
+}
+fn default_note_seconds() -> f64 {
+    1.0
+}
+fn default_validation_instrument() -> String {
+    "SptkBGCl".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    #[serde(default = "default_fps")]
+    pub fps: f64,
+}
+
+fn default_fps() -> f64 {
+    100.0
+}
+
+impl Default for FeatureSpec {
+    fn default() -> Self {
+        Self { fps: default_fps() }
+    }
+}
+
+/// One network and its training protocol (defaults: Kelz et al. 2016).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Name in tables and figures.
+    pub name: String,
+    /// `convnet`, `smallconvnet` or `aunet`.
+    pub arch: String,
+    pub epochs: usize,
+    #[serde(default = "default_steps")]
+    pub steps_per_epoch: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+    #[serde(default = "default_patience")]
+    pub patience: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// `cpu`, `cuda`, or `auto` (CUDA when libtorch sees a GPU).
+    #[serde(default = "default_auto")]
+    pub device: String,
+}
+
+fn default_steps() -> usize {
+    8192
+}
+fn default_batch() -> usize {
+    32
+}
+fn default_lr() -> f64 {
+    0.25
+}
+fn default_patience() -> usize {
+    20
+}
+fn default_auto() -> String {
+    "auto".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSpec {
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    #[serde(default = "default_one")]
+    pub intra_threads: usize,
+    /// `cpu` or `cuda` (the ONNX Runtime execution provider).
+    #[serde(default = "default_cpu")]
+    pub device: String,
+}
+
+fn default_workers() -> usize {
+    2
+}
+fn default_one() -> usize {
+    1
+}
+fn default_cpu() -> String {
+    "cpu".into()
+}
+
+impl Default for AnalysisSpec {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            intra_threads: 1,
+            device: default_cpu(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FigureSpec {
+    /// `svg` and/or `png`.
+    #[serde(default = "default_formats")]
+    pub formats: Vec<String>,
+    /// Combinations per ranking figure.
+    #[serde(default = "default_top")]
+    pub top: usize,
+}
+
+fn default_formats() -> Vec<String> {
+    vec!["svg".into(), "png".into()]
+}
+fn default_top() -> usize {
+    20
+}
+
+impl Default for FigureSpec {
+    fn default() -> Self {
+        Self {
+            formats: default_formats(),
+            top: default_top(),
+        }
+    }
+}
+
+/// A spec that cannot be run, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SpecError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl PipelineSpec {
+    /// Parses and validates the spec at `path`.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let fail = |message: String| SpecError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let spec: Self = toml::from_str(&text).map_err(|e| fail(e.to_string().trim().into()))?;
+        spec.validate().map_err(fail)?;
+        Ok(spec)
+    }
+
+    /// Checks what parsing cannot: values in range, names known, paths present.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{key} = {v}: must be a positive number"))
+            }
+        };
+        positive("features.fps", self.features.fps)?;
+        match &self.corpus {
+            CorpusSpec::Fluid {
+                soundfont,
+                train_velocities,
+                validation_velocities,
+                test_velocities,
+                note_seconds,
+                ..
+            } => {
+                let font = crate::corpus::resolve_soundfont(soundfont);
+                if !font.exists() {
+                    return Err(format!(
+                        "corpus.soundfont = {soundfont:?}: {} does not exist",
+                        font.display()
+                    ));
+                }
+                for (key, v) in [
+                    ("corpus.train_velocities", train_velocities),
+                    ("corpus.validation_velocities", validation_velocities),
+                    ("corpus.test_velocities", test_velocities),
+                ] {
+                    if v.is_empty() || v.iter().any(|&x| x == 0 || x > 127) {
+                        return Err(format!("{key} = {v:?}: need velocities in 1..=127"));
+                    }
+                }
+                positive("corpus.note_seconds", *note_seconds)?;
+            }
+            CorpusSpec::MapsLike {
+                midi_dir,
+                max_seconds_per_piece,
+            } => {
+                if !midi_dir.is_dir() {
+                    return Err(format!(
+                        "corpus.midi_dir = {:?}: no such directory (`make music21-midi` writes data/music21-midi)",
+                        midi_dir.display()
+                    ));
+                }
+                if let Some(s) = max_seconds_per_piece {
+                    positive("corpus.max_seconds_per_piece", *s)?;
+                }
+            }
+            CorpusSpec::Maps { root, .. } => {
+                if !root.is_dir() {
+                    return Err(format!(
+                        "corpus.root = {:?}: no such directory (point it at your MAPS copy)",
+                        root.display()
+                    ));
+                }
+            }
+        }
+        if self.networks.is_empty() {
+            return Err("networks: at least one [[networks]] table is needed".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, n) in self.networks.iter().enumerate() {
+            let key = |k: &str| format!("networks[{i}].{k}");
+            if crate::model::by_name(&n.arch, 88).is_none() {
+                return Err(format!(
+                    "{} = {:?}: not convnet, smallconvnet or aunet",
+                    key("arch"),
+                    n.arch
+                ));
+            }
+            if n.name.is_empty() || n.name.contains(['/', '\\']) || !names.insert(&n.name) {
+                return Err(format!(
+                    "{} = {:?}: names must be unique, non-empty and without slashes",
+                    key("name"),
+                    n.name
+                ));
+            }
+            for (k, v) in [
+                ("epochs", n.epochs),
+                ("steps_per_epoch", n.steps_per_epoch),
+                ("batch_size", n.batch_size),
+            ] {
+                if v == 0 {
+                    return Err(format!("{} = 0: must be at least 1", key(k)));
+                }
+            }
+            positive(&key("learning_rate"), n.learning_rate)?;
+            if !["cpu", "cuda", "auto"].contains(&n.device.as_str()) {
+                return Err(format!(
+                    "{} = {:?}: cpu, cuda or auto",
+                    key("device"),
+                    n.device
+                ));
+            }
+        }
+        if self.analysis.workers == 0 || self.analysis.intra_threads == 0 {
+            return Err("analysis.workers and analysis.intra_threads must be at least 1".into());
+        }
+        if !["cpu", "cuda"].contains(&self.analysis.device.as_str()) {
+            return Err(format!(
+                "analysis.device = {:?}: cpu or cuda",
+                self.analysis.device
+            ));
+        }
+        for f in &self.figures.formats {
+            if !["svg", "png"].contains(&f.as_str()) {
+                return Err(format!("figures.formats: {f:?} is not svg or png"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Network outputs and the MIDI pitch of the first: the FLUID networks have 23 outputs
+    /// from C#3 (49); the piano networks 88 from A0.
+    pub fn output_range(&self) -> (usize, u8) {
+        match self.corpus {
+            CorpusSpec::Fluid { .. } => (23, 49),
+            _ => (88, 21),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! `entangle run`: spec validation before any work, the demo-sized pipeline end to end with
+//! its tables read back by DuckDB, stage skipping on a second run, and a killed run resuming.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn entangle(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_entangle"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn spec(epochs: usize, steps: usize) -> String {
+    format!(
+        r#"
+name = "tiny"
+out = "run"
+
+[corpus]
+kind = "fluid"
+dataset = "combi"
+train_velocities = [80]
+
+[[networks]]
+name = "small"
+arch = "smallconvnet"
+epochs = {epochs}
+steps_per_epoch = {steps}
+learning_rate = 0.1
+device = "cpu"
+
+[analysis]
+workers = 2
+
+[figures]
+formats = ["svg"]
+top = 5
+"#
+    )
+}
+
+#[test]
+fn invalid_specs_fail_before_any_work_naming_the_key_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = spec(1, 1);
+    let cases: Vec<(String, &str)> = vec![
+        (
+            good.replace(
+                "learning_rate = 0.1",
+                "learning_rate = 0.1\nlearnig_rate = 0.2",
+            ),
+            "unknown field `learnig_rate`",
+        ),
+        (
+            good.replace("epochs = 1", "epochs = \"many\""),
+            "invalid type: string \"many\", expected usize",
+        ),
+        (
+            good.replace("arch = \"smallconvnet\"", "arch = \"resnet\""),
+            "networks[0].arch = \"resnet\": not convnet, smallconvnet or aunet",
+        ),
+        (
+            good.replace(
+                "kind = \"fluid\"\ndataset = \"combi\"\ntrain_velocities = [80]",
+                "kind = \"maps\"\nroot = \"/nonexistent/MAPS\"",
+            ),
+            "corpus.root = \"/nonexistent/MAPS\": no such directory",
+        ),
+        (
+            good.replace(
+                "train_velocities = [80]",
+                "soundfont = \"/nowhere/piano.sf2\"",
+            ),
+            "corpus.soundfont = \"/nowhere/piano.sf2\": /nowhere/piano.sf2 does not exist",
+        ),
+        (
+            good.replace(
+                "[figures]\nformats = [\"svg\"]",
+                "[figures]\nformats = [\"gif\"]",
+            ),
+            "figures.formats: \"gif\" is not svg or png",
+        ),
+    ];
+    for (text, expected) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = entangle(&["run", "bad.toml"], dir.path());
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("bad.toml") && err.contains(expected),
+            "expected {expected:?} in {err}"
+        );
+        assert!(
+            !dir.path().join("run").exists(),
+            "no work before validation"
+        );
+    }
+}
+
+fn duckdb(sql: &str) -> String {
+    let out = Command::new(common::python())
+        .args([
+            "-c",
+            "import sys, duckdb\nfor r in duckdb.sql(sys.argv[1]).fetchall(): print(*r)",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn statuses(run: &Path) -> Vec<(String, String)> {
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_small_pipeline_runs_end_to_end_skips_on_rerun_and_resumes_when_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tiny.toml"), spec(3, 40)).unwrap();
+    let run: PathBuf = dir.path().join("run");
+
+    // Kill the first run once training has written its first epoch.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entangle"))
+        .args(["run", "tiny.toml"])
+        .current_dir(dir.path())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !run.join("train/small/epoch-0001.onnx").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no epoch after 5 minutes"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!run.join("train/small/stage.json").exists());
+
+    // Rerun: the corpus is up to date, training resumes from the checkpoint.
+    let out = entangle(&["run", "tiny.toml"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stages = statuses(&run);
+    assert_eq!(stages[0], ("corpus".into(), "skipped".into()));
+    assert_eq!(stages[1], ("train small".into(), "ran".into()));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("resuming from"), "{log}");
+    let history: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(run.join("train/small/history.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(history.len(), 3);
+
+    // Every epoch was evaluated on the validation split; the test tables hold the selected
+    // model; DuckDB reads both.
+    let epochs = duckdb(&format!(
+        "SELECT count(DISTINCT model), min(split), sum(frames) FROM read_parquet('{}')",
+        run.join("validation/small/split_metrics.parquet").display()
+    ));
+    assert_eq!(
+        epochs.split_whitespace().take(2).collect::<Vec<_>>(),
+        ["3", "validation"],
+        "{epochs}"
+    );
+    let test = duckdb(&format!(
+        "SELECT model, count(*), sum(frames) FROM read_parquet('{}') GROUP BY model",
+        run.join("analysis/combinations.parquet").display()
+    ));
+    // 23 isolated notes (and silence) of 175 frames each.
+    assert_eq!(test.trim(), "small 24 4025", "{test}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("| small | test | small | 23 | 4025 |"),
+        "{report}"
+    );
+    assert!(run.join("figures/isolated-notes-small.svg").exists());
+    assert!(run.join("figures/training-small.svg").exists());
+
+    // A second run changes nothing and skips every stage.
+    let before = std::fs::read(run.join("analysis/combinations.parquet")).unwrap();
+    let out = entangle(&["run", "tiny.toml"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stages = statuses(&run);
+    for (stage, status) in &stages[..3] {
+        assert_eq!(status, "skipped", "{stage}");
+    }
+    assert_eq!(
+        before,
+        std::fs::read(run.join("analysis/combinations.parquet")).unwrap()
+    );
+    let plan = entangle(&["run", "tiny.toml", "--dry-run"], dir.path());
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.contains("corpus: skip (up to date)")
+            && plan.contains("train small: skip (up to date)"),
+        "{plan}"
+    );
+
+    // Changing a training parameter reruns training (and only what follows it).
+    std::fs::write(dir.path().join("tiny.toml"), spec(3, 41)).unwrap();
+    let plan = entangle(&["run", "tiny.toml", "--dry-run"], dir.path());
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.contains("corpus: skip (up to date)") && plan.contains("train small: run"),
+        "{plan}"
+    );
+}
