@@ -9,8 +9,10 @@ ENV := source scripts/env.sh &&
 
 .PHONY: demo test setup system-deps venv lint bench goldens music21-midi clean-venv
 
+# The end-to-end demo: pipelines/demo.toml (FLUID-COMBI, two networks, a few short epochs)
+# -> runs/demo/ (tables, figures, report.md). Needs libtorch, hence the train feature.
 demo: setup
-	$(ENV) $(CARGO) run --release --quiet -- demo --out demo-out
+	$(ENV) $(CARGO) run --release --features train --quiet -- run pipelines/demo.toml
 
 test: setup lint
 	$(ENV) $(CARGO) test --release --all-features --all-targets

@@ -320,8 +320,10 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
                 .then(a.combination.cmp(&b.combination))
         });
         let rows: Vec<&Combination> = by_frames.into_iter().take(top).collect();
+        // Additions to silence are false alarms, not entanglement: left to the tables.
         let mut top_additions: Vec<_> = mine_added
             .iter()
+            .filter(|a| !a.combination.is_empty())
             .map(|a| (a.name.clone(), crate::pitchset::note_name(a.pitch), a.ratio))
             .collect();
         top_additions.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
@@ -407,6 +409,8 @@ where
     chart
         .configure_mesh()
         .x_desc("epoch")
+        .x_labels(epochs as usize + 1)
+        .x_label_formatter(&integer_label)
         .label_style((FONT, 13))
         .draw()?;
     for (label, color, pick) in [("train", EXACT, 1usize), ("validation", ADDED, 2usize)] {
@@ -445,6 +449,8 @@ where
     chart
         .configure_mesh()
         .x_desc("epoch")
+        .x_labels(epochs as usize + 1)
+        .x_label_formatter(&integer_label)
         .label_style((FONT, 13))
         .draw()?;
     type Pick = fn(&super::tables_read::SplitMetrics) -> f64;
@@ -584,6 +590,15 @@ where
         ))?;
     }
     Ok(())
+}
+
+/// Whole numbers only (epochs).
+fn integer_label(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-6 {
+        format!("{}", v.round())
+    } else {
+        String::new()
+    }
 }
 
 /// White -> red.

@@ -98,6 +98,17 @@ pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Opt
         let dir = layout.training(&network.name);
         let inputs = BTreeMap::from([("corpus".to_string(), corpus_key.clone())]);
         let key = stage_key("train", &(network, spec.features.fps), &inputs);
+        // Checkpoints stay usable when only the number of epochs changes: every epoch is
+        // seeded from (seed, epoch), so a longer run continues the shorter one exactly.
+        let resumable = NetworkSpec {
+            epochs: 0,
+            ..network.clone()
+        };
+        let resume_key = stage_key(
+            "train-checkpoints",
+            &(&resumable, spec.features.fps),
+            &inputs,
+        );
         if options.dry_run {
             plan_line(&format!("train {}", network.name), &dir, &key);
             continue;
@@ -107,7 +118,10 @@ pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Opt
             &format!("train {}", network.name),
             &key,
             inputs,
-            || train_network(&spec, network, &layout, &manifest, &key, options.progress),
+            || {
+                let progress = options.progress;
+                train_network(&spec, network, &layout, &manifest, &resume_key, progress)
+            },
         )?;
         stages.push(record);
         select_model(&layout, &network.name)?;
@@ -379,7 +393,8 @@ fn train_network(
     let validation_dir = layout.validation(&network.name);
     // Checkpoints of other parameters must not be resumed from.
     let key_file = run_dir.join("key.txt");
-    if std::fs::read_to_string(&key_file).ok().as_deref() != Some(key) {
+    let trained = crate::train::fit::last_checkpoint(&run_dir).unwrap_or(0);
+    if std::fs::read_to_string(&key_file).ok().as_deref() != Some(key) || trained > network.epochs {
         let _ = std::fs::remove_dir_all(&run_dir);
         let _ = std::fs::remove_dir_all(&validation_dir);
         std::fs::create_dir_all(&run_dir)?;
@@ -411,6 +426,14 @@ fn train_network(
         ..Default::default()
     };
     let done = crate::train::fit::last_checkpoint(&run_dir).unwrap_or(0);
+    if done > 0 {
+        tracing::info!(
+            network = %network.name,
+            epochs = done,
+            "resuming from the checkpoints in {}",
+            run_dir.display()
+        );
+    }
     let remaining = network.epochs.saturating_sub(done) as u64;
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let hook_failure = failure.clone();
