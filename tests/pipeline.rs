@@ -237,3 +237,25 @@ fn a_small_pipeline_runs_end_to_end_skips_on_rerun_and_resumes_when_killed() {
         "{plan}"
     );
 }
+
+/// Every shipped spec parses; those whose inputs exist here validate.
+#[test]
+fn the_shipped_specs_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let spec: entangle::pipeline::PipelineSpec =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if matches!(spec.corpus, entangle::pipeline::spec::CorpusSpec::Fluid { .. }) {
+            spec.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        names.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+    }
+    names.sort();
+    assert_eq!(names, ["demo", "fluid-combi", "fluid-isol", "maps-mus", "synth-mus"]);
+}
