@@ -197,13 +197,7 @@ impl OnnxModel {
             let out = self.run_batch(&batch, end - start)?;
             let units = out.len() / (end - start);
             for (i, row) in out.chunks_exact(units).enumerate() {
-                if row.iter().any(|x| !x.is_finite()) {
-                    return Err(InferError::NonFinite {
-                        path: self.path.clone(),
-                        frame: start + i,
-                    });
-                }
-                predictions.push(row.to_vec());
+                predictions.push(self.finite(row, start + i)?);
             }
         }
         Ok(predictions)
@@ -251,17 +245,22 @@ impl OnnxModel {
             for (&start, rows) in chunk.iter().zip(out.chunks_exact(frames * units)) {
                 let real = (spec.frames - start).min(frames);
                 for (i, row) in rows.chunks_exact(units).take(real).enumerate() {
-                    if row.iter().any(|x| !x.is_finite()) {
-                        return Err(InferError::NonFinite {
-                            path: self.path.clone(),
-                            frame: start + i,
-                        });
-                    }
-                    predictions.push(row.to_vec());
+                    predictions.push(self.finite(row, start + i)?);
                 }
             }
         }
         Ok(predictions)
+    }
+
+    /// The outputs of `frame`, unless one is NaN or infinite.
+    fn finite(&self, row: &[f32], frame: usize) -> Result<Vec<f32>, InferError> {
+        if row.iter().any(|x| !x.is_finite()) {
+            return Err(InferError::NonFinite {
+                path: self.path.clone(),
+                frame,
+            });
+        }
+        Ok(row.to_vec())
     }
 
     fn mismatch(&self, spec: &Spectrogram) -> InferError {

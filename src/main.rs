@@ -177,17 +177,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     use entangle::train::{FrameData, TrainConfig, fit};
     let arch = entangle::model::by_name(&args.arch, args.outputs)
         .with_context(|| format!("unknown architecture {:?}", args.arch))?;
-    let device = match args.device {
-        Some(entangle::infer::Device::Cpu) => tch::Device::Cpu,
-        Some(entangle::infer::Device::Cuda) => {
-            anyhow::ensure!(
-                tch::Cuda::is_available(),
-                "--device cuda: libtorch sees no CUDA device"
-            );
-            tch::Device::Cuda(0)
-        }
-        None => tch::Device::cuda_if_available(),
-    };
+    let device = entangle::train::torch_device(args.device).map_err(anyhow::Error::msg)?;
     let train = FrameData::load(&args.manifest, "train", args.lowest_pitch, args.outputs)
         .map_err(anyhow::Error::msg)?;
     let validation = FrameData::load(

@@ -136,22 +136,8 @@ fn python_micro_f1(out: &Path, model: &str) -> f64 {
         "SELECT micro_f1 FROM read_parquet('{}') WHERE model = '{model}'",
         out.join("split_metrics.parquet").display()
     );
-    let output = Command::new(common::python())
-        .args([
-            "-c",
-            &format!("import duckdb; print(repr(duckdb.sql(\"{query}\").fetchall()[0][0]))"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .unwrap()
+    let value = common::duckdb(&query).unwrap_or_else(|e| panic!("{e}"));
+    value.trim().parse().unwrap()
 }
 
 #[test]
@@ -233,24 +219,8 @@ fn documented_query(doc: &str, tag: &str, dir: &Path) -> String {
 }
 
 fn duckdb_rows(sql: &str) -> Vec<String> {
-    let output = Command::new(common::python())
-        .args([
-            "-c",
-            "import sys, duckdb\nfor r in duckdb.sql(sys.argv[1]).fetchall(): print(*r, sep='|')",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{sql}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect()
+    let rows = common::duckdb_with(sql, "|").unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.lines().map(String::from).collect()
 }
 
 #[test]

@@ -104,20 +104,7 @@ fn invalid_specs_fail_before_any_work_naming_the_key_and_the_file() {
 }
 
 fn duckdb(sql: &str) -> String {
-    let out = Command::new(common::python())
-        .args([
-            "-c",
-            "import sys, duckdb\nfor r in duckdb.sql(sys.argv[1]).fetchall(): print(*r)",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::duckdb(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 fn statuses(run: &Path) -> Vec<(String, String)> {
@@ -251,11 +238,18 @@ fn the_shipped_specs_parse() {
         let text = std::fs::read_to_string(&path).unwrap();
         let spec: entangle::pipeline::PipelineSpec =
             toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if matches!(spec.corpus, entangle::pipeline::spec::CorpusSpec::Fluid { .. }) {
-            spec.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if matches!(
+            spec.corpus,
+            entangle::pipeline::spec::CorpusSpec::Fluid { .. }
+        ) {
+            spec.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
         names.push(path.file_stem().unwrap().to_string_lossy().into_owned());
     }
     names.sort();
-    assert_eq!(names, ["demo", "fluid-combi", "fluid-isol", "maps-mus", "synth-mus"]);
+    assert_eq!(
+        names,
+        ["demo", "fluid-combi", "fluid-isol", "maps-mus", "synth-mus"]
+    );
 }

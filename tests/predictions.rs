@@ -6,29 +6,13 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::python;
+use common::duckdb;
 use entangle::corpus::build::{RenderJob, Renderer, render_jobs};
 use entangle::corpus::manifest::write_manifest;
 use entangle::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
 use entangle::labels::Note;
 use entangle::model::{Weights, export_onnx, small_convnet};
 use entangle::sink::predictions_table::read_predictions;
-
-fn duckdb(sql: &str) -> Result<String, String> {
-    let out = Command::new(python())
-        .args([
-            "-c",
-            "import sys, duckdb\nfor r in duckdb.sql(sys.argv[1]).fetchall(): print(*r)",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
 
 fn tiny_test_split(dir: &Path) -> std::path::PathBuf {
     let font = load_soundfont(&resolve_soundfont("FluidR3_GM")).unwrap();

@@ -393,89 +393,88 @@ where
     let epochs = curve
         .last()
         .map_or(1, |(e, _)| *e)
-        .max(losses.last().map_or(1, |l| l.0)) as f64;
+        .max(losses.last().map_or(1, |l| l.0));
     let max_loss = losses
         .iter()
         .flat_map(|l| [l.1, l.2])
         .fold(0.0f64, f64::max)
         .max(1e-3)
         * 1.1;
-    let mut chart = ChartBuilder::on(&left)
-        .caption(format!("{name}: loss"), (FONT, 20))
+    let loss = |pick: fn(&(usize, f64, f64)) -> f64| {
+        losses
+            .iter()
+            .map(|l| (l.0 as f64, pick(l)))
+            .collect::<Vec<_>>()
+    };
+    draw_curves(
+        &left,
+        &format!("{name}: loss"),
+        epochs,
+        max_loss,
+        SeriesLabelPosition::UpperRight,
+        &[
+            ("train", EXACT, loss(|l| l.1)),
+            ("validation", ADDED, loss(|l| l.2)),
+        ],
+    )?;
+    let metric = |pick: fn(&super::tables_read::SplitMetrics) -> f64| {
+        curve
+            .iter()
+            .map(|(e, m)| (*e as f64, pick(m)))
+            .collect::<Vec<_>>()
+    };
+    draw_curves(
+        &right,
+        &format!("{name}: validation (analysis dataflow)"),
+        epochs,
+        1.0,
+        SeriesLabelPosition::LowerRight,
+        &[
+            ("F (mean over shards)", EXACT, metric(|m| m.f1)),
+            ("precision", ADDED, metric(|m| m.precision)),
+            ("recall", OMITTED, metric(|m| m.recall)),
+        ],
+    )
+}
+
+/// Lines with markers over epochs 1..=`epochs`, y from 0 to `y_max`.
+fn draw_curves<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    epochs: usize,
+    y_max: f64,
+    legend: SeriesLabelPosition,
+    series: &[(&str, RGBColor, Vec<(f64, f64)>)],
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
-        .build_cartesian_2d(0.5f64..epochs + 0.5, 0f64..max_loss)?;
+        .build_cartesian_2d(0.5f64..epochs as f64 + 0.5, 0f64..y_max)?;
     chart
         .configure_mesh()
         .x_desc("epoch")
-        .x_labels(epochs as usize + 1)
+        .x_labels(epochs + 1)
         .x_label_formatter(&integer_label)
         .label_style((FONT, 13))
         .draw()?;
-    for (label, color, pick) in [("train", EXACT, 1usize), ("validation", ADDED, 2usize)] {
-        let points: Vec<(f64, f64)> = losses
-            .iter()
-            .map(|l| (l.0 as f64, if pick == 1 { l.1 } else { l.2 }))
-            .collect();
+    for (label, color, points) in series {
+        let color = *color;
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(label)
+            .label(*label)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
-        chart.draw_series(
-            points
-                .into_iter()
-                .map(|p| Circle::new(p, 3, color.filled())),
-        )?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
     }
     chart
         .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.85))
-        .label_font((FONT, 13))
-        .draw()?;
-
-    let mut chart = ChartBuilder::on(&right)
-        .caption(
-            format!("{name}: validation (analysis dataflow)"),
-            (FONT, 20),
-        )
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0.5f64..epochs + 0.5, 0f64..1f64)?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .x_labels(epochs as usize + 1)
-        .x_label_formatter(&integer_label)
-        .label_style((FONT, 13))
-        .draw()?;
-    type Pick = fn(&super::tables_read::SplitMetrics) -> f64;
-    let series: [(&str, RGBColor, Pick); 3] = [
-        ("F (mean over shards)", EXACT, |m| m.f1),
-        ("precision", ADDED, |m| m.precision),
-        ("recall", OMITTED, |m| m.recall),
-    ];
-    for (label, color, pick) in series {
-        let points: Vec<(f64, f64)> = curve.iter().map(|(e, m)| (*e as f64, pick(m))).collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
-        chart.draw_series(
-            points
-                .into_iter()
-                .map(|p| Circle::new(p, 3, color.filled())),
-        )?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(legend)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.85))
         .label_font((FONT, 13))
@@ -572,7 +571,8 @@ where
     let mut scale = ChartBuilder::on(&legend)
         .margin_top(60)
         .margin_bottom(52)
-        .margin_right(40)
+        .margin_right(42)
+        .margin_left(8)
         .y_label_area_size(0)
         .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
     scale.draw_series((0..50).map(|k| {
@@ -583,8 +583,8 @@ where
         legend.draw(&Text::new(
             format!("{v:.1}"),
             (
-                4,
-                60 + ((1.0 - v) * (legend.dim_in_pixel().1 as f64 - 112.0)) as i32,
+                legend.dim_in_pixel().0 as i32 - 36,
+                54 + ((1.0 - v) * (legend.dim_in_pixel().1 as f64 - 112.0)) as i32,
             ),
             (FONT, 12).into_font(),
         ))?;

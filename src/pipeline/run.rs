@@ -402,17 +402,12 @@ fn train_network(
     }
     let (outputs, lowest) = spec.output_range();
     let arch = crate::model::by_name(&network.arch, outputs).expect("validated");
-    let device = match network.device.as_str() {
-        "cpu" => tch::Device::Cpu,
-        "cuda" => {
-            anyhow::ensure!(
-                tch::Cuda::is_available(),
-                "device = \"cuda\": libtorch sees no GPU"
-            );
-            tch::Device::Cuda(0)
-        }
-        _ => tch::Device::cuda_if_available(),
-    };
+    let device = crate::train::torch_device(match network.device.as_str() {
+        "cpu" => Some(Device::Cpu),
+        "cuda" => Some(Device::Cuda),
+        _ => None,
+    })
+    .map_err(anyhow::Error::msg)?;
     let train = FrameData::load(manifest, "train", lowest, outputs).map_err(anyhow::Error::msg)?;
     let validation =
         FrameData::load(manifest, "validation", lowest, outputs).map_err(anyhow::Error::msg)?;
