@@ -286,3 +286,97 @@ fn the_documented_queries_return_the_expected_rows() {
         expected
     );
 }
+
+/// A type-0 MIDI file with the notes (onset s, offset s, pitch) at 120 bpm, 480 ticks a beat.
+fn midi(notes: &[(f64, f64, u8)]) -> Vec<u8> {
+    use midly::num::{u4, u7, u15, u28};
+    use midly::{Format, Header, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
+    let mut events: Vec<(u32, bool, u8)> = notes
+        .iter()
+        .flat_map(|&(on, off, p)| {
+            [
+                ((on * 960.0) as u32, true, p),
+                ((off * 960.0) as u32, false, p),
+            ]
+        })
+        .collect();
+    events.sort();
+    let mut track = Vec::new();
+    let mut now = 0;
+    for (tick, on, key) in events {
+        let message = if on {
+            MidiMessage::NoteOn {
+                key: u7::new(key),
+                vel: u7::new(80),
+            }
+        } else {
+            MidiMessage::NoteOff {
+                key: u7::new(key),
+                vel: u7::new(0),
+            }
+        };
+        track.push(TrackEvent {
+            delta: u28::new(tick - now),
+            kind: TrackEventKind::Midi {
+                channel: u4::new(0),
+                message,
+            },
+        });
+        now = tick;
+    }
+    track.push(TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(midly::MetaMessage::EndOfTrack),
+    });
+    let smf = Smf {
+        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(480))),
+        tracks: vec![track],
+    };
+    let mut bytes = Vec::new();
+    smf.write_std(&mut bytes).unwrap();
+    bytes
+}
+
+/// MIDI transcriptions (one per shard, in a directory named after the system) are framed by
+/// the label rule and analysed like a predictions table of the same frames.
+#[test]
+fn midi_transcriptions_equal_their_framed_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let rolls = random_rolls(&mut Rng(11), "s", 3, 200);
+    let labels = dir.path().join("labels.parquet");
+    write_labels(&labels, &rolls);
+    let system = dir.path().join("transcriptions/onsets-and-frames");
+    std::fs::create_dir_all(&system).unwrap();
+    let mut rows = Vec::new();
+    for (i, (shard, roll)) in rolls.iter().enumerate() {
+        let notes = [(0.104, 0.5, 60 + i as u8), (0.3, 1.251, 67), (1.0, 2.5, 48)];
+        let path = system.join(format!("{shard}.mid"));
+        std::fs::write(&path, midi(&notes)).unwrap();
+        let parsed = entangle::labels::read_notes(&path, Default::default()).unwrap();
+        let framed =
+            entangle::labels::PianoRoll::from_notes(&parsed, 100.0, Some(roll.frames.len()));
+        for (frame, &pitches) in framed.frames.iter().enumerate() {
+            rows.push(entangle::sink::predictions_table::PredictionRow {
+                model: "onsets-and-frames".into(),
+                shard: shard.clone(),
+                frame: frame as u32,
+                pitches,
+                probs: None,
+            });
+        }
+    }
+    write_rows(&dir.path().join("table.parquet"), &rows);
+    let run = |source: &Path, out: &str| {
+        let out = dir.path().join(out);
+        entangle::dataflow::analyze(&options(&labels, None, &out, 2), vec![source.to_path_buf()])
+            .unwrap();
+        table_bytes(&out)
+    };
+    let from_midi = run(&dir.path().join("transcriptions"), "a");
+    assert_eq!(from_midi, run(&dir.path().join("table.parquet"), "b"));
+    let frames: u64 = read_combinations(&dir.path().join("a"))
+        .values()
+        .map(|v| v.0)
+        .sum();
+    assert_eq!(frames, 600);
+}

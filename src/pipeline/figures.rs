@@ -437,6 +437,9 @@ where
     )
 }
 
+/// A labelled line: name, colour, (epoch, value) points.
+type Curve<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
 /// Lines with markers over epochs 1..=`epochs`, y from 0 to `y_max`.
 fn draw_curves<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -444,7 +447,7 @@ fn draw_curves<DB: DrawingBackend>(
     epochs: usize,
     y_max: f64,
     legend: SeriesLabelPosition,
-    series: &[(&str, RGBColor, Vec<(f64, f64)>)],
+    series: &[Curve],
 ) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
