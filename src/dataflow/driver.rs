@@ -267,7 +267,6 @@ fn run(
             _ => None,
         };
         let mut round: Round = 0;
-        let mut round_seconds;
         loop {
             if let (Some(hook), 0) = (&watch.before_scan, index) {
                 hook(round);
@@ -295,35 +294,38 @@ fn run(
                     "round computed"
                 );
             }
+            let mut wrote = false;
             if let Some(sink) = &mut sink {
                 let updates = std::mem::take(&mut *graph.updates.borrow_mut());
-                sink.absorb(updates, watching)?;
+                wrote = sink.absorb(updates, watching)?;
             }
-            round_seconds = round_started.elapsed().as_secs_f64();
-            if watch.rounds.is_some_and(|r| round >= r) {
-                break;
+            let round_seconds = round_started.elapsed().as_secs_f64();
+            let last = watch.rounds.is_some_and(|r| round >= r);
+            // The summary goes with every rewrite of the tables, so a long `watch` keeps it
+            // current too.
+            let summary = match (&sink, &feeder) {
+                (Some(sink), Some(feeder)) if wrote || last => Some(AnalysisSummary {
+                    rounds: round,
+                    sources: feeder.known.len(),
+                    units: feeder.known.values().map(|(_, u)| u.len()).sum(),
+                    shards: truth.shards.len(),
+                    labelled_frames: truth.total_frames(),
+                    workers: worker.peers(),
+                    processes: options.cluster.processes.max(1),
+                    skipped: sink.state.skipped(),
+                    seconds: started.elapsed().as_secs_f64(),
+                    last_round_seconds: round_seconds,
+                }),
+                _ => None,
+            };
+            if let Some(summary) = &summary {
+                write_summary(&options.out, summary)?;
+            }
+            if last {
+                return anyhow::Ok(summary);
             }
             std::thread::sleep(watch.poll);
         }
-        let summary = match (&sink, &feeder) {
-            (Some(sink), Some(feeder)) => Some(AnalysisSummary {
-                rounds: round,
-                sources: feeder.known.len(),
-                units: feeder.known.values().map(|(_, u)| u.len()).sum(),
-                shards: truth.shards.len(),
-                labelled_frames: truth.total_frames(),
-                workers: worker.peers(),
-                processes: options.cluster.processes.max(1),
-                skipped: sink.state.skipped(),
-                seconds: started.elapsed().as_secs_f64(),
-                last_round_seconds: round_seconds,
-            }),
-            _ => None,
-        };
-        if let Some(summary) = &summary {
-            write_summary(&options.out, summary)?;
-        }
-        anyhow::Ok(summary)
     })
     .map_err(|e| anyhow::anyhow!("cannot start the dataflow: {e}"))?;
     let mut summary = None;
@@ -462,14 +464,18 @@ impl Sink {
     }
 
     /// Applies a round's updates and, when something changed and nothing is wrong, writes
-    /// the tables and logs the change. A watched run reports problems and keeps the last good
-    /// tables; a batch run fails with them.
-    fn absorb(&mut self, updates: Vec<super::graph::Update>, watching: bool) -> anyhow::Result<()> {
+    /// the tables and logs the change (returns whether it wrote). A watched run reports
+    /// problems and keeps the last good tables; a batch run fails with them.
+    fn absorb(
+        &mut self,
+        updates: Vec<super::graph::Update>,
+        watching: bool,
+    ) -> anyhow::Result<bool> {
         let touched = self
             .state
             .apply(updates.into_iter().map(|(key, _, diff)| (key, diff)));
         if touched.is_empty() && self.written {
-            return Ok(());
+            return Ok(false);
         }
         let problems = self.state.problems();
         if !problems.is_empty() {
@@ -481,7 +487,7 @@ impl Sink {
             );
             if watching {
                 tracing::error!("{message}");
-                return Ok(());
+                return Ok(false);
             }
             anyhow::bail!(message);
         }
@@ -504,6 +510,6 @@ impl Sink {
             self.out.display()
         );
         self.written = true;
-        Ok(())
+        Ok(true)
     }
 }
