@@ -30,7 +30,7 @@ lint:
 	$(ENV) $(CARGO) clippy --release --all-features --all-targets --quiet -- -D warnings
 
 bench: setup
-	$(ENV) $(CARGO) bench --all-features --bench spectrogram --bench render --bench inference --bench train
+	$(ENV) $(CARGO) bench --all-features --bench spectrogram --bench render --bench inference --bench train --bench analysis
 	scripts/time-madmom.sh
 	$(ENV) $$ENTANGLE_PYTHON scripts/time_onnxruntime.py target/bench-models
 

@@ -30,8 +30,22 @@ use entangle::labels::PianoRoll;
 use entangle::pitchset::PitchSet;
 use entangle::sink::predictions_table::{PredictionRow, write_predictions};
 
-const FILES: usize = 100;
-const FRAMES_PER_FILE: usize = 100_000;
+/// How much data: the measured size, or a smoke-test size for `cargo test --all-targets`
+/// (which runs this binary without `--bench`).
+#[derive(Clone, Copy)]
+struct Scale {
+    files: usize,
+    frames_per_file: usize,
+}
+
+const MEASURED: Scale = Scale {
+    files: 100,
+    frames_per_file: 100_000,
+};
+const SMOKE: Scale = Scale {
+    files: 4,
+    frames_per_file: 2_000,
+};
 
 struct Rng(u64);
 impl Rng {
@@ -45,14 +59,14 @@ impl Rng {
 }
 
 /// A music-like roll: chords from a pool of 400 combinations held for 5-40 frames.
-fn roll(rng: &mut Rng, pool: &[PitchSet]) -> Vec<PitchSet> {
-    let mut frames = Vec::with_capacity(FRAMES_PER_FILE);
-    while frames.len() < FRAMES_PER_FILE {
+fn roll(rng: &mut Rng, pool: &[PitchSet], length: usize) -> Vec<PitchSet> {
+    let mut frames = Vec::with_capacity(length);
+    while frames.len() < length {
         let set = pool[(rng.next() % pool.len() as u64) as usize];
         let hold = 5 + rng.next() % 36;
         frames.extend(std::iter::repeat_n(set, hold as usize));
     }
-    frames.truncate(FRAMES_PER_FILE);
+    frames.truncate(length);
     frames
 }
 
@@ -86,7 +100,7 @@ fn prediction_file(path: &Path, shard: &str, truth: &[PitchSet], variant: u64) {
     write_predictions(path, &rows).unwrap();
 }
 
-fn generate(dir: &Path) -> Vec<(String, Vec<PitchSet>)> {
+fn generate(dir: &Path, scale: Scale) -> Vec<(String, Vec<PitchSet>)> {
     let mut rng = Rng(42);
     let pool: Vec<PitchSet> = (0..400)
         .map(|_| {
@@ -94,15 +108,17 @@ fn generate(dir: &Path) -> Vec<(String, Vec<PitchSet>)> {
             (0..n).map(|_| 36 + (rng.next() % 48) as u8).collect()
         })
         .collect();
-    let rolls: Vec<(String, Vec<PitchSet>)> = (0..FILES)
-        .map(|i| (format!("piece{i:03}"), roll(&mut rng, &pool)))
+    let rolls: Vec<(String, Vec<PitchSet>)> = (0..scale.files)
+        .map(|i| {
+            (
+                format!("piece{i:03}"),
+                roll(&mut rng, &pool, scale.frames_per_file),
+            )
+        })
         .collect();
     let labels = dir.join("labels.parquet");
     if !labels.exists() {
-        eprintln!(
-            "generating 10 M frames of labels and predictions in {}",
-            dir.display()
-        );
+        eprintln!("generating labels and predictions in {}", dir.display());
         std::fs::create_dir_all(dir.join("predictions")).unwrap();
         for (shard, truth) in &rolls {
             prediction_file(
@@ -345,25 +361,36 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a list
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-analysis");
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let scale = if measuring { MEASURED } else { SMOKE };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(if measuring {
+        "target/bench-analysis"
+    } else {
+        "target/bench-analysis-smoke"
+    });
     std::fs::create_dir_all(&dir).unwrap();
-    let rolls = generate(&dir);
-    let frames = (FILES * FRAMES_PER_FILE) as f64;
+    let rolls = generate(&dir, scale);
+    let frames = (scale.files * scale.frames_per_file) as f64;
     let mut batch2 = 0.0;
     for workers in [1, 2] {
         let s = batch_seconds(&dir, workers);
         println!(
-            "batch, {workers} worker(s): 10 M frames in {s:.3} s = {:.2} M frames/s",
+            "batch, {workers} worker(s): {:.1} M frames in {s:.3} s = {:.2} M frames/s",
+            frames / 1e6,
             frames / s / 1e6
         );
         batch2 = s;
     }
     let incremental = incremental_seconds(&dir, &rolls, 2);
     println!(
-        "incremental, 2 workers, replace 1 % (100,000 frames): {:.1} ms per round = {:.0}x faster than batch",
+        "incremental, 2 workers, replace one file ({} frames): {:.1} ms per round = {:.0}x faster than batch",
+        scale.frames_per_file,
         incremental * 1e3,
         batch2 / incremental
     );
+    if !measuring {
+        return; // the smoke test stops here: no DuckDB, no corpus, no network
+    }
     if let Some(duck) = duckdb_seconds(&dir) {
         println!(
             "DuckDB recomputing the GROUP BY: {duck:.3} s; incremental is {:.0}x faster",
