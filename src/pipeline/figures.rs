@@ -320,13 +320,22 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
                 .then(a.combination.cmp(&b.combination))
         });
         let rows: Vec<&Combination> = by_frames.into_iter().take(top).collect();
-        // Additions to silence are false alarms, not entanglement: left to the tables.
-        let mut top_additions: Vec<_> = mine_added
+        // The most frequent, by frames (a ratio of 1 over two frames says little). Additions
+        // to silence are false alarms, not entanglement: left to the tables.
+        let mut ranked: Vec<_> = mine_added
             .iter()
             .filter(|a| !a.combination.is_empty())
+            .collect();
+        ranked.sort_by(|a, b| {
+            b.frames
+                .cmp(&a.frames)
+                .then(a.combination.cmp(&b.combination))
+                .then(a.pitch.cmp(&b.pitch))
+        });
+        let mut top_additions: Vec<_> = ranked
+            .iter()
             .map(|a| (a.name.clone(), crate::pitchset::note_name(a.pitch), a.ratio))
             .collect();
-        top_additions.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
         top_additions.truncate(5);
         f.top_additions = top_additions;
         if !rows.is_empty() && !mine_added.is_empty() {

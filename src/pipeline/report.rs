@@ -79,9 +79,13 @@ pub fn write_report(
             let list: Vec<String> = f
                 .top_additions
                 .iter()
-                .map(|(c, n, r)| format!("{n} added to {c} ({:.0} %)", r * 100.0))
+                .map(|(c, n, r)| format!("{n} added to {c} (in {:.0} % of its frames)", r * 100.0))
                 .collect();
-            writeln!(md, "- Most frequent additions: {}.", list.join("; "))?;
+            writeln!(
+                md,
+                "- Most frequent additions (by frames): {}.",
+                list.join("; ")
+            )?;
         }
         let curve =
             validation_curve(&layout.validation(name).join(SPLIT_METRICS)).unwrap_or_default();
