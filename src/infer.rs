@@ -14,7 +14,17 @@ use crate::features::{Spectrogram, context_window};
 use crate::model::onnx::{INPUT_NAME, OUTPUT_NAME};
 
 /// Where the network runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Device {
     #[default]

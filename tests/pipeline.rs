@@ -85,6 +85,10 @@ fn invalid_specs_fail_before_any_work_naming_the_key_and_the_file() {
             ),
             "figures.formats: \"gif\" is not svg or png",
         ),
+        (
+            good.replace("device = \"cpu\"", "device = \"gpu\""),
+            "unknown variant `gpu`, expected one of `cpu`, `cuda`, `auto`",
+        ),
     ];
     for (text, expected) in cases {
         let path = dir.path().join("bad.toml");

@@ -91,15 +91,7 @@ where
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .y_label_formatter(&move |v| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                // Top to bottom in the given order.
-                names.get(n - 1 - i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&move |v| row_label(&names, *v))
         .x_desc(bars.caption_x)
         .label_style((FONT, 14))
         .draw()?;
@@ -542,22 +534,11 @@ where
         .configure_mesh()
         .disable_mesh()
         .y_labels(n)
-        .y_label_formatter(&move |v| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(n - 1 - i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&move |v| row_label(&names, *v))
         .x_labels(((hi - lo) / 2.0) as usize + 1)
-        .x_label_formatter(&|v| {
-            let p = v.round();
-            if (v - p).abs() < 1e-6 && (0.0..128.0).contains(&p) {
-                crate::pitchset::note_name(p as u8)
-            } else {
-                String::new()
-            }
+        .x_label_formatter(&|v| match whole(*v) {
+            Some(p @ 0..128) => crate::pitchset::note_name(p as u8),
+            _ => String::new(),
         })
         .x_desc("added note")
         .label_style((FONT, 12))
@@ -604,12 +585,21 @@ where
     Ok(())
 }
 
+/// `v` when it is a whole number (axis ticks fall between rows and epochs too).
+fn whole(v: f64) -> Option<i64> {
+    ((v - v.round()).abs() < 1e-6).then_some(v.round() as i64)
+}
+
 /// Whole numbers only (epochs).
 fn integer_label(v: &f64) -> String {
-    if (v - v.round()).abs() < 1e-6 {
-        format!("{}", v.round())
-    } else {
-        String::new()
+    whole(*v).map(|i| i.to_string()).unwrap_or_default()
+}
+
+/// The name of the row at height `v`: rows are drawn top to bottom in the order of `names`.
+fn row_label(names: &[String], v: f64) -> String {
+    match whole(v) {
+        Some(i @ 0..) if (i as usize) < names.len() => names[names.len() - 1 - i as usize].clone(),
+        _ => String::new(),
     }
 }
 

@@ -17,7 +17,7 @@ use super::stages::{
 };
 use crate::dataflow::units::EvaluationOptions;
 use crate::dataflow::{AnalysisOptions, ClusterOptions, TruthSource};
-use crate::infer::{Device, InferenceOptions};
+use crate::infer::InferenceOptions;
 use crate::sink::write_atomically;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -323,11 +323,7 @@ fn cluster(spec: &PipelineSpec) -> ClusterOptions {
 fn evaluation(spec: &PipelineSpec) -> EvaluationOptions {
     EvaluationOptions {
         inference: InferenceOptions {
-            device: if spec.analysis.device == "cuda" {
-                Device::Cuda
-            } else {
-                Device::Cpu
-            },
+            device: spec.analysis.device,
             intra_threads: spec.analysis.intra_threads,
             ..Default::default()
         },
@@ -402,12 +398,8 @@ fn train_network(
     }
     let (outputs, lowest) = spec.output_range();
     let arch = crate::model::by_name(&network.arch, outputs).expect("validated");
-    let device = crate::train::torch_device(match network.device.as_str() {
-        "cpu" => Some(Device::Cpu),
-        "cuda" => Some(Device::Cuda),
-        _ => None,
-    })
-    .map_err(anyhow::Error::msg)?;
+    let device =
+        crate::train::torch_device(network.device.request()).map_err(anyhow::Error::msg)?;
     let train = FrameData::load(manifest, "train", lowest, outputs).map_err(anyhow::Error::msg)?;
     let validation =
         FrameData::load(manifest, "validation", lowest, outputs).map_err(anyhow::Error::msg)?;

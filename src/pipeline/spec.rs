@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::infer::Device;
+
 /// A whole pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,8 +123,30 @@ pub struct NetworkSpec {
     #[serde(default)]
     pub seed: u64,
     /// `cpu`, `cuda`, or `auto` (CUDA when libtorch sees a GPU).
-    #[serde(default = "default_auto")]
-    pub device: String,
+    #[serde(default)]
+    pub device: TrainingDevice,
+}
+
+/// Where a network trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainingDevice {
+    Cpu,
+    Cuda,
+    /// CUDA when libtorch sees a GPU, else the CPU.
+    #[default]
+    Auto,
+}
+
+impl TrainingDevice {
+    /// The request `train::torch_device` takes (`None`: pick).
+    pub fn request(self) -> Option<Device> {
+        match self {
+            Self::Cpu => Some(Device::Cpu),
+            Self::Cuda => Some(Device::Cuda),
+            Self::Auto => None,
+        }
+    }
 }
 
 fn default_steps() -> usize {
@@ -137,9 +161,6 @@ fn default_lr() -> f64 {
 fn default_patience() -> usize {
     20
 }
-fn default_auto() -> String {
-    "auto".into()
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,8 +170,8 @@ pub struct AnalysisSpec {
     #[serde(default = "default_one")]
     pub intra_threads: usize,
     /// `cpu` or `cuda` (the ONNX Runtime execution provider).
-    #[serde(default = "default_cpu")]
-    pub device: String,
+    #[serde(default)]
+    pub device: Device,
 }
 
 fn default_workers() -> usize {
@@ -159,16 +180,13 @@ fn default_workers() -> usize {
 fn default_one() -> usize {
     1
 }
-fn default_cpu() -> String {
-    "cpu".into()
-}
 
 impl Default for AnalysisSpec {
     fn default() -> Self {
         Self {
             workers: default_workers(),
             intra_threads: 1,
-            device: default_cpu(),
+            device: Device::Cpu,
         }
     }
 }
@@ -311,22 +329,9 @@ impl PipelineSpec {
                 }
             }
             positive(&key("learning_rate"), n.learning_rate)?;
-            if !["cpu", "cuda", "auto"].contains(&n.device.as_str()) {
-                return Err(format!(
-                    "{} = {:?}: cpu, cuda or auto",
-                    key("device"),
-                    n.device
-                ));
-            }
         }
         if self.analysis.workers == 0 || self.analysis.intra_threads == 0 {
             return Err("analysis.workers and analysis.intra_threads must be at least 1".into());
-        }
-        if !["cpu", "cuda"].contains(&self.analysis.device.as_str()) {
-            return Err(format!(
-                "analysis.device = {:?}: cpu or cuda",
-                self.analysis.device
-            ));
         }
         for f in &self.figures.formats {
             if !["svg", "png"].contains(&f.as_str()) {

@@ -25,15 +25,8 @@ fn column<'a, T: 'static>(
     batch: &'a RecordBatch,
     name: &str,
 ) -> anyhow::Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: no column {name:?} of the expected type",
-                path.display()
-            )
-        })
+    crate::sink::columns::typed_column(batch, name)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn pitches(list: &ListArray, i: usize) -> Vec<u8> {

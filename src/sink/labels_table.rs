@@ -6,8 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder, UInt8Array,
-    UInt8Builder, UInt32Array, UInt32Builder,
+    ListBuilder, RecordBatch, StringArray, StringBuilder, UInt8Builder, UInt32Array, UInt32Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -15,6 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::columns::{pitch_lists, typed_column};
 use super::{SinkError, write_atomically};
 use crate::labels::PianoRoll;
 use crate::pitchset::{PIANO_MAX, PIANO_MIN, PitchSet};
@@ -125,33 +125,9 @@ pub fn read_labels_table(path: &Path) -> Result<Vec<(String, PianoRoll)>, String
     let mut last: Option<usize> = None;
     for batch in reader {
         let batch = batch.map_err(|e| fail(e.to_string()))?;
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .cloned()
-                .ok_or_else(|| fail(format!("no column {name:?}")))
-        };
-        let (shard, frame, pitches) = (column("shard")?, column("frame")?, column("pitches")?);
-        let mistyped = |name: &str| fail(format!("column {name:?} has the wrong type"));
-        let shard = shard
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| mistyped("shard"))?;
-        let frame = frame
-            .as_any()
-            .downcast_ref::<UInt32Array>()
-            .ok_or_else(|| mistyped("frame"))?;
-        let pitches = pitches
-            .as_any()
-            .downcast_ref::<ListArray>()
-            .ok_or_else(|| mistyped("pitches"))?;
-        let values = pitches
-            .values()
-            .as_any()
-            .downcast_ref::<UInt8Array>()
-            .ok_or_else(|| mistyped("pitches"))?
-            .values();
-        let offsets = pitches.value_offsets();
+        let shard = typed_column::<StringArray>(&batch, "shard").map_err(fail)?;
+        let frame = typed_column::<UInt32Array>(&batch, "frame").map_err(fail)?;
+        let (values, offsets) = pitch_lists(&batch, "pitches").map_err(fail)?;
         for i in 0..batch.num_rows() {
             let row = rows_before + i + 1;
             let name = shard.value(i);

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, FixedSizeListArray, FixedSizeListBuilder, Float32Builder, ListArray, ListBuilder,
-    RecordBatch, StringArray, StringBuilder, UInt8Array, UInt8Builder, UInt32Array, UInt32Builder,
+    Array, FixedSizeListArray, FixedSizeListBuilder, Float32Builder, ListBuilder, RecordBatch,
+    StringArray, StringBuilder, UInt8Builder, UInt32Array, UInt32Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -17,6 +17,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::columns::{pitch_lists, typed_column};
 use super::{SinkError, write_atomically};
 use crate::pitchset::{PIANO_KEYS, PIANO_MAX, PIANO_MIN, PitchSet};
 
@@ -149,43 +150,12 @@ where
     let mut rows_before = 0;
     for batch in reader {
         let batch = batch.map_err(|e| fail(e.to_string()))?;
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .cloned()
-                .ok_or_else(|| fail(format!("no column {name:?}")))
-        };
-        let (model, shard, frame, pitches) = (
-            column("model")?,
-            column("shard")?,
-            column("frame")?,
-            column("pitches")?,
-        );
+        let model = typed_column::<StringArray>(&batch, "model").map_err(fail)?;
+        let shard = typed_column::<StringArray>(&batch, "shard").map_err(fail)?;
+        let frame = typed_column::<UInt32Array>(&batch, "frame").map_err(fail)?;
+        let (pitch_values, pitch_offsets) = pitch_lists(&batch, "pitches").map_err(fail)?;
         let probs = batch.column_by_name("probs").cloned();
         let mistyped = |name: &str| fail(format!("column {name:?} has the wrong type"));
-        let model = model
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| mistyped("model"))?;
-        let shard = shard
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| mistyped("shard"))?;
-        let frame = frame
-            .as_any()
-            .downcast_ref::<UInt32Array>()
-            .ok_or_else(|| mistyped("frame"))?;
-        let pitches = pitches
-            .as_any()
-            .downcast_ref::<ListArray>()
-            .ok_or_else(|| mistyped("pitches"))?;
-        let pitch_values = pitches
-            .values()
-            .as_any()
-            .downcast_ref::<UInt8Array>()
-            .ok_or_else(|| mistyped("pitches"))?
-            .values();
-        let pitch_offsets = pitches.value_offsets();
         let probs = match &probs {
             Some(p) => {
                 let list = p
