@@ -1,13 +1,10 @@
 //! Training throughput on CPU (frames/s): forward, BCE backward and the Nesterov SGD update
 //! for one batch of 32 context windows, per network, with libtorch's default threads.
 
-use std::collections::BTreeMap;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use entangle::model::weights::{Role, parameter_specs};
 use entangle::model::{Weights, convnet, small_convnet};
-use entangle::train::fit::sgd_step;
-use entangle::train::{TchNet, TrainConfig};
+use entangle::train::{OptimizerState, TchNet, TrainConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
 fn bench(c: &mut Criterion) {
@@ -27,7 +24,8 @@ fn bench(c: &mut Criterion) {
         for name in &trainable {
             let _ = net.param_mut(name).set_requires_grad(true);
         }
-        let mut momentum = BTreeMap::new();
+        let mut optimizer =
+            OptimizerState::new(config.optimizer, config.momentum, config.weight_decay);
         let x = Tensor::randn([32, 1, 5, 229], (Kind::Float, Device::Cpu));
         let y = Tensor::rand([32, 88], (Kind::Float, Device::Cpu))
             .ge(0.9)
@@ -38,7 +36,7 @@ fn bench(c: &mut Criterion) {
                     .forward_logits(&x, true)
                     .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, Reduction::Mean);
                 loss.backward();
-                sgd_step(&mut net, &trainable, &mut momentum, 0.01, &config);
+                optimizer.step(&mut net, &trainable, 0.01);
             })
         });
     }

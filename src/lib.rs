@@ -16,6 +16,7 @@
 //! | [`model`] | the three architectures as data; shapes, parameter counts, summaries |
 //! | `train` | (feature `train`) the networks on libtorch (tch), training |
 //! | [`predict`] | frame predictions of a network over a corpus split |
+//! | [`protocol`] | training-protocol choices (optimizer, output bias, selection) |
 //! | [`sink`] | atomic `.npy` and Parquet writers |
 //! | [`demo`] | the README's main job |
 
@@ -31,6 +32,7 @@ pub mod model;
 pub mod pipeline;
 pub mod pitchset;
 pub mod predict;
+pub mod protocol;
 pub mod sink;
 #[cfg(feature = "train")]
 pub mod train;

@@ -167,14 +167,38 @@ struct TrainArgs {
     /// Default: cuda when available, else cpu.
     #[arg(long)]
     device: Option<entangle::infer::Device>,
-    /// Continue after the last complete checkpoint in the run directory.
+    /// The update rule: sgd (Nesterov, the paper's) or adam.
+    #[arg(long, value_enum, default_value_t = CliOptimizer::Sgd)]
+    optimizer: CliOptimizer,
+    /// Updates over which the learning rate rises linearly from 0.
+    #[arg(long, default_value_t = 0)]
+    warmup_steps: usize,
+    /// Start the output bias at the logit of the training labels' prior (else random).
     #[arg(long)]
+    prior_output_bias: bool,
+    /// Keep as best.onnx the epoch with the lowest validation loss (default: highest F).
+    #[arg(long)]
+    select_by_loss: bool,
+    /// Continue after the last complete checkpoint in the run directory.
+    #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+    /// Replace the checkpoints of an earlier run in the run directory.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+#[cfg(feature = "train")]
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CliOptimizer {
+    Sgd,
+    Adam,
 }
 
 #[cfg(feature = "train")]
 fn run_train(args: TrainArgs) -> anyhow::Result<()> {
-    use entangle::train::{FrameData, TrainConfig, fit};
+    use entangle::train::{
+        FitOptions, FrameData, Optimizer, OutputBias, Selection, Start, TrainConfig, fit,
+    };
     let arch = entangle::model::by_name(&args.arch, args.outputs)
         .with_context(|| format!("unknown architecture {:?}", args.arch))?;
     let device = entangle::train::torch_device(args.device).map_err(anyhow::Error::msg)?;
@@ -194,26 +218,42 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         epochs: args.epochs,
         patience: args.patience,
         seed: args.seed,
+        optimizer: match args.optimizer {
+            CliOptimizer::Sgd => Optimizer::Sgd,
+            CliOptimizer::Adam => Optimizer::Adam,
+        },
+        warmup_steps: args.warmup_steps,
+        output_bias: if args.prior_output_bias {
+            OutputBias::Prior
+        } else {
+            OutputBias::Random
+        },
+        select_by: if args.select_by_loss {
+            Selection::ValidationLoss
+        } else {
+            Selection::ValidationF1
+        },
         ..Default::default()
     };
-    let history = fit(
-        &arch,
-        &train,
-        &validation,
-        &config,
-        &args.out,
-        args.resume,
+    let start = match (args.resume, args.overwrite) {
+        (true, _) => Start::Resume,
+        (_, true) => Start::Overwrite,
+        _ => Start::Fresh,
+    };
+    let options = FitOptions {
+        start,
         device,
-        true,
-    )?;
+        progress: true,
+    };
+    let history = fit(&arch, &train, &validation, &config, &args.out, options)?;
     if let Some(best) = history
         .iter()
-        .max_by(|a, b| a.validation_f1.total_cmp(&b.validation_f1))
+        .max_by(|a, b| a.validation_micro_f1.total_cmp(&b.validation_micro_f1))
     {
         tracing::info!(
             epoch = best.epoch,
-            validation_f1 = best.validation_f1,
-            "best epoch"
+            validation_micro_f1 = best.validation_micro_f1,
+            "best epoch by validation micro F"
         );
     }
     Ok(())

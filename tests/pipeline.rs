@@ -89,6 +89,30 @@ fn invalid_specs_fail_before_any_work_naming_the_key_and_the_file() {
             good.replace("device = \"cpu\"", "device = \"gpu\""),
             "unknown variant `gpu`, expected one of `cpu`, `cuda`, `auto`",
         ),
+        (
+            good.replace("device = \"cpu\"", "optimizer = \"rmsprop\""),
+            "unknown variant `rmsprop`, expected `sgd` or `adam`",
+        ),
+        (
+            good.replace("device = \"cpu\"", "output_bias = \"zero\""),
+            "unknown variant `zero`, expected `random` or `prior`",
+        ),
+        (
+            good.replace("device = \"cpu\"", "select_by = \"f1\""),
+            "unknown variant `f1`, expected `validation-f1` or `validation-loss`",
+        ),
+        (
+            good.replace("device = \"cpu\"", "warmup_steps = -5"),
+            "warmup_steps",
+        ),
+        (
+            good.replace("device = \"cpu\"", "seed = 4\nseeds = [0, 1]"),
+            "networks[0].seed and networks[0].seeds: give one seed or a list of seeds, not both",
+        ),
+        (
+            good.replace("device = \"cpu\"", "seeds = [1, 1]"),
+            "networks[0].seeds = [1, 1]: seed 1 twice",
+        ),
     ];
     for (text, expected) in cases {
         let path = dir.path().join("bad.toml");
@@ -227,6 +251,28 @@ fn a_small_pipeline_runs_end_to_end_skips_on_rerun_and_resumes_when_killed() {
         plan.contains("corpus: skip (up to date)") && plan.contains("train small: run"),
         "{plan}"
     );
+}
+
+/// A list of seeds becomes one network per seed, each with the spec's options.
+#[test]
+fn seeds_expand_into_named_instances_with_the_new_protocol_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seeds.toml");
+    let text = spec(2, 10).replace(
+        "device = \"cpu\"",
+        "seeds = [0, 7]\noptimizer = \"adam\"\nwarmup_steps = 100\noutput_bias = \"prior\"\nselect_by = \"validation-loss\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let spec = entangle::pipeline::PipelineSpec::load(&path).unwrap();
+    let names: Vec<_> = spec.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["small-s0", "small-s7"]);
+    for (n, seed) in spec.networks.iter().zip([0, 7]) {
+        assert_eq!((n.seed, n.family.as_str()), (seed, "small"));
+        assert_eq!(n.optimizer, entangle::protocol::Optimizer::Adam);
+        assert_eq!(n.output_bias, entangle::protocol::OutputBias::Prior);
+        assert_eq!(n.select_by, entangle::protocol::Selection::ValidationLoss);
+        assert_eq!(n.warmup_steps, 100);
+    }
 }
 
 /// Every shipped spec parses; those whose inputs exist here validate.

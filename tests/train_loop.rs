@@ -10,7 +10,9 @@ use entangle::corpus::manifest::write_manifest;
 use entangle::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
 use entangle::labels::Note;
 use entangle::model::{convnet, small_convnet};
-use entangle::train::{FrameData, TrainConfig, TrainError, fit};
+use entangle::train::{
+    FitOptions, FrameData, Optimizer, OutputBias, Start, TrainConfig, TrainError, fit,
+};
 
 /// Five notes and three intervals from the FLUID range, 0.6 s each, in both splits.
 fn tiny_fluid(dir: &Path) -> PathBuf {
@@ -61,6 +63,23 @@ fn tiny_fluid(dir: &Path) -> PathBuf {
     manifest
 }
 
+/// libtorch's thread count is global to the process and changes the order of float
+/// reductions, so tests that compare checkpoints byte for byte must not overlap with tests
+/// that set another count: every test here holds this lock.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn cpu(start: Start) -> FitOptions {
+    FitOptions {
+        start,
+        device: tch::Device::Cpu,
+        progress: false,
+    }
+}
+
 fn config(epochs: usize, steps: usize) -> TrainConfig {
     TrainConfig {
         epochs,
@@ -73,6 +92,7 @@ fn config(epochs: usize, steps: usize) -> TrainConfig {
 
 #[test]
 fn small_convnet_learns_a_small_fluid_set_and_resumes_exactly() {
+    let _serial = serial();
     tch::set_num_threads(1);
     let dir = tempfile::tempdir().unwrap();
     let manifest = tiny_fluid(dir.path());
@@ -87,12 +107,13 @@ fn small_convnet_learns_a_small_fluid_set_and_resumes_exactly() {
         &validation,
         &config(6, 150),
         &run,
-        false,
-        tch::Device::Cpu,
-        false,
+        cpu(Start::Fresh),
     )
     .unwrap();
-    let best = history.iter().map(|r| r.validation_f1).fold(0.0, f64::max);
+    let best = history
+        .iter()
+        .map(|r| r.validation_micro_f1)
+        .fold(0.0, f64::max);
     assert!(best >= 0.95, "best validation F {best}: {history:?}");
     assert!(run.join("best.onnx").exists() && run.join("epoch-0006.onnx").exists());
 
@@ -105,9 +126,7 @@ fn small_convnet_learns_a_small_fluid_set_and_resumes_exactly() {
         &validation,
         &config(3, 40),
         &whole,
-        false,
-        tch::Device::Cpu,
-        false,
+        cpu(Start::Fresh),
     )
     .unwrap();
     fit(
@@ -116,9 +135,7 @@ fn small_convnet_learns_a_small_fluid_set_and_resumes_exactly() {
         &validation,
         &config(2, 40),
         &parts,
-        false,
-        tch::Device::Cpu,
-        false,
+        cpu(Start::Fresh),
     )
     .unwrap();
     let resumed = fit(
@@ -127,9 +144,7 @@ fn small_convnet_learns_a_small_fluid_set_and_resumes_exactly() {
         &validation,
         &config(3, 40),
         &parts,
-        true,
-        tch::Device::Cpu,
-        false,
+        cpu(Start::Resume),
     )
     .unwrap();
     assert_eq!(resumed.len(), 3, "history continues");
@@ -142,6 +157,7 @@ fn small_convnet_learns_a_small_fluid_set_and_resumes_exactly() {
 
 #[test]
 fn convnet_loss_decreases() {
+    let _serial = serial();
     tch::set_num_threads(2);
     let dir = tempfile::tempdir().unwrap();
     let manifest = tiny_fluid(dir.path());
@@ -157,9 +173,7 @@ fn convnet_loss_decreases() {
         &validation,
         &cfg,
         &dir.path().join("run"),
-        false,
-        tch::Device::Cpu,
-        false,
+        cpu(Start::Fresh),
     )
     .unwrap();
     assert!(history[2].train_loss < history[0].train_loss, "{history:?}");
@@ -171,6 +185,7 @@ fn convnet_loss_decreases() {
 
 #[test]
 fn bad_set_ups_are_refused() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let manifest = tiny_fluid(dir.path());
     let train = FrameData::load(&manifest, "train", 49, 23).unwrap();
@@ -181,9 +196,7 @@ fn bad_set_ups_are_refused() {
         &train,
         &config(1, 1),
         &dir.path().join("a"),
-        false,
-        tch::Device::Cpu,
-        false,
+        cpu(Start::Fresh),
     )
     .err()
     .unwrap()
@@ -211,9 +224,7 @@ fn bad_set_ups_are_refused() {
         &train,
         &wild,
         &run,
-        false,
-        tch::Device::Cpu,
-        false,
+        cpu(Start::Fresh),
     ) {
         Err(err @ TrainError::NanLoss { epoch: 1, .. }) => {
             assert!(
@@ -229,6 +240,7 @@ fn bad_set_ups_are_refused() {
 
 #[test]
 fn aunet_trains_on_256_frame_segments() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let manifest = tiny_fluid(dir.path());
     let train = FrameData::load(&manifest, "train", 21, 88).unwrap();
@@ -244,9 +256,7 @@ fn aunet_trains_on_256_frame_segments() {
         &train,
         &cfg,
         &run,
-        false,
-        tch::Device::Cpu,
-        false,
+        cpu(Start::Fresh),
     )
     .unwrap();
     assert_eq!(history.len(), 2);
@@ -258,4 +268,116 @@ fn aunet_trains_on_256_frame_segments() {
     );
     // Its ONNX export takes the 256 x 256 input and gives 256 x 88.
     assert!(run.join("epoch-0002.onnx").exists() && run.join("best.onnx").exists());
+}
+
+#[test]
+fn adam_with_warm_up_learns_and_resumes_exactly() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_fluid(dir.path());
+    let train = FrameData::load(&manifest, "train", 49, 23).unwrap();
+    let arch = small_convnet(23);
+    let adam = |epochs| TrainConfig {
+        optimizer: Optimizer::Adam,
+        learning_rate: 0.01,
+        warmup_steps: 30,
+        output_bias: OutputBias::Prior,
+        ..config(epochs, 40)
+    };
+    let whole = dir.path().join("whole");
+    let parts = dir.path().join("parts");
+    let history = fit(&arch, &train, &train, &adam(3), &whole, cpu(Start::Fresh)).unwrap();
+    assert!(
+        history[2].train_loss < history[0].train_loss,
+        "Adam's loss falls: {history:?}"
+    );
+    fit(&arch, &train, &train, &adam(2), &parts, cpu(Start::Fresh)).unwrap();
+    fit(&arch, &train, &train, &adam(3), &parts, cpu(Start::Resume)).unwrap();
+    let bytes = |d: &Path| std::fs::read(d.join("checkpoint-0003.safetensors")).unwrap();
+    assert!(
+        bytes(&whole) == bytes(&parts),
+        "a resumed Adam run (moments, step count) differs from the uninterrupted one"
+    );
+}
+
+#[test]
+fn existing_checkpoints_are_refused_unless_resumed_or_overwritten() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_fluid(dir.path());
+    let train = FrameData::load(&manifest, "train", 49, 23).unwrap();
+    let arch = small_convnet(23);
+    let run = dir.path().join("run");
+    fit(
+        &arch,
+        &train,
+        &train,
+        &config(2, 2),
+        &run,
+        cpu(Start::Fresh),
+    )
+    .unwrap();
+    let err = fit(
+        &arch,
+        &train,
+        &train,
+        &config(2, 2),
+        &run,
+        cpu(Start::Fresh),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("up to epoch 2") && err.contains("--resume") && err.contains("--overwrite"),
+        "{err}"
+    );
+    // Overwriting a 2-epoch run with a 1-epoch one leaves no trace of the old epoch 2.
+    let history = fit(
+        &arch,
+        &train,
+        &train,
+        &config(1, 2),
+        &run,
+        cpu(Start::Overwrite),
+    )
+    .unwrap();
+    assert_eq!(history.len(), 1);
+    assert!(run.join("epoch-0001.onnx").exists());
+    assert!(!run.join("epoch-0002.onnx").exists() && !run.join("state-0002.json").exists());
+}
+
+#[test]
+fn aunet_with_prior_bias_loss_falls_and_predicts_notes() {
+    let _serial = serial();
+    tch::set_num_threads(2);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_fluid(dir.path());
+    let train = FrameData::load(&manifest, "train", 21, 88).unwrap();
+    let cfg = TrainConfig {
+        batch_size: 2,
+        optimizer: Optimizer::Adam,
+        learning_rate: 2e-3,
+        output_bias: OutputBias::Prior,
+        ..config(4, 6)
+    };
+    let run = dir.path().join("aunet");
+    let history = fit(
+        &entangle::model::aunet(88),
+        &train,
+        &train,
+        &cfg,
+        &run,
+        cpu(Start::Fresh),
+    )
+    .unwrap();
+    assert!(
+        history[3].train_loss < history[0].train_loss,
+        "AUNet loss falls: {history:?}"
+    );
+    let best = history
+        .iter()
+        .map(|r| r.validation_micro_f1)
+        .fold(0.0, f64::max);
+    assert!(best > 0.0, "AUNet predicts no note at all: {history:?}");
 }

@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::run::Layout;
-use super::selection::validation_curve;
+use super::selection::{Selected, best_epoch, read_history, validation_curve};
 use super::spec::PipelineSpec;
 use super::tables_read::{Combination, read_combinations, read_pitch_errors};
 use crate::dataflow::tables::{ADDITIONS, COMBINATIONS, SPLIT_METRICS};
@@ -43,6 +43,10 @@ fn register_font() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
 }
 
+/// The omission proportions the paper's FLUID-ISOL claim is read at ("close to or exactly 1.0"
+/// gives no number, so the report counts at three).
+pub const OMISSION_THRESHOLDS: [f64; 3] = [0.5, 0.9, 0.99];
+
 /// What the report says about each network, computed while drawing.
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
@@ -56,7 +60,8 @@ pub struct NetworkFindings {
     pub notes_mostly_exact: usize,
     pub notes_with_companions: usize,
     pub intervals: usize,
-    pub intervals_mostly_omitted: usize,
+    /// Intervals with a note omitted in at least each of [`OMISSION_THRESHOLDS`] of their frames.
+    pub intervals_omitted_at: [usize; 3],
     pub intervals_mostly_exact: usize,
     /// Frame-weighted exact proportion of shared and unshared combinations (frames).
     pub shared: (f64, u64),
@@ -70,54 +75,77 @@ struct Bars<'a> {
     title: String,
     categories: Vec<String>,
     rows: Vec<[f64; 3]>,
-    caption_x: &'a str,
+    caption_y: &'a str,
 }
 
+/// Pixels a category label needs when written vertically under the x axis.
+fn label_extent(categories: &[String]) -> u32 {
+    let longest = categories
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(4) as u32;
+    16 + 8 * longest.min(48)
+}
+
+/// The paper's layout: one group per category along x, three bars side by side (exact,
+/// added, omitted), every category named under its group, and the legend in a strip above
+/// the plot, outside the data.
 fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, bars: &Bars) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
     let n = bars.categories.len().max(1);
-    let longest = bars.categories.iter().map(|c| c.len()).max().unwrap_or(4) as u32;
-    let mut chart = ChartBuilder::on(area)
-        .caption(&bars.title, (FONT, 22))
+    let (head, plot) = area.split_vertically(78);
+    head.draw(&Text::new(
+        bars.title.clone(),
+        (16, 10),
+        (FONT, 22).into_font(),
+    ))?;
+    let series = [("exact", EXACT), ("added", ADDED), ("omitted", OMITTED)];
+    for (k, (label, color)) in series.iter().enumerate() {
+        let x = 72 + 130 * k as i32;
+        head.draw(&Rectangle::new([(x, 48), (x + 16, 62)], color.filled()))?;
+        head.draw(&Text::new(*label, (x + 22, 46), (FONT, 16).into_font()))?;
+    }
+    let mut chart = ChartBuilder::on(&plot)
         .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(20 + 8 * longest.min(40))
-        .build_cartesian_2d(0f64..1f64, -0.5f64..(n as f64 - 0.5))?;
-    let names = bars.categories.clone();
+        .margin_right(20)
+        .x_label_area_size(label_extent(&bars.categories))
+        .y_label_area_size(56)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..1f64)?;
     chart
         .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(n)
-        .y_label_formatter(&move |v| row_label(&names, *v))
-        .x_desc(bars.caption_x)
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc(bars.caption_y)
         .label_style((FONT, 14))
         .draw()?;
-    for (k, (label, color)) in [("exact", EXACT), ("added", ADDED), ("omitted", OMITTED)]
-        .into_iter()
-        .enumerate()
-    {
+    for (k, (_, color)) in series.into_iter().enumerate() {
         let rects = bars.rows.iter().enumerate().map(move |(i, row)| {
-            let y = (n - 1 - i) as f64 + 0.3 - 0.2 * k as f64;
+            let left = i as f64 - 0.42 + 0.28 * k as f64;
             Rectangle::new(
-                [(0.0, y - 0.09), (row[k].clamp(0.0, 1.0), y + 0.09)],
+                [(left, 0.0), (left + 0.26, row[k].clamp(0.0, 1.0))],
                 color.filled(),
             )
         });
-        chart
-            .draw_series(rects)?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        chart.draw_series(rects)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
+    // Every category's name, written downwards under its group (plotters would thin out
+    // numeric tick labels).
+    let font = (FONT, 13).into_font().transform(FontTransform::Rotate90);
+    for (i, name) in bars.categories.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(i as f64, 0.0));
+        plot.draw(&Text::new(
+            name.clone(),
+            (
+                x - 7 - plot.get_base_pixel().0,
+                y + 8 - plot.get_base_pixel().1,
+            ),
+            font.clone(),
+        ))?;
+    }
     Ok(())
 }
 
@@ -155,12 +183,22 @@ fn bars_for(rows: &[&Combination], title: String) -> Bars<'static> {
             .iter()
             .map(|c| [c.exact_ratio, c.added_ratio, c.omitted_ratio])
             .collect(),
-        caption_x: "proportion of the combination's frames",
+        caption_y: "proportion of the combination's frames",
     }
 }
 
-fn bar_height(n: usize) -> u32 {
-    (140 + 34 * n as u32).min(1400)
+/// Pixel size of a bar figure: wide enough for every group, tall enough for its labels.
+fn bar_size(bars: &Bars) -> (u32, u32) {
+    let n = bars.categories.len() as u32;
+    (
+        (120 + 40 * n).max(700),
+        470 + label_extent(&bars.categories),
+    )
+}
+
+/// Pixel height of the additions heat map: one readable row per combination.
+fn heat_map_height(rows: usize) -> u32 {
+    140 + 26 * rows as u32
 }
 
 /// Draws every figure of the run into `figures/` and returns what the report needs.
@@ -193,7 +231,7 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
         f.notes_with_companions = notes.iter().filter(|c| c.added_ratio >= 0.1).count();
         if !notes.is_empty() {
             let bars = bars_for(&notes, format!("{name}: isolated notes (test)"));
-            let size = (900, bar_height(notes.len()));
+            let size = bar_size(&bars);
             save_figure!(
                 dir.join(format!("isolated-notes-{name}")),
                 formats,
@@ -210,8 +248,9 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
             .filter(|c| c.combination.len() == 2)
             .collect();
         f.intervals = intervals.len();
-        f.intervals_mostly_omitted = intervals.iter().filter(|c| c.omitted_ratio >= 0.9).count();
         f.intervals_mostly_exact = intervals.iter().filter(|c| c.exact_ratio >= 0.5).count();
+        f.intervals_omitted_at =
+            OMISSION_THRESHOLDS.map(|t| intervals.iter().filter(|c| c.omitted_ratio >= t).count());
         intervals.sort_by(|a, b| {
             b.exact_ratio
                 .total_cmp(&a.exact_ratio)
@@ -226,7 +265,7 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
                     shown.len()
                 ),
             );
-            let size = (900, bar_height(shown.len()));
+            let size = bar_size(&bars);
             save_figure!(
                 dir.join(format!("best-intervals-{name}")),
                 formats,
@@ -272,7 +311,7 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
                 shown,
                 format!("{name}: most common {kind} combinations (test)"),
             );
-            let size = (900, bar_height(shown.len()));
+            let size = bar_size(&bars);
             save_figure!(
                 dir.join(format!("common-{kind}-{name}")),
                 formats,
@@ -292,14 +331,24 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
         // Training curves: the trainer's losses and the dataflow's validation F per epoch.
         let curve =
             validation_curve(&layout.validation(name).join(SPLIT_METRICS)).unwrap_or_default();
-        let losses = read_history(&layout.training(name).join("history.json"));
+        let history = layout.training(name).join("history.json");
+        let losses: Vec<(usize, f64, f64)> = read_history(&history)
+            .into_iter()
+            .map(|e| (e.epoch, e.train_loss, e.validation_loss))
+            .collect();
+        let selected = best_epoch(
+            &layout.validation(name).join(SPLIT_METRICS),
+            &history,
+            network.select_by,
+        )
+        .ok();
         if !curve.is_empty() {
             save_figure!(
                 dir.join(format!("training-{name}")),
                 formats,
                 (1000, 420),
                 findings.figures,
-                |area| draw_training(&area, name, &losses, &curve)
+                |area| draw_training(&area, name, &losses, &curve, selected.as_ref())
             );
         }
 
@@ -331,13 +380,13 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
         top_additions.truncate(5);
         f.top_additions = top_additions;
         if !rows.is_empty() && !mine_added.is_empty() {
-            let size = (1100, bar_height(rows.len()));
+            let size = (1100, heat_map_height(rows.len()));
             save_figure!(
                 dir.join(format!("additions-{name}")),
                 formats,
                 size,
                 findings.figures,
-                |area| draw_additions(&area, name, &rows, &mine_added)
+                |area| draw_additions(&area, name, &rows, mine.len(), &mine_added)
             );
         }
         findings.per_network.insert(name.clone(), f);
@@ -349,9 +398,9 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
             title: "networks: shared vs unshared combinations (test, frame-weighted)".into(),
             categories: network_rows.iter().map(|(n, _)| n.clone()).collect(),
             rows: network_rows.iter().map(|(_, r)| *r).collect(),
-            caption_x: "proportion of frames",
+            caption_y: "proportion of frames",
         };
-        let size = (900, bar_height(network_rows.len()).max(300));
+        let size = bar_size(&bars);
         save_figure!(
             dir.join("networks"),
             formats,
@@ -363,33 +412,18 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
     Ok(findings)
 }
 
-/// (epoch, train loss, validation loss) from the trainer's `history.json`.
-fn read_history(path: &Path) -> Vec<(usize, f64, f64)> {
-    #[derive(serde::Deserialize)]
-    struct Epoch {
-        epoch: usize,
-        train_loss: f64,
-        validation_loss: f64,
-    }
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Vec<Epoch>>(&t).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| (e.epoch, e.train_loss, e.validation_loss))
-        .collect()
-}
-
 fn draw_training<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     name: &str,
     losses: &[(usize, f64, f64)],
     curve: &[(usize, super::tables_read::SplitMetrics)],
+    selected: Option<&Selected>,
 ) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
+    let marker = selected.map(|s| (s.epoch, format!("selected: epoch {}", s.epoch)));
     let (left, right) = area.split_horizontally(500);
     let epochs = curve
         .last()
@@ -413,6 +447,7 @@ where
         epochs,
         max_loss,
         SeriesLabelPosition::UpperRight,
+        marker.as_ref(),
         &[
             ("train", EXACT, loss(|l| l.1)),
             ("validation", ADDED, loss(|l| l.2)),
@@ -430,6 +465,7 @@ where
         epochs,
         1.0,
         SeriesLabelPosition::LowerRight,
+        marker.as_ref(),
         &[
             ("F (mean over shards)", EXACT, metric(|m| m.f1)),
             ("precision", ADDED, metric(|m| m.precision)),
@@ -448,6 +484,7 @@ fn draw_curves<DB: DrawingBackend>(
     epochs: usize,
     y_max: f64,
     legend: SeriesLabelPosition,
+    marker: Option<&(usize, String)>,
     series: &[Curve],
 ) -> anyhow::Result<()>
 where
@@ -476,6 +513,21 @@ where
             });
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
     }
+    if let Some((epoch, label)) = marker {
+        let x = *epoch as f64;
+        let grey = RGBColor(0x55, 0x55, 0x55);
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(x, 0.0), (x, y_max)],
+                6,
+                4,
+                grey.stroke_width(2),
+            ))?
+            .label(label.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], grey.stroke_width(2))
+            });
+    }
     chart
         .configure_series_labels()
         .position(legend)
@@ -492,6 +544,7 @@ fn draw_additions<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     name: &str,
     rows: &[&Combination],
+    total: usize,
     additions: &[&super::tables_read::PitchError],
 ) -> anyhow::Result<()>
 where
@@ -523,7 +576,14 @@ where
     let (plot, legend) = area.split_horizontally(area.dim_in_pixel().0 - 90);
     let mut chart = ChartBuilder::on(&plot)
         .caption(
-            format!("{name}: added notes per combination (test)"),
+            if rows.len() < total {
+                format!(
+                    "{name}: added notes, the {} most frequent of {total} combinations (test)",
+                    rows.len()
+                )
+            } else {
+                format!("{name}: added notes per combination, all {total} (test)")
+            },
             (FONT, 20),
         )
         .margin(12)

@@ -124,11 +124,11 @@ pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Opt
             },
         )?;
         stages.push(record);
-        select_model(&layout, &network.name)?;
+        select_model(&layout, network)?;
     }
     if options.dry_run {
         println!(
-            "  select: best validation F per network -> {}",
+            "  select: the best epoch per network (its select_by) -> {}",
             layout.models().display()
         );
         println!(
@@ -383,7 +383,7 @@ fn train_network(
 ) -> anyhow::Result<()> {
     use std::sync::{Arc, Mutex};
 
-    use crate::train::{FrameData, TrainConfig, fit};
+    use crate::train::{FitOptions, FrameData, Start, TrainConfig, fit};
 
     let run_dir = layout.training(&network.name);
     let validation_dir = layout.validation(&network.name);
@@ -410,6 +410,10 @@ fn train_network(
         epochs: network.epochs,
         patience: network.patience,
         seed: network.seed,
+        optimizer: network.optimizer,
+        warmup_steps: network.warmup_steps,
+        output_bias: network.output_bias,
+        select_by: network.select_by,
         ..Default::default()
     };
     let done = crate::train::fit::last_checkpoint(&run_dir).unwrap_or(0);
@@ -434,9 +438,12 @@ fn train_network(
             epochs: done + round as usize,
             ..config.clone()
         };
-        if let Err(e) = fit(
-            arch, train, validation, &config, &hook_dir, true, device, progress,
-        ) {
+        let options = FitOptions {
+            start: Start::Resume,
+            device,
+            progress,
+        };
+        if let Err(e) = fit(arch, train, validation, &config, &hook_dir, options) {
             *hook_failure.lock().unwrap() = Some(e.to_string());
         }
     });
@@ -454,14 +461,19 @@ fn train_network(
     Ok(())
 }
 
-/// Copies the epoch with the best validation F (mean over shards, from the dataflow's
-/// `split_metrics`) to `models/NAME.onnx`, so the test analysis names it after the network.
-fn select_model(layout: &Layout, network: &str) -> anyhow::Result<()> {
+/// Copies the best epoch (by the validation F of the dataflow's `split_metrics`, the mean
+/// over shards, or by the trainer's validation loss, as the spec says) to
+/// `models/NAME.onnx`, so the test analysis names it after the network.
+fn select_model(layout: &Layout, network: &NetworkSpec) -> anyhow::Result<()> {
     let metrics = layout
-        .validation(network)
+        .validation(&network.name)
         .join(crate::dataflow::tables::SPLIT_METRICS);
-    let (epoch, f1) = best_epoch(&metrics)?;
-    let source = layout.training(network).join(format!("{epoch}.onnx"));
+    let history = layout.training(&network.name).join("history.json");
+    let selected = best_epoch(&metrics, &history, network.select_by)?;
+    let network = network.name.as_str();
+    let source = layout
+        .training(network)
+        .join(format!("{}.onnx", selected.model));
     let target = layout.models().join(format!("{network}.onnx"));
     std::fs::create_dir_all(layout.models())?;
     let same = target.exists() && hash_file(&target)? == hash_file(&source)?;
@@ -469,7 +481,7 @@ fn select_model(layout: &Layout, network: &str) -> anyhow::Result<()> {
         let bytes = std::fs::read(&source)?;
         write_atomically(&target, |w| std::io::Write::write_all(w, &bytes))?;
     }
-    tracing::info!(network, epoch, validation_f1 = f1, "selected");
+    tracing::info!(network, epoch = selected.epoch, "selected by {selected}");
     Ok(())
 }
 

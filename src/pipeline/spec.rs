@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::infer::Device;
+use crate::protocol::{Optimizer, OutputBias, Selection};
 
 /// A whole pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,9 +123,29 @@ pub struct NetworkSpec {
     pub patience: usize,
     #[serde(default)]
     pub seed: u64,
+    /// Several instances of this network, one per seed, trained one after another and named
+    /// `NAME-sSEED` (instead of `seed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
+    /// `sgd` (Nesterov, the paper's) or `adam`.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// Updates over which the learning rate rises linearly from 0.
+    #[serde(default)]
+    pub warmup_steps: usize,
+    /// `random` or `prior` (the logit of the training labels' frequency per output).
+    #[serde(default)]
+    pub output_bias: OutputBias,
+    /// Which epoch becomes the network's model: `validation-f1` or `validation-loss`.
+    #[serde(default)]
+    pub select_by: Selection,
     /// `cpu`, `cuda`, or `auto` (CUDA when libtorch sees a GPU).
     #[serde(default)]
     pub device: TrainingDevice,
+    /// The spec's name for this network before seeds were expanded (tables and figures
+    /// group the instances of one network by it).
+    #[serde(skip)]
+    pub family: String,
 }
 
 /// Where a network trains.
@@ -234,9 +255,35 @@ impl PipelineSpec {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let spec: Self = toml::from_str(&text).map_err(|e| fail(e.to_string().trim().into()))?;
+        let mut spec: Self =
+            toml::from_str(&text).map_err(|e| fail(e.to_string().trim().into()))?;
         spec.validate().map_err(fail)?;
+        spec.expand_seeds();
         Ok(spec)
+    }
+
+    /// One network per seed of each `seeds` list, named `NAME-sSEED`; every network records
+    /// the name it was given in the spec as its `family`.
+    pub fn expand_seeds(&mut self) {
+        self.networks = std::mem::take(&mut self.networks)
+            .into_iter()
+            .flat_map(|n| {
+                let family = n.name.clone();
+                if n.seeds.is_empty() {
+                    return vec![NetworkSpec { family, ..n }];
+                }
+                n.seeds
+                    .iter()
+                    .map(|&seed| NetworkSpec {
+                        name: format!("{}-s{seed}", n.name),
+                        seed,
+                        seeds: Vec::new(),
+                        family: family.clone(),
+                        ..n.clone()
+                    })
+                    .collect()
+            })
+            .collect();
     }
 
     /// Checks what parsing cannot: values in range, names known, paths present.
@@ -329,6 +376,27 @@ impl PipelineSpec {
                 }
             }
             positive(&key("learning_rate"), n.learning_rate)?;
+            if !n.seeds.is_empty() && n.seed != 0 {
+                return Err(format!(
+                    "{} and {}: give one seed or a list of seeds, not both",
+                    key("seed"),
+                    key("seeds")
+                ));
+            }
+            let mut distinct = std::collections::BTreeSet::new();
+            if let Some(s) = n.seeds.iter().find(|s| !distinct.insert(**s)) {
+                return Err(format!("{} = {:?}: seed {s} twice", key("seeds"), n.seeds));
+            }
+            for seed in &n.seeds {
+                let expanded = format!("{}-s{seed}", n.name);
+                if self.networks.iter().any(|m| m.name == expanded) {
+                    return Err(format!(
+                        "{} = {:?}: the instance name {expanded:?} is taken by another network",
+                        key("seeds"),
+                        n.seeds
+                    ));
+                }
+            }
         }
         if self.analysis.workers == 0 || self.analysis.intra_threads == 0 {
             return Err("analysis.workers and analysis.intra_threads must be at least 1".into());

@@ -75,6 +75,28 @@ impl FrameData {
     pub fn bands(&self) -> usize {
         self.shards[0].0.bands
     }
+
+    /// Per output unit: the fraction of frames in which its pitch sounds.
+    pub fn label_priors(&self) -> Vec<f64> {
+        let mut active = vec![0u64; self.outputs];
+        let mut frames = 0u64;
+        for (_, roll) in &self.shards {
+            for set in &roll.frames {
+                frames += 1;
+                for pitch in set.iter() {
+                    if let Some(k) = pitch.checked_sub(self.lowest_pitch) {
+                        if let Some(a) = active.get_mut(usize::from(k)) {
+                            *a += 1;
+                        }
+                    }
+                }
+            }
+        }
+        active
+            .iter()
+            .map(|&a| a as f64 / frames.max(1) as f64)
+            .collect()
+    }
 }
 
 /// How a network reads the spectrogram, and so what one training example is.

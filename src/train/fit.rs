@@ -1,15 +1,14 @@
 //! The training loop of Kelz et al. (2016), for the frame networks (ConvNet, SmallConvNet:
 //! examples are frames with context) and AUNet (examples are 256-frame segments):
-//! BCE on logits, SGD with Nesterov momentum and weight decay (written out here, in torch's
-//! formulation, so its momentum buffers can be checkpointed), epochs of a fixed number of
-//! steps drawn without replacement, the learning rate halved when the validation loss has not
-//! improved for `patience` epochs, and per epoch: validation loss and framewise F, a
-//! checkpoint, an ONNX export, and `best.onnx` for the best validation F so far.
+//! BCE on logits, SGD with Nesterov momentum and weight decay (or Adam, see `optim`), epochs
+//! of a fixed number of steps drawn without replacement, an optional linear learning-rate
+//! warm-up, the learning rate halved when the validation loss has not improved for
+//! `patience` epochs, and per epoch: validation loss and micro F, a checkpoint, an ONNX
+//! export, and `best.onnx` for the best epoch so far (by validation F or loss).
 //!
 //! Every random choice of epoch `e` is seeded from `(seed, e)`, so a run resumed from the
 //! checkpoint of epoch `e - 1` continues exactly as the uninterrupted run would have.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -18,11 +17,13 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 use super::data::{FrameData, InputLayout};
 use super::net::TchNet;
+use super::optim::OptimizerState;
 use crate::analysis::FrameCounts;
 use crate::model::layers::Shape;
 use crate::model::weights::{Role, parameter_specs};
 use crate::model::{Architecture, Weights, export_onnx};
 use crate::pitchset::PitchSet;
+use crate::protocol::{Optimizer, OutputBias, Selection};
 use crate::sink::write_atomically;
 
 /// Training hyper-parameters; defaults are the paper's (Kelz et al. 2016).
@@ -38,6 +39,14 @@ pub struct TrainConfig {
     /// Epochs without a better validation loss before the learning rate is halved.
     pub patience: usize,
     pub seed: u64,
+    /// The update rule: the paper's Nesterov SGD, or Adam.
+    pub optimizer: Optimizer,
+    /// Steps over which the learning rate rises linearly from 0 (0: none).
+    pub warmup_steps: usize,
+    /// How the output layer's bias starts.
+    pub output_bias: OutputBias,
+    /// Which epoch `best.onnx` holds.
+    pub select_by: Selection,
 }
 
 impl Default for TrainConfig {
@@ -51,8 +60,32 @@ impl Default for TrainConfig {
             epochs: 100,
             patience: 20,
             seed: 0,
+            optimizer: Optimizer::Sgd,
+            warmup_steps: 0,
+            output_bias: OutputBias::Random,
+            select_by: Selection::ValidationF1,
         }
     }
+}
+
+/// How `fit` treats a run directory that already holds checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Refuse a directory with checkpoints (they would be silently overwritten).
+    Fresh,
+    /// Continue after the last complete checkpoint.
+    Resume,
+    /// Delete the old checkpoints, exports and history, then start from scratch.
+    Overwrite,
+}
+
+/// How a training run is carried out (as opposed to what it trains: [`TrainConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FitOptions {
+    pub start: Start,
+    pub device: Device,
+    /// Show a progress bar per epoch.
+    pub progress: bool,
 }
 
 /// What one epoch measured.
@@ -62,7 +95,10 @@ pub struct EpochRecord {
     pub learning_rate: f64,
     pub train_loss: f64,
     pub validation_loss: f64,
-    pub validation_f1: f64,
+    /// Micro F over all validation frames (the analysis tables' `validation F` is the mean
+    /// over shards of each shard's micro F; the pipeline selects by the tables').
+    #[serde(alias = "validation_f1")]
+    pub validation_micro_f1: f64,
     pub seconds: f64,
 }
 
@@ -74,6 +110,9 @@ struct RunState {
     best_validation_loss: f64,
     epochs_since_improvement: usize,
     best_validation_f1: f64,
+    /// Optimizer updates so far (warm-up and Adam's bias correction count them).
+    #[serde(default)]
+    steps: u64,
     history: Vec<EpochRecord>,
 }
 
@@ -146,27 +185,124 @@ pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
         .max()
 }
 
-/// Trains `arch` on `train`, validating on `validation`, writing into `run_dir`. With
-/// `resume`, continues after the last complete checkpoint in `run_dir`.
-#[allow(clippy::too_many_arguments)]
+/// The names of the files a run directory holds, which `Start::Overwrite` removes.
+fn is_run_file(name: &str) -> bool {
+    (name.starts_with("checkpoint-") && name.contains(".safetensors"))
+        || (name.starts_with("state-") && name.ends_with(".json"))
+        || (name.starts_with("epoch-") && name.ends_with(".onnx"))
+        || name == "best.onnx"
+        || name == "history.json"
+}
+
+/// Trains `arch` on `train`, validating on `validation`, writing into `run_dir`.
 pub fn fit(
     arch: &Architecture,
     train: &FrameData,
     validation: &FrameData,
     config: &TrainConfig,
     run_dir: &Path,
-    resume: bool,
-    device: Device,
-    progress: bool,
+    options: FitOptions,
 ) -> Result<Vec<EpochRecord>, TrainError> {
+    prepare_run_dir(run_dir, options.start)?;
+    if train.index.is_empty() {
+        return Err(TrainError::Data("the training split has no frames".into()));
+    }
+    let layout = input_layout(arch, train)?;
+    let device = options.device;
+    let mut net = TchNet::new(arch.clone(), device)?;
+    let trainable: Vec<String> = parameter_specs(arch)?
+        .into_iter()
+        .filter(|(_, _, role)| !matches!(role, Role::RunningMean | Role::RunningVar))
+        .map(|(name, _, _)| name)
+        .collect();
+    let mut optimizer = OptimizerState::new(config.optimizer, config.momentum, config.weight_decay);
+    let resume_from = last_checkpoint(run_dir).filter(|_| options.start == Start::Resume);
+    let mut state = match resume_from {
+        Some(epoch) => restore_checkpoint(run_dir, epoch, &mut net, &mut optimizer, device)?,
+        None => initialise(arch, train, config, &mut net)?,
+    };
+    for name in &trainable {
+        let _ = net.param_mut(name).set_requires_grad(true);
+    }
+
+    let mut buffers = Buffers::default();
+    let examples = layout.training_examples(train);
+    while state.epoch < config.epochs {
+        let epoch = state.epoch + 1;
+        let started = Instant::now();
+        tch::manual_seed((config.seed ^ epoch as u64) as i64);
+        let run = EpochRun {
+            config,
+            epoch,
+            train,
+            layout,
+            examples: &examples,
+            trainable: &trainable,
+            device,
+            run_dir,
+        };
+        let train_loss = run.train(
+            &mut net,
+            &mut optimizer,
+            &mut state,
+            &mut buffers,
+            options.progress,
+        )?;
+        let (validation_loss, validation_micro_f1) = evaluate(&net, validation, layout, device);
+        let record = EpochRecord {
+            epoch,
+            learning_rate: state.learning_rate,
+            train_loss,
+            validation_loss,
+            validation_micro_f1,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        tracing::info!(
+            epoch,
+            train_loss = format!("{:.4}", record.train_loss),
+            validation_loss = format!("{:.4}", validation_loss),
+            validation_micro_f1 = format!("{:.4}", validation_micro_f1),
+            lr = state.learning_rate,
+            "epoch done"
+        );
+        finish_epoch(arch, config, run_dir, &net, &optimizer, &mut state, record)?;
+    }
+    Ok(state.history)
+}
+
+/// Creates `run_dir`, refusing (`Fresh`) or clearing (`Overwrite`) earlier checkpoints.
+fn prepare_run_dir(run_dir: &Path, start: Start) -> Result<(), TrainError> {
     let checkpoint_error = |path: &Path, reason: String| TrainError::Checkpoint {
         path: path.to_path_buf(),
         reason,
     };
     std::fs::create_dir_all(run_dir).map_err(|e| checkpoint_error(run_dir, e.to_string()))?;
-    if train.index.is_empty() {
-        return Err(TrainError::Data("the training split has no frames".into()));
+    match (start, last_checkpoint(run_dir)) {
+        (Start::Fresh, Some(epoch)) => Err(checkpoint_error(
+            run_dir,
+            format!(
+                "holds the checkpoints of an earlier run (up to epoch {epoch}); \
+                 pass --resume to continue it or --overwrite to replace it"
+            ),
+        )),
+        (Start::Overwrite, _) => {
+            let entries =
+                std::fs::read_dir(run_dir).map_err(|e| checkpoint_error(run_dir, e.to_string()))?;
+            for entry in entries.filter_map(|e| e.ok()) {
+                if is_run_file(&entry.file_name().to_string_lossy()) {
+                    std::fs::remove_file(entry.path())
+                        .map_err(|e| checkpoint_error(&entry.path(), e.to_string()))?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
+}
+
+/// Context frames (ConvNet, SmallConvNet) or segments (AUNet), from the input shape; and a
+/// check that the network's outputs match the labels'.
+fn input_layout(arch: &Architecture, train: &FrameData) -> Result<InputLayout, TrainError> {
     let layout = match arch.input {
         Shape::Map(1, frames, bins) if bins == train.bands() && frames % 2 == 1 => {
             InputLayout::Context {
@@ -196,74 +332,129 @@ pub fn fit(
             arch.name, train.outputs
         )));
     }
+    Ok(layout)
+}
 
-    let mut net = TchNet::new(arch.clone(), device)?;
-    let trainable: Vec<String> = parameter_specs(arch)?
-        .into_iter()
-        .filter(|(_, _, role)| !matches!(role, Role::RunningMean | Role::RunningVar))
-        .map(|(name, _, _)| name)
-        .collect();
-    let mut momentum: BTreeMap<String, Tensor> = BTreeMap::new();
-    let mut state = RunState {
+/// Fresh weights from the seed, with the output bias as the config asks.
+fn initialise(
+    arch: &Architecture,
+    train: &FrameData,
+    config: &TrainConfig,
+    net: &mut TchNet,
+) -> Result<RunState, TrainError> {
+    let mut weights = Weights::random(arch, config.seed)?;
+    if config.output_bias == OutputBias::Prior {
+        set_prior_bias(arch, train, &mut weights)?;
+    }
+    net.load_weights(&weights).map_err(TrainError::Data)?;
+    Ok(RunState {
         epoch: 0,
         learning_rate: config.learning_rate,
         best_validation_loss: f64::INFINITY,
         epochs_since_improvement: 0,
         best_validation_f1: -1.0,
+        steps: 0,
         history: Vec::new(),
-    };
-    match last_checkpoint(run_dir).filter(|_| resume) {
-        Some(epoch) => {
-            let (tensors_path, state_path) = checkpoint_paths(run_dir, epoch);
-            let text = std::fs::read_to_string(&state_path)
-                .map_err(|e| checkpoint_error(&state_path, e.to_string()))?;
-            state = serde_json::from_str(&text)
-                .map_err(|e| checkpoint_error(&state_path, e.to_string()))?;
-            let tensors = Tensor::read_safetensors(&tensors_path)
-                .map_err(|e| checkpoint_error(&tensors_path, e.to_string()))?;
-            let mut weights = Weights::default();
-            for (name, t) in tensors {
-                if let Some(param) = name.strip_prefix("momentum/") {
-                    momentum.insert(param.to_string(), t.to_device(device));
-                } else {
-                    let shape = t.size().iter().map(|&d| d as usize).collect();
-                    let data = Vec::<f32>::try_from(t.flatten(0, -1))
-                        .map_err(|e| checkpoint_error(&tensors_path, e.to_string()))?;
-                    weights
-                        .tensors
-                        .insert(name, crate::model::Tensor { shape, data });
-                }
-            }
-            net.load_weights(&weights)
-                .map_err(|e| checkpoint_error(&tensors_path, e))?;
-            tracing::info!(epoch, "resuming from {}", tensors_path.display());
-        }
-        None => {
-            let weights = Weights::random(arch, config.seed)?;
-            net.load_weights(&weights).map_err(TrainError::Data)?;
-        }
-    }
-    for name in &trainable {
-        let _ = net.param_mut(name).set_requires_grad(true);
-    }
+    })
+}
 
-    let mut buffers = Buffers::default();
-    let examples = layout.training_examples(train);
-    while state.epoch < config.epochs {
-        let epoch = state.epoch + 1;
-        let started = Instant::now();
-        tch::manual_seed((config.seed ^ epoch as u64) as i64);
-        let bar = if progress {
-            ProgressBar::new(config.steps_per_epoch as u64).with_style(
-                ProgressStyle::with_template(
-                    "epoch {prefix} {wide_bar} {pos}/{len} loss {msg} [{elapsed} < {eta}]",
-                )
-                .expect("valid template"),
-            )
-        } else {
-            ProgressBar::hidden()
+/// Sets the last bias of `arch` to the logit of the label prior: per output for a dense head,
+/// the mean over outputs for a shared bias (AUNet's single-channel last convolution).
+fn set_prior_bias(
+    arch: &Architecture,
+    train: &FrameData,
+    weights: &mut Weights,
+) -> Result<(), TrainError> {
+    let priors = train.label_priors();
+    let Some((name, shape, _)) = parameter_specs(arch)?
+        .into_iter()
+        .rfind(|(_, _, role)| *role == Role::Bias)
+    else {
+        return Err(TrainError::Data(format!(
+            "{} has no output bias to initialise",
+            arch.name
+        )));
+    };
+    let logit = |p: f64| {
+        let p = p.clamp(1e-4, 1.0 - 1e-4);
+        (p / (1.0 - p)).ln() as f32
+    };
+    let data = if shape == [priors.len()] {
+        priors.iter().map(|&p| logit(p)).collect()
+    } else {
+        let mean = priors.iter().sum::<f64>() / priors.len().max(1) as f64;
+        vec![logit(mean); shape.iter().product()]
+    };
+    weights
+        .tensors
+        .insert(name, crate::model::Tensor { shape, data });
+    Ok(())
+}
+
+/// Loads the weights, optimizer buffers and run state of `epoch`'s checkpoint.
+fn restore_checkpoint(
+    run_dir: &Path,
+    epoch: usize,
+    net: &mut TchNet,
+    optimizer: &mut OptimizerState,
+    device: Device,
+) -> Result<RunState, TrainError> {
+    let checkpoint_error = |path: &Path, reason: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (tensors_path, state_path) = checkpoint_paths(run_dir, epoch);
+    let text = std::fs::read_to_string(&state_path)
+        .map_err(|e| checkpoint_error(&state_path, e.to_string()))?;
+    let state: RunState =
+        serde_json::from_str(&text).map_err(|e| checkpoint_error(&state_path, e.to_string()))?;
+    let tensors = Tensor::read_safetensors(&tensors_path)
+        .map_err(|e| checkpoint_error(&tensors_path, e.to_string()))?;
+    let mut weights = Weights::default();
+    for (name, t) in tensors {
+        let Some(t) = optimizer.restore(&name, t) else {
+            continue;
         };
-        bar.set_prefix(epoch.to_string());
+        let shape = t.size().iter().map(|&d| d as usize).collect();
+        let data = Vec::<f32>::try_from(t.flatten(0, -1))
+            .map_err(|e| checkpoint_error(&tensors_path, e.to_string()))?;
+        weights
+            .tensors
+            .insert(name, crate::model::Tensor { shape, data });
+    }
+    optimizer.to_device(device);
+    optimizer.steps = state.steps;
+    net.load_weights(&weights)
+        .map_err(|e| checkpoint_error(&tensors_path, e))?;
+    tracing::info!(epoch, "resuming from {}", tensors_path.display());
+    Ok(state)
+}
+
+/// What one epoch of training works on.
+struct EpochRun<'a> {
+    config: &'a TrainConfig,
+    epoch: usize,
+    train: &'a FrameData,
+    layout: InputLayout,
+    examples: &'a [(u32, u32)],
+    trainable: &'a [String],
+    device: Device,
+    run_dir: &'a Path,
+}
+
+impl EpochRun<'_> {
+    /// `steps_per_epoch` updates on batches drawn without replacement (reshuffled when the
+    /// examples run out); the mean training loss.
+    fn train(
+        &self,
+        net: &mut TchNet,
+        optimizer: &mut OptimizerState,
+        state: &mut RunState,
+        buffers: &mut Buffers,
+        progress: bool,
+    ) -> Result<f64, TrainError> {
+        let config = self.config;
+        let bar = epoch_bar(config.steps_per_epoch, self.epoch, progress);
         let mut order: Vec<(u32, u32)> = Vec::new();
         let mut cursor = 0;
         let mut reshuffles = 0;
@@ -272,8 +463,8 @@ pub fn fit(
             let mut ids = Vec::with_capacity(config.batch_size);
             while ids.len() < config.batch_size {
                 if cursor == order.len() {
-                    order = examples.clone();
-                    Rng::new(config.seed, epoch, reshuffles).shuffle(&mut order);
+                    order = self.examples.to_vec();
+                    Rng::new(config.seed, self.epoch, reshuffles).shuffle(&mut order);
                     reshuffles += 1;
                     cursor = 0;
                 }
@@ -281,7 +472,7 @@ pub fn fit(
                 ids.extend_from_slice(&order[cursor..cursor + take]);
                 cursor += take;
             }
-            let (x, y, m) = batch_tensors(train, &ids, layout, &mut buffers, device);
+            let (x, y, m) = batch_tensors(self.train, &ids, self.layout, buffers, self.device);
             // Mean over real (unpadded) frames and outputs.
             let loss = net
                 .forward_logits(&x, true)
@@ -289,109 +480,98 @@ pub fn fit(
                 / m.sum(Kind::Float).clamp_min(1.0);
             let value = loss.double_value(&[]);
             if !value.is_finite() {
-                let checkpoint = last_checkpoint(run_dir)
-                    .map(|e| checkpoint_paths(run_dir, e).0.display().to_string())
+                let checkpoint = last_checkpoint(self.run_dir)
+                    .map(|e| checkpoint_paths(self.run_dir, e).0.display().to_string())
                     .unwrap_or_else(|| "none (no epoch finished)".into());
                 return Err(TrainError::NanLoss {
-                    epoch,
+                    epoch: self.epoch,
                     step,
                     checkpoint,
                 });
             }
             loss_sum += value;
             loss.backward();
-            sgd_step(
-                &mut net,
-                &trainable,
-                &mut momentum,
-                state.learning_rate,
-                config,
-            );
+            let rate = warmed_up_rate(state.learning_rate, state.steps, config.warmup_steps);
+            optimizer.step(net, self.trainable, rate);
+            state.steps = optimizer.steps;
             if step % 16 == 0 {
                 bar.set_message(format!("{:.4}", loss_sum / (step + 1) as f64));
             }
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let (validation_loss, validation_f1) = evaluate(&net, validation, layout, device);
-        let record = EpochRecord {
-            epoch,
-            learning_rate: state.learning_rate,
-            train_loss: loss_sum / config.steps_per_epoch as f64,
-            validation_loss,
-            validation_f1,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        tracing::info!(
-            epoch,
-            train_loss = format!("{:.4}", record.train_loss),
-            validation_loss = format!("{:.4}", validation_loss),
-            validation_f1 = format!("{:.4}", validation_f1),
-            lr = state.learning_rate,
-            "epoch done"
-        );
-        // Plateau schedule on the validation loss.
-        if validation_loss < state.best_validation_loss {
-            state.best_validation_loss = validation_loss;
-            state.epochs_since_improvement = 0;
-        } else {
-            state.epochs_since_improvement += 1;
-            if state.epochs_since_improvement >= config.patience {
-                state.learning_rate /= 2.0;
-                state.epochs_since_improvement = 0;
-                tracing::info!(
-                    lr = state.learning_rate,
-                    "validation loss plateaued: halving the learning rate"
-                );
-            }
-        }
-        let weights = net.to_weights();
-        export_onnx(
-            arch,
-            &weights,
-            &run_dir.join(format!("epoch-{epoch:04}.onnx")),
-        )?;
-        if validation_f1 > state.best_validation_f1 {
-            state.best_validation_f1 = validation_f1;
-            export_onnx(arch, &weights, &run_dir.join("best.onnx"))?;
-        }
-        state.epoch = epoch;
-        state.history.push(record);
-        save_checkpoint(run_dir, &state, &weights, &momentum)?;
+        Ok(loss_sum / config.steps_per_epoch as f64)
     }
-    Ok(state.history)
 }
 
-/// One update of torch.optim.SGD(momentum, dampening = 0, nesterov = True, weight_decay) on
-/// the parameters named in `trainable`, whose gradients are then zeroed.
-pub fn sgd_step(
-    net: &mut TchNet,
-    trainable: &[String],
-    momentum: &mut BTreeMap<String, Tensor>,
-    learning_rate: f64,
+/// The learning rate of update `step` (0-based): linear warm-up over `warmup` updates.
+pub fn warmed_up_rate(rate: f64, step: u64, warmup: usize) -> f64 {
+    if (step as usize) < warmup {
+        rate * (step + 1) as f64 / warmup as f64
+    } else {
+        rate
+    }
+}
+
+fn epoch_bar(steps: usize, epoch: usize, progress: bool) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(steps as u64).with_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} {wide_bar} {pos}/{len} loss {msg} [{elapsed} < {eta}]",
+        )
+        .expect("valid template"),
+    );
+    bar.set_prefix(epoch.to_string());
+    bar
+}
+
+/// The plateau schedule, the epoch's ONNX export, `best.onnx`, and the checkpoint.
+fn finish_epoch(
+    arch: &Architecture,
     config: &TrainConfig,
-) {
-    tch::no_grad(|| {
-        for name in trainable {
-            let param = net.param_mut(name);
-            let grad = param.grad();
-            let d = &grad + &*param * config.weight_decay;
-            let buf = match momentum.get_mut(name) {
-                Some(buf) => {
-                    let _ = buf.g_mul_scalar_(config.momentum).g_add_(&d);
-                    buf.shallow_clone()
-                }
-                None => {
-                    let buf = d.copy();
-                    momentum.insert(name.clone(), buf.shallow_clone());
-                    buf
-                }
-            };
-            let step = d + buf * config.momentum;
-            let _ = param.g_sub_(&(step * learning_rate));
-            let _ = param.grad().zero_();
+    run_dir: &Path,
+    net: &TchNet,
+    optimizer: &OptimizerState,
+    state: &mut RunState,
+    record: EpochRecord,
+) -> Result<(), TrainError> {
+    let improved_loss = record.validation_loss < state.best_validation_loss;
+    if improved_loss {
+        state.best_validation_loss = record.validation_loss;
+        state.epochs_since_improvement = 0;
+    } else {
+        state.epochs_since_improvement += 1;
+        if state.epochs_since_improvement >= config.patience {
+            state.learning_rate /= 2.0;
+            state.epochs_since_improvement = 0;
+            tracing::info!(
+                lr = state.learning_rate,
+                "validation loss plateaued: halving the learning rate"
+            );
         }
-    });
+    }
+    let weights = net.to_weights();
+    let epoch = record.epoch;
+    export_onnx(
+        arch,
+        &weights,
+        &run_dir.join(format!("epoch-{epoch:04}.onnx")),
+    )?;
+    let best = match config.select_by {
+        Selection::ValidationF1 => record.validation_micro_f1 > state.best_validation_f1,
+        Selection::ValidationLoss => improved_loss,
+    };
+    if record.validation_micro_f1 > state.best_validation_f1 {
+        state.best_validation_f1 = record.validation_micro_f1;
+    }
+    if best {
+        export_onnx(arch, &weights, &run_dir.join("best.onnx"))?;
+    }
+    state.epoch = epoch;
+    state.history.push(record);
+    save_checkpoint(run_dir, state, &weights, optimizer)
 }
 
 /// Host-side batch buffers, reused across steps.
@@ -483,7 +663,7 @@ fn save_checkpoint(
     run_dir: &Path,
     state: &RunState,
     weights: &Weights,
-    momentum: &BTreeMap<String, Tensor>,
+    optimizer: &OptimizerState,
 ) -> Result<(), TrainError> {
     let (tensors_path, state_path) = checkpoint_paths(run_dir, state.epoch);
     let mut named: Vec<(String, Tensor)> = weights
@@ -494,11 +674,7 @@ fn save_checkpoint(
             (name.clone(), Tensor::from_slice(&t.data).reshape(&dims))
         })
         .collect();
-    named.extend(
-        momentum
-            .iter()
-            .map(|(name, t)| (format!("momentum/{name}"), t.to_device(Device::Cpu))),
-    );
+    named.extend(optimizer.checkpoint_tensors());
     // safetensors via a temporary name, then the state file: a checkpoint counts once its
     // state file exists, so a kill -9 between the two leaves the previous one in charge.
     let partial = tensors_path.with_extension("safetensors.partial");

@@ -4,10 +4,13 @@
 pub mod data;
 pub mod fit;
 pub mod net;
+pub mod optim;
 
+pub use crate::protocol::{Optimizer, OutputBias, Selection};
 pub use data::{FrameData, InputLayout};
-pub use fit::{EpochRecord, TrainConfig, TrainError, fit};
+pub use fit::{EpochRecord, FitOptions, Start, TrainConfig, TrainError, fit};
 pub use net::TchNet;
+pub use optim::OptimizerState;
 
 /// The libtorch device for a request: CPU, CUDA (an error when libtorch sees no GPU), or
 /// `None` for CUDA when available, else CPU.
