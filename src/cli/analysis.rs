@@ -39,7 +39,8 @@ pub struct AnalysisArgs {
     /// Output directory for the tables.
     #[arg(long)]
     out: PathBuf,
-    /// MIDI pitch of a network's first output (default: 21 when it has 88 outputs).
+    /// MIDI pitch of a network's first output, for ONNX files that do not record it
+    /// (entangle's exports do; a file that records another pitch is an error).
     #[arg(long)]
     lowest_pitch: Option<u8>,
     /// Fail on predictions for shards or frames the labels lack, instead of counting and

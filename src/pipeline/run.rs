@@ -63,6 +63,7 @@ pub fn manifest_path(spec: &PipelineSpec, layout: &Layout) -> PathBuf {
         }),
         CorpusSpec::MapsLike { .. } => crate::corpus::maps_like::MANIFEST.to_string(),
         CorpusSpec::Maps { .. } => "maps.manifest.parquet".to_string(),
+        CorpusSpec::Manifest { path } => return path.clone(),
     };
     layout.corpus().join(name)
 }
@@ -252,6 +253,10 @@ fn corpus_inputs(corpus: &CorpusSpec) -> anyhow::Result<BTreeMap<String, String>
                 super::stages::stage_key("listing", &listing, &BTreeMap::new()),
             );
         }
+        // The manifest holds the SHA-256 of every audio file: its hash stands for the corpus.
+        CorpusSpec::Manifest { path } => {
+            inputs.insert(path.display().to_string(), hash_file(path)?);
+        }
     }
     Ok(inputs)
 }
@@ -309,6 +314,8 @@ fn build_corpus(spec: &PipelineSpec, layout: &Layout, progress: bool) -> anyhow:
             let rows = crate::corpus::maps::maps_manifest(root, validation_instrument)?;
             crate::corpus::manifest::write_manifest(&manifest_path(spec, layout), &rows)?;
         }
+        // Used where it is.
+        CorpusSpec::Manifest { .. } => {}
     }
     Ok(())
 }
@@ -401,6 +408,8 @@ fn train_network(
     let device =
         crate::train::torch_device(network.device.request()).map_err(anyhow::Error::msg)?;
     let train = FrameData::load(manifest, "train", lowest, outputs).map_err(anyhow::Error::msg)?;
+    // Every exported epoch records its lowest pitch and frame rate (model metadata).
+    let arch = arch.trained_on(lowest, train.shards[0].0.fps);
     let validation =
         FrameData::load(manifest, "validation", lowest, outputs).map_err(anyhow::Error::msg)?;
     let config = TrainConfig {
