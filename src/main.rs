@@ -586,12 +586,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             formats,
             top,
         } => {
-            if let Some(bad) = formats.iter().find(|f| !matches!(f.as_str(), "svg" | "png")) {
+            if let Some(bad) = formats
+                .iter()
+                .find(|f| !matches!(f.as_str(), "svg" | "png"))
+            {
                 anyhow::bail!("--formats: {bad:?} is not svg or png");
             }
-            let report =
-                entangle::pipeline::report::report_analysis_dir(&dir, split.as_deref(), &formats, top)?;
-            tracing::info!("wrote {} and {}", report.display(), dir.join("figures").display());
+            let report = entangle::pipeline::report::report_analysis_dir(
+                &dir,
+                split.as_deref(),
+                &formats,
+                top,
+            )?;
+            tracing::info!(
+                "wrote {} and {}",
+                report.display(),
+                dir.join("figures").display()
+            );
         }
         #[cfg(feature = "train")]
         Command::Train(args) => run_train(args)?,

@@ -41,7 +41,10 @@ pub fn predict_split(
         );
     }
     let mut model = OnnxModel::load(model_path, options)?;
-    let fps = model.metadata().fps.unwrap_or(SpectrogramParams::default().fps);
+    let fps = model
+        .metadata()
+        .fps
+        .unwrap_or(SpectrogramParams::default().fps);
     // Checked before the spectrograms are computed: a model that does not say which pitch
     // its first output is fails at once.
     let recorded = model.metadata().outputs;

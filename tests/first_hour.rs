@@ -129,7 +129,11 @@ fn exported_models_record_what_their_outputs_mean() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "[('entangle.architecture', 'SmallConvNet'), ('entangle.fps', '100'), \
@@ -316,7 +320,10 @@ fn a_split_that_does_not_exist_is_an_error_naming_those_that_do() {
         "-o",
         s(&dir.path().join("p.parquet")),
     ]));
-    assert!(err.contains("no split \"tset\"; the manifest has test, train, validation"), "{err}");
+    assert!(
+        err.contains("no split \"tset\"; the manifest has test, train, validation"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -377,7 +384,11 @@ fn report_draws_figures_and_a_report_for_any_analysis() {
     for figure in ["isolated-notes-fluid", "common-unshared-fluid", "networks"] {
         for ext in ["svg", "png"] {
             let path = out.join("figures").join(format!("{figure}.{ext}"));
-            assert!(std::fs::metadata(&path).unwrap().len() > 1000, "{}", path.display());
+            assert!(
+                std::fs::metadata(&path).unwrap().len() > 1000,
+                "{}",
+                path.display()
+            );
         }
     }
     // The networks figure says what it shows: only unshared combinations here.
@@ -393,7 +404,10 @@ fn report_draws_figures_and_a_report_for_any_analysis() {
     );
     // A split the tables lack.
     let err = failed(&entangle(&["report", s(&out), "--split", "validation"]));
-    assert!(err.contains("no split \"validation\" in the tables; they have test"), "{err}");
+    assert!(
+        err.contains("no split \"validation\" in the tables; they have test"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -454,7 +468,10 @@ fn model_export_takes_trained_weights_from_a_checkpoint() {
         "-o",
         s(&dir.path().join("x.onnx")),
     ]));
-    assert!(err.contains("checkpoint-0003.safetensors: tensor") && err.contains("shape"), "{err}");
+    assert!(
+        err.contains("checkpoint-0003.safetensors: tensor") && err.contains("shape"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -470,7 +487,10 @@ fn a_closed_pipe_is_a_normal_stop() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
-    assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("error"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -490,13 +510,7 @@ fn each_cause_of_an_error_is_said_once() {
 #[test]
 fn demo_takes_soundfont_names_and_says_which_it_used() {
     let dir = tempfile::tempdir().unwrap();
-    let out = entangle(&[
-        "demo",
-        "--out",
-        s(dir.path()),
-        "--soundfont",
-        "TimGM6mb",
-    ]);
+    let out = entangle(&["demo", "--out", s(dir.path()), "--soundfont", "TimGM6mb"]);
     ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("(TimGM6mb,"), "{stdout}");
@@ -585,7 +599,12 @@ fn a_pipeline_on_an_existing_manifest_is_validated_before_work() {
     let no_validation = dir.path().join("no-validation.manifest.parquet");
     write_manifest(
         &no_validation,
-        &relative(rows.iter().filter(|r| r.split != "validation").cloned().collect()),
+        &relative(
+            rows.iter()
+                .filter(|r| r.split != "validation")
+                .cloned()
+                .collect(),
+        ),
     )
     .unwrap();
     let err = failed(&run(&pipeline_spec(&no_validation)));
@@ -598,7 +617,10 @@ fn a_pipeline_on_an_existing_manifest_is_validated_before_work() {
     let missing_audio = dir.path().join("missing.manifest.parquet");
     write_manifest(&missing_audio, &moved).unwrap();
     let err = failed(&run(&pipeline_spec(&missing_audio)));
-    assert!(err.contains("shard \"ex3\"") && err.contains("gone.wav does not exist"), "{err}");
+    assert!(
+        err.contains("shard \"ex3\"") && err.contains("gone.wav does not exist"),
+        "{err}"
+    );
     let err = failed(&run(&pipeline_spec(&dir.path().join("nowhere.parquet"))));
     assert!(err.contains("nowhere.parquet\": no such file"), "{err}");
 }

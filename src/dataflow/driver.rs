@@ -15,11 +15,11 @@ use timely::CommunicationConfig;
 use super::changelog::ChangeLog;
 use super::graph::{Round, build_graph};
 use super::sources::{Fingerprint, SourceKind, find_sources, units_of};
-use crate::model::metadata::check_network;
 use super::state::{Skip, TableState};
 use super::tables::write_tables;
 use super::truth::{TrainCombinations, TruthIndex};
 use super::units::{EvaluationOptions, Unit, UnitEvent};
+use crate::model::metadata::check_network;
 use crate::sink::write_atomically;
 
 /// File name of the run summary in an analysis directory.

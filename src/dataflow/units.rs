@@ -200,9 +200,10 @@ impl Evaluator {
         // What output k means comes from the file (or --lowest-pitch for one that does not
         // say); the driver checked this before any work, so this fails only for a file
         // replaced since.
-        let lowest = network
-            .metadata()
-            .output_pitch(path, options.lowest_pitch, Some(units), truth.fps)?;
+        let lowest =
+            network
+                .metadata()
+                .output_pitch(path, options.lowest_pitch, Some(units), truth.fps)?;
         let slot = tally.slot(&truth, model, shard);
         for (frame, row) in outputs.iter().enumerate() {
             let mut set = PitchSet::EMPTY;

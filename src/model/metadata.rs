@@ -46,10 +46,7 @@ impl ModelMetadata {
 
     /// Reads the entries through `get` (key -> value); a value that does not parse is an
     /// error naming `path`, the key and the value.
-    pub fn from_props(
-        path: &Path,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
+    pub fn from_props(path: &Path, get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         fn parse<T: std::str::FromStr>(
             path: &Path,
             key: &str,
@@ -151,7 +148,10 @@ pub fn check_network(path: &Path, flag: Option<u8>, fps: f64) -> Result<u8, Stri
     meta.output_pitch(path, flag, static_outputs(&model), fps)
 }
 
-fn metadata_of(path: &Path, model: &super::onnx::proto::ModelProto) -> Result<ModelMetadata, String> {
+fn metadata_of(
+    path: &Path,
+    model: &super::onnx::proto::ModelProto,
+) -> Result<ModelMetadata, String> {
     ModelMetadata::from_props(path, |key| {
         model
             .metadata_props
@@ -237,7 +237,10 @@ mod tests {
         let p = Path::new("foreign.onnx");
         let none = ModelMetadata::default();
         let e = none.output_pitch(p, None, Some(88), 100.0).unwrap_err();
-        assert!(e.contains("--lowest-pitch") && e.contains("foreign.onnx"), "{e}");
+        assert!(
+            e.contains("--lowest-pitch") && e.contains("foreign.onnx"),
+            "{e}"
+        );
         assert_eq!(none.output_pitch(p, Some(21), Some(88), 100.0), Ok(21));
         let e = none.output_pitch(p, Some(49), Some(88), 100.0).unwrap_err();
         assert!(e.contains("do not fit"), "{e}");

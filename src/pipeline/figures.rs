@@ -340,7 +340,9 @@ pub fn draw_figures(inputs: &FigureInputs) -> anyhow::Result<Findings> {
                     if shared {
                         format!("no combination of the {split} split occurs in the training split")
                     } else {
-                        format!("every combination of the {split} split occurs in the training split")
+                        format!(
+                            "every combination of the {split} split occurs in the training split"
+                        )
                     },
                 ));
                 continue;

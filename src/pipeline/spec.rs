@@ -247,7 +247,10 @@ fn validate_manifest(path: &Path) -> Result<(), String> {
     }
     for row in &rows {
         if !Path::new(&row.path).is_file() {
-            return Err(format!("{key}: shard {:?}: {} does not exist", row.shard, row.path));
+            return Err(format!(
+                "{key}: shard {:?}: {} does not exist",
+                row.shard, row.path
+            ));
         }
         // Labels are cheap to read: a bad note list fails now, not after training.
         crate::labels::read_notes(Path::new(&row.labels_path), Default::default())
