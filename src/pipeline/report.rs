@@ -193,11 +193,19 @@ pub fn report_analysis_dir(
     use crate::dataflow::tables::COMBINATIONS;
 
     let combinations_path = dir.join(COMBINATIONS);
-    anyhow::ensure!(
-        combinations_path.is_file(),
-        "{}: no {COMBINATIONS} here; give the --out directory of `entangle analyze` or `watch`",
-        dir.display()
-    );
+    if !combinations_path.is_file() {
+        let hint = if dir.join("analysis").join(COMBINATIONS).is_file() {
+            " (a pipeline's run directory: `entangle run` wrote its report.md; its test tables \
+             are in analysis/)"
+        } else {
+            ""
+        };
+        anyhow::bail!(
+            "{}: no {COMBINATIONS} here; give the --out directory of `entangle analyze` or \
+             `watch`{hint}",
+            dir.display()
+        );
+    }
     let metrics = read_split_metrics(&dir.join(SPLIT_METRICS))?;
     let combinations = read_combinations(&combinations_path)?;
     let splits: std::collections::BTreeSet<&str> = metrics
