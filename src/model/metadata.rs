@@ -79,11 +79,7 @@ impl ModelMetadata {
 
     /// Reads the metadata of the ONNX file at `path` (only the protobuf, no runtime).
     pub fn read(path: &Path) -> Result<Self, String> {
-        use prost::Message;
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let model = super::onnx::proto::ModelProto::decode(bytes.as_slice())
-            .map_err(|e| format!("{}: not an ONNX model: {e}", path.display()))?;
-        metadata_of(path, &model)
+        metadata_of(path, &decode(path)?)
     }
 
     /// The MIDI pitch of output 0 of the network at `path`, which produces `units` outputs
@@ -140,12 +136,17 @@ impl ModelMetadata {
 /// `--lowest-pitch` `flag`: reads its metadata and its output shape (without a runtime) and
 /// returns the MIDI pitch of its first output.
 pub fn check_network(path: &Path, flag: Option<u8>, fps: f64) -> Result<u8, String> {
-    use prost::Message;
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let model = super::onnx::proto::ModelProto::decode(bytes.as_slice())
-        .map_err(|e| format!("{}: not an ONNX model: {e}", path.display()))?;
+    let model = decode(path)?;
     let meta = metadata_of(path, &model)?;
     meta.output_pitch(path, flag, static_outputs(&model), fps)
+}
+
+/// The ONNX file at `path`, parsed (weights included: a few MB for the paper's networks).
+fn decode(path: &Path) -> Result<super::onnx::proto::ModelProto, String> {
+    use prost::Message;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    super::onnx::proto::ModelProto::decode(bytes.as_slice())
+        .map_err(|e| format!("{}: not an ONNX model: {e}", path.display()))
 }
 
 fn metadata_of(
