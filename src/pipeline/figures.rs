@@ -1,7 +1,8 @@
 //! The figures of a run (plotters, SVG and PNG): the analogues of the paper's Figures 1-6
 //! (exact / added / omitted proportions per isolated note, per best-transcribed interval, per
 //! most common shared and unshared combination, per network), training curves, and a heat map
-//! of `additions`. Everything is drawn from the Parquet tables the run wrote.
+//! of `additions`. Everything is drawn from the Parquet tables the run wrote: a pipeline's
+//! (`draw_all`) or any analysis directory's (`draw_figures`, behind `entangle report`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -338,7 +339,10 @@ pub fn draw_figures(inputs: &FigureInputs) -> anyhow::Result<Findings> {
                 findings.not_drawn.push((
                     format!("common-{kind}-{name}"),
                     if shared {
-                        format!("no combination of the {split} split occurs in the training split")
+                        format!(
+                            "no combination of the {split} split occurs in the training split \
+                             (or no training labels were given)"
+                        )
                     } else {
                         format!(
                             "every combination of the {split} split occurs in the training split"
