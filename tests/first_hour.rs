@@ -309,6 +309,23 @@ fn a_split_that_does_not_exist_is_an_error_naming_those_that_do() {
         "{err}"
     );
     assert!(!dir.path().join("a/combinations.parquet").exists());
+    // A training split asked for by name must exist too (by default a corpus without one
+    // is analysed with nothing shared).
+    let err = failed(&entangle(&[
+        "analyze",
+        "--manifest",
+        s(&manifest),
+        "--train-split",
+        "trian",
+        "--predictions",
+        s(&model),
+        "--out",
+        s(&dir.path().join("b")),
+    ]));
+    assert!(
+        err.contains("--train-split trian") && err.contains("it has test, train, validation"),
+        "{err}"
+    );
     let err = failed(&entangle(&[
         "predict",
         "--model",
