@@ -30,16 +30,18 @@ pub struct AnalysisArgs {
     /// Split(s) of the manifest to analyse.
     #[arg(long, default_value = "test", value_delimiter = ',')]
     split: Vec<String>,
-    /// The manifest's training split (for `shared`).
-    #[arg(long, default_value = "train")]
-    train_split: String,
+    /// The manifest's training split (for `shared`); default `train`, and a manifest
+    /// without one is analysed with no combination shared. A split named here must exist.
+    #[arg(long, value_name = "SPLIT")]
+    train_split: Option<String>,
     /// Frame rate of the labels when they come from a manifest.
     #[arg(long, default_value_t = 100.0)]
     fps: f64,
     /// Output directory for the tables.
     #[arg(long)]
     out: PathBuf,
-    /// MIDI pitch of a network's first output (default: 21 when it has 88 outputs).
+    /// MIDI pitch of a network's first output, for ONNX files that do not record it
+    /// (entangle's exports do; a file that records another pitch is an error).
     #[arg(long)]
     lowest_pitch: Option<u8>,
     /// Fail on predictions for shards or frames the labels lack, instead of counting and
@@ -71,6 +73,18 @@ pub struct AnalysisArgs {
 
 impl AnalysisArgs {
     pub fn options(&self) -> anyhow::Result<AnalysisOptions> {
+        if let (Some(manifest), Some(split)) = (&self.manifest, &self.train_split) {
+            let rows =
+                entangle::corpus::manifest::read_manifest(manifest).map_err(anyhow::Error::msg)?;
+            let splits: std::collections::BTreeSet<&str> =
+                rows.iter().map(|r| r.split.as_str()).collect();
+            anyhow::ensure!(
+                splits.contains(split.as_str()),
+                "--train-split {split}: {} has no such split; it has {}",
+                manifest.display(),
+                splits.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
         let (truth, train) = match &self.manifest {
             Some(manifest) => (
                 TruthSource::Manifest {
@@ -81,7 +95,7 @@ impl AnalysisArgs {
                     Some(path) => TruthSource::Labels(vec![("train".into(), path.clone())]),
                     None => TruthSource::Manifest {
                         path: manifest.clone(),
-                        splits: vec![self.train_split.clone()],
+                        splits: vec![self.train_split.clone().unwrap_or_else(|| "train".into())],
                     },
                 }),
             ),

@@ -43,7 +43,7 @@ impl TruthIndex {
     }
 
     /// Labels of the `splits` of a corpus manifest at `fps`, each shard exactly as long as its
-    /// audio's spectrogram (empty when the manifest has no such split).
+    /// audio's spectrogram. A split the manifest lacks is an error naming those it has.
     pub fn from_manifest(manifest: &Path, splits: &[&str], fps: f64) -> anyhow::Result<Self> {
         let params = SpectrogramParams {
             fps,
@@ -51,7 +51,18 @@ impl TruthIndex {
         };
         params.validate()?;
         let mut index = Self::default();
-        for row in read_manifest(manifest).map_err(anyhow::Error::msg)? {
+        let rows = read_manifest(manifest).map_err(anyhow::Error::msg)?;
+        // A misspelt split would otherwise give empty tables and exit 0.
+        let present: std::collections::BTreeSet<&str> =
+            rows.iter().map(|r| r.split.as_str()).collect();
+        if let Some(missing) = splits.iter().find(|s| !present.contains(**s)) {
+            anyhow::bail!(
+                "{}: no split {missing:?}; the manifest has {}",
+                manifest.display(),
+                present.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+        for row in rows {
             if !splits.contains(&row.split.as_str()) {
                 continue;
             }
