@@ -140,7 +140,7 @@ fn label_extent(categories: &[String]) -> u32 {
         .map(|c| c.chars().count())
         .max()
         .unwrap_or(4) as u32;
-    16 + 8 * longest.min(48)
+    14 + 7 * longest.min(48)
 }
 
 /// The paper's layout: one group per category along x, three bars side by side (exact,
@@ -245,8 +245,10 @@ fn bars_for(rows: &[&Combination], title: String) -> Bars<'static> {
 /// Pixel size of a bar figure: wide enough for every group, tall enough for its labels.
 fn bar_size(bars: &Bars) -> (u32, u32) {
     let n = bars.categories.len() as u32;
+    // The title is drawn at 22 px: about 11 px a character.
+    let title = 40 + 11 * bars.title.chars().count() as u32;
     (
-        (120 + 40 * n).max(700),
+        (120 + 40 * n).max(700).max(title),
         470 + label_extent(&bars.categories),
     )
 }

@@ -116,12 +116,24 @@ fn write_seed_spread(
             "| {family} | {} | {} | {} | {} | {} |",
             members.len(),
             spread(&f1),
-            of(|f| format!("{}/{}", f.notes_mostly_exact, f.notes)),
-            of(|f| format!(
-                "{}/{}/{}",
-                f.intervals_omitted_at[0], f.intervals_omitted_at[1], f.intervals_omitted_at[2]
-            )),
-            of(|f| format!("{:.3}/{:.3}", f.shared.0, f.unshared.0)),
+            of(|f| match f.notes {
+                0 => "n/a".into(),
+                n => format!("{}/{n}", f.notes_mostly_exact),
+            }),
+            of(|f| match f.intervals {
+                0 => "n/a".into(),
+                _ => format!(
+                    "{}/{}/{}",
+                    f.intervals_omitted_at[0], f.intervals_omitted_at[1], f.intervals_omitted_at[2]
+                ),
+            }),
+            of(|f| {
+                let short = |(value, frames): (f64, u64)| match frames {
+                    0 => "n/a".to_string(),
+                    _ => format!("{value:.3}"),
+                };
+                format!("{}/{}", short(f.shared), short(f.unshared))
+            }),
         ));
     }
     if rows.is_empty() {
@@ -189,14 +201,15 @@ fn proportion(value: f64, frames: u64) -> String {
     }
 }
 
-/// `## Findings`: per model, what its figures show; `validation` gives the directory of a
-/// model's per-epoch validation tables, when it was trained by a pipeline.
 /// Where a network's per-epoch validation lives, and how its epoch was selected.
 struct ValidationSources {
     split_metrics: std::path::PathBuf,
     history: std::path::PathBuf,
     criterion: crate::protocol::Selection,
 }
+
+/// `## Findings`: per model, what its figures show; `validation` gives where a model's
+/// per-epoch validation lives, when it was trained by a pipeline.
 
 fn findings_section(
     md: &mut String,
