@@ -57,9 +57,14 @@ enum Command {
         /// Extend MIDI notes while the sustain pedal is down.
         #[arg(long)]
         sustain_pedal: bool,
-        /// Take each shard's frame count from the WAV of the same name beside it.
+        /// Require every shard's audio (and fail naming the file without it). Whenever the
+        /// audio is found a shard has as many frames as its spectrogram: the WAV beside the
+        /// note file, `audio/STEM.wav` beside a `labels/` directory, or the --manifest row.
         #[arg(long)]
         frames_from_audio: bool,
+        /// Corpus manifest to find each note file's audio through.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
     },
     /// Render corpora through SoundFonts.
     #[command(subcommand)]
@@ -77,6 +82,10 @@ enum Command {
         #[arg(long, default_value = entangle::corpus::maps::DEFAULT_VALIDATION_PIANO)]
         validation_instrument: String,
     },
+    /// Manifest of your own corpus of recordings and note lists (a directory of pairs, or
+    /// MAESTRO's CSV), to train on or analyse.
+    #[command(subcommand)]
+    Corpus(cli::corpus::CorpusCommand),
     /// The paper's networks.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -237,9 +246,10 @@ enum ModelCommand {
     Summary {
         /// convnet, smallconvnet or aunet.
         name: String,
-        /// Output units: 88 for piano, 23 for the FLUID sets.
-        #[arg(long, default_value_t = 88)]
-        outputs: usize,
+        /// Output units (default: the paper's table, 88 for ConvNet and AUNet, 23 for
+        /// SmallConvNet); 88 for piano, 23 for the FLUID sets.
+        #[arg(long)]
+        outputs: Option<usize>,
         /// Print the layer list as JSON instead (the architecture as data).
         #[arg(long)]
         json: bool,
@@ -421,6 +431,11 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour codes only for a person at a terminal: CI logs and files stay plain text.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
 }
 
@@ -447,6 +462,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             fps,
             sustain_pedal,
             frames_from_audio,
+            manifest,
         } => {
             let params = SpectrogramParams {
                 fps,
@@ -454,16 +470,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             params.validate()?;
             let options = ReadOptions { sustain_pedal };
+            let manifest = manifest
+                .map(|m| entangle::corpus::manifest::read_manifest(&m))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
             let mut shards = Vec::with_capacity(inputs.len());
+            let mut by_audio = 0;
             for input in &inputs {
                 let notes = read_notes(input, options)?;
-                let frames = if frames_from_audio {
-                    let wav = input.with_extension("wav");
-                    Some(params.num_frames_of_wav(&wav).with_context(|| {
-                        format!("{}: --frames-from-audio needs its WAV", input.display())
-                    })?)
-                } else {
-                    None
+                let audio = entangle::labels::audio::find_audio(input, manifest.as_deref());
+                let frames = match audio {
+                    Some(wav) => {
+                        by_audio += 1;
+                        Some(params.num_frames_of_wav(&wav).with_context(|| {
+                            format!("{}: its audio {}", input.display(), wav.display())
+                        })?)
+                    }
+                    None if frames_from_audio => anyhow::bail!(
+                        "{}: --frames-from-audio found no audio (looked for {}, audio/ beside                          labels/, and the --manifest)",
+                        input.display(),
+                        input.with_extension("wav").display()
+                    ),
+                    None => None,
                 };
                 let shard = input
                     .file_stem()
@@ -472,9 +500,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 shards.push((shard, PianoRoll::from_notes(&notes, fps, frames)));
             }
             write_labels_table(&output, &shards)?;
-            tracing::info!(shards = shards.len(), "wrote {}", output.display());
+            tracing::info!(
+                shards = shards.len(),
+                framed_by_audio = by_audio,
+                framed_by_last_note = shards.len() - by_audio,
+                "wrote {}",
+                output.display()
+            );
         }
         Command::Synth(command) => run_synth(command)?,
+        Command::Corpus(command) => cli::corpus::run_corpus(command)?,
         Command::Predict {
             model,
             manifest,
@@ -504,7 +539,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 lowest_pitch,
                 options,
             )?;
-            entangle::sink::predictions_table::write_predictions(&output, &rows)?;
+            entangle::sink::predictions_table::write_predictions(
+                &output,
+                &rows,
+                SpectrogramParams::default().fps,
+            )?;
             tracing::info!(frames = rows.len(), "wrote {}", output.display());
         }
         Command::Run { spec, dry_run } => {
@@ -552,6 +591,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             outputs,
             json,
         }) => {
+            let outputs = outputs
+                .or_else(|| entangle::model::paper_outputs(&name))
+                .unwrap_or(88);
             let arch = entangle::model::by_name(&name, outputs).with_context(|| {
                 format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")
             })?;

@@ -127,7 +127,7 @@ fn tables_from_elsewhere_are_validated() {
             pitches: Default::default(),
             probs: Some(probs),
         };
-        write_predictions(&path, &[row]).unwrap();
+        write_predictions(&path, &[row], 100.0).unwrap();
         let err = read_predictions(&path).unwrap_err();
         assert!(
             err.ends_with(&format!("row 1: probability {shown} is not in [0, 1]")),

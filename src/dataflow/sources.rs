@@ -94,8 +94,13 @@ pub fn units_of(path: &Path, truth: &TruthIndex) -> anyhow::Result<Vec<Unit>> {
             kind: UnitKind::PredictionTable,
         }],
         SourceKind::Transcription => {
-            // Transcriptions of one system sit in a directory named after it.
-            let model = path.parent().map(stem).unwrap_or_default();
+            // Transcriptions of one system sit in a directory named after it; the whole
+            // name (`basic-pitch@0.3` is not a file with the extension `.3`).
+            let model = path
+                .parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             vec![Unit {
                 path: path.to_path_buf(),
                 kind: UnitKind::Transcription { model },

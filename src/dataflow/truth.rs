@@ -43,7 +43,8 @@ impl TruthIndex {
     }
 
     /// Labels of the `splits` of a corpus manifest at `fps`, each shard exactly as long as its
-    /// audio's spectrogram (empty when the manifest has no such split).
+    /// audio's spectrogram (the shard-length rule of schemas/labels.md). A split the manifest
+    /// lacks is an error that lists the splits it has.
     pub fn from_manifest(manifest: &Path, splits: &[&str], fps: f64) -> anyhow::Result<Self> {
         let params = SpectrogramParams {
             fps,
@@ -51,7 +52,19 @@ impl TruthIndex {
         };
         params.validate()?;
         let mut index = Self::default();
-        for row in read_manifest(manifest).map_err(anyhow::Error::msg)? {
+        let rows = read_manifest(manifest).map_err(anyhow::Error::msg)?;
+        // A split the manifest does not have is a typo, not an empty split: analysing
+        // nothing (or marking every combination unshared) would pass silently.
+        let known: std::collections::BTreeSet<&str> =
+            rows.iter().map(|r| r.split.as_str()).collect();
+        if let Some(unknown) = splits.iter().find(|s| !known.contains(**s)) {
+            anyhow::bail!(
+                "{}: no split {unknown:?} (the manifest has: {})",
+                manifest.display(),
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+        for row in rows {
             if !splits.contains(&row.split.as_str()) {
                 continue;
             }

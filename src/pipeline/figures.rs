@@ -241,7 +241,7 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
             let mut common: Vec<&Combination> = mine
                 .iter()
                 .copied()
-                .filter(|c| c.shared == shared)
+                .filter(|c| c.shared == Some(shared))
                 .collect();
             let frames: u64 = common.iter().map(|c| c.frames).sum();
             let exact: u64 = common.iter().map(|c| c.exact).sum();
