@@ -209,8 +209,15 @@ fn every_documented_query_runs_on_real_output() {
     let mut rng = Rng(31);
     let rolls = random_rolls(&mut rng, "p", 4, 120);
     write_labels(&d.join("labels.parquet"), &rolls);
-    let train = random_rolls(&mut rng, "t", 2, 120);
-    write_labels(&d.join("train.parquet"), &train[..1]);
+    // Training labels without the larger chords, so some test combinations are unshared.
+    let train: Vec<_> = random_rolls(&mut rng, "t", 1, 120)
+        .into_iter()
+        .map(|(name, mut roll)| {
+            roll.frames.retain(|s| s.len() <= 2);
+            (name, roll)
+        })
+        .collect();
+    write_labels(&d.join("train.parquet"), &train);
     let mut rows = prediction_rows(&mut rng, "net", &rolls);
     for row in &mut rows {
         let mut probs = vec![0.1f32; 88];
