@@ -234,8 +234,9 @@ enum ModelCommand {
     /// exports deterministic random ones (for tests and benchmarks).
     Export {
         name: String,
-        #[arg(long, default_value_t = 88)]
-        outputs: usize,
+        /// Output units (default: the paper's, 88 for ConvNet and AUNet, 23 for SmallConvNet).
+        #[arg(long)]
+        outputs: Option<usize>,
         #[arg(short, long)]
         output: PathBuf,
         /// Seed of the random weights.
@@ -575,6 +576,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             seed,
         }) => {
+            let outputs = outputs
+                .or_else(|| entangle::model::paper_outputs(&name))
+                .unwrap_or(88);
             let arch = entangle::model::by_name(&name, outputs).with_context(|| {
                 format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")
             })?;

@@ -74,11 +74,22 @@ fn a_shard_without_predictions_is_predicted_empty() {
     let missing: Vec<_> = summary
         .missing_shards
         .iter()
-        .map(|m| (m.model.as_str(), m.split.as_str(), m.shard.as_str(), m.frames))
+        .map(|m| {
+            (
+                m.model.as_str(),
+                m.split.as_str(),
+                m.shard.as_str(),
+                m.frames,
+            )
+        })
         .collect();
     assert_eq!(missing, [("m", "test", "p002", 50)]);
     let sounding: u32 = rolls[2].1.frames.iter().map(|s| s.len()).sum();
-    let total: u32 = rolls.iter().flat_map(|(_, r)| &r.frames).map(|s| s.len()).sum();
+    let total: u32 = rolls
+        .iter()
+        .flat_map(|(_, r)| &r.frames)
+        .map(|s| s.len())
+        .sum();
     let recall = duckdb(&format!(
         "SELECT shards, micro_recall FROM read_parquet('{}')",
         out.join("split_metrics.parquet").display()
@@ -87,7 +98,10 @@ fn a_shard_without_predictions_is_predicted_empty() {
     let expected = (total - sounding) as f64 / total as f64;
     let (shards, got) = recall.trim().split_once(' ').unwrap();
     assert_eq!(shards, "3");
-    assert!((got.parse::<f64>().unwrap() - expected).abs() < 1e-12, "{recall}");
+    assert!(
+        (got.parse::<f64>().unwrap() - expected).abs() < 1e-12,
+        "{recall}"
+    );
     let json = std::fs::read_to_string(out.join("analysis.json")).unwrap();
     assert!(json.contains("\"missing_shards\""), "{json}");
 
@@ -392,7 +406,11 @@ fn a_wrong_train_split_is_an_error_and_no_training_labels_is_null() {
         stderr(&out)
     );
     let (out, _) = analyze(&manifest, &["--split", "tset"], "y");
-    assert!(stderr(&out).contains("no split \"tset\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no split \"tset\""),
+        "{}",
+        stderr(&out)
+    );
 
     let shared = |out: &Path| {
         duckdb_with(
@@ -421,7 +439,10 @@ fn a_wrong_train_split_is_an_error_and_no_training_labels_is_null() {
     let (out, dir_null) = analyze(&manifest, &[], "null");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("no train split"), "{}", stderr(&out));
-    assert_eq!(shared(&dir_null), "|NULL|NULL\nC4|NULL|NULL\nE4|NULL|NULL\n");
+    assert_eq!(
+        shared(&dir_null),
+        "|NULL|NULL\nC4|NULL|NULL\nE4|NULL|NULL\n"
+    );
 }
 
 /// A type-0 MIDI file with the notes (onset s, offset s, pitch) at 120 bpm, 480 ticks a beat.
@@ -493,11 +514,7 @@ fn several_sources_in_one_flag_names_kept_whole_and_renamed() {
     let system = dir.path().join("basic-pitch@0.3");
     std::fs::create_dir_all(&system).unwrap();
     for (shard, _) in &rolls {
-        std::fs::write(
-            system.join(format!("{shard}.mid")),
-            midi(&[(0.1, 0.5, 60)]),
-        )
-        .unwrap();
+        std::fs::write(system.join(format!("{shard}.mid")), midi(&[(0.1, 0.5, 60)])).unwrap();
     }
     let table = dir.path().join("other.parquet");
     write_rows(&table, &exact_rows("other", &rolls));
@@ -538,8 +555,16 @@ fn several_sources_in_one_flag_names_kept_whole_and_renamed() {
     let inputs = json["inputs"].as_array().unwrap();
     assert_eq!(inputs.len(), 2, "{json}");
     for input in inputs {
-        assert_eq!(input["models"], serde_json::json!(["Basic Pitch 0.3 (onset 0.5)"]));
-        assert!(input["path"].as_str().unwrap().contains("basic-pitch@0.3/p00"));
+        assert_eq!(
+            input["models"],
+            serde_json::json!(["Basic Pitch 0.3 (onset 0.5)"])
+        );
+        assert!(
+            input["path"]
+                .as_str()
+                .unwrap()
+                .contains("basic-pitch@0.3/p00")
+        );
     }
 }
 
@@ -622,8 +647,7 @@ fn thresholds_derive_pitches_from_probabilities() {
     assert!(run2.status.success(), "{}", stderr(&run2));
     assert_eq!(table_bytes(&out), table_bytes(&reference));
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
     assert_eq!(json["thresholds"], serde_json::json!([0.25, 0.9]));
     assert_eq!(json["train_labels"], train.display().to_string());
     assert_eq!(

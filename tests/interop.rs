@@ -231,7 +231,12 @@ fn every_documented_query_runs_on_real_output() {
     std::fs::copy(d.join("predictions.parquet"), d.join("in/net.parquet")).unwrap();
     let out = d.join("out");
     entangle::dataflow::analyze(
-        &options(&d.join("labels.parquet"), Some(&d.join("train.parquet")), &out, 1),
+        &options(
+            &d.join("labels.parquet"),
+            Some(&d.join("train.parquet")),
+            &out,
+            1,
+        ),
         vec![d.join("in")],
     )
     .unwrap();
@@ -287,10 +292,7 @@ fn every_documented_query_runs_on_real_output() {
                 "synth-mus.manifest.parquet",
                 "fluid-combi.manifest.parquet",
             ] {
-                sql = sql.replace(
-                    &format!("'{name}'"),
-                    &format!("'{}'", file(name).display()),
-                );
+                sql = sql.replace(&format!("'{name}'"), &format!("'{}'", file(name).display()));
             }
             let rows = common::duckdb_with(&sql, "|").unwrap_or_else(|e| {
                 panic!("{}: {statement}\n{e}", doc.display());

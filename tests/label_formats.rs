@@ -45,11 +45,7 @@ fn madmom_notes() {
     .unwrap();
     close(
         &notes(&path),
-        &[
-            (0.5, 0.75, 60, 72),
-            (1.0, 2.0, 64, 80),
-            (2.0, 2.5, 67, 64),
-        ],
+        &[(0.5, 0.75, 60, 72), (1.0, 2.0, 64, 80), (2.0, 2.5, 67, 64)],
     );
     std::fs::write(&path, "0.5 60 0.25 72\n0.7 130 0.25 72\n").unwrap();
     assert_eq!(
@@ -92,11 +88,7 @@ fn musicnet_csv() {
         "{}",
         err(&path)
     );
-    std::fs::write(
-        &path,
-        "start_time,end_time,instrument,note\n100,50,1,60\n",
-    )
-    .unwrap();
+    std::fs::write(&path, "start_time,end_time,instrument,note\n100,50,1,60\n").unwrap();
     assert!(err(&path).contains(":2: offset"), "{}", err(&path));
 }
 
@@ -112,11 +104,7 @@ fn mir_eval_note_text_and_maps_text_are_told_apart() {
     .unwrap();
     close(
         &notes(&path),
-        &[
-            (0.1, 0.6, 60, 64),
-            (0.5, 1.0, 69, 64),
-            (1.0, 1.5, 21, 64),
-        ],
+        &[(0.1, 0.6, 60, 64), (0.5, 1.0, 69, 64), (1.0, 1.5, 21, 64)],
     );
     std::fs::write(&path, "0.1,0.6,261.626\n").unwrap();
     close(&notes(&path), &[(0.1, 0.6, 60, 64)]);
@@ -212,7 +200,9 @@ fn fake_maestro(root: &Path) -> std::path::PathBuf {
 /// A one-note type-0 MIDI file (120 bpm): the note sounds from 0 to `seconds`.
 fn tiny_midi(pitch: u8, seconds: f64) -> Vec<u8> {
     use midly::num::{u4, u7, u15, u28};
-    use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
+    use midly::{
+        Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind,
+    };
     let ev = |delta: u32, on: bool| TrackEvent {
         delta: u28::new(delta),
         kind: TrackEventKind::Midi {
@@ -286,7 +276,14 @@ fn a_maestro_csv_becomes_a_manifest_with_its_splits() {
     // A missing audio file, and a duration that disagrees, are named.
     std::fs::remove_file(root.join("2018/MIDI-Unprocessed_02.wav")).unwrap();
     let out = entangle(&[
-        "corpus", "maestro", "--csv", s(&csv), "--root", s(&root), "--out", s(&manifest),
+        "corpus",
+        "maestro",
+        "--csv",
+        s(&csv),
+        "--root",
+        s(&root),
+        "--out",
+        s(&manifest),
     ]);
     assert!(!out.status.success());
     assert!(
@@ -297,7 +294,14 @@ fn a_maestro_csv_becomes_a_manifest_with_its_splits() {
     );
     write_wav(&root.join("2018/MIDI-Unprocessed_02.wav"), 4.0);
     let out = entangle(&[
-        "corpus", "maestro", "--csv", s(&csv), "--root", s(&root), "--out", s(&manifest),
+        "corpus",
+        "maestro",
+        "--csv",
+        s(&csv),
+        "--root",
+        s(&root),
+        "--out",
+        s(&manifest),
     ]);
     assert!(
         stderr(&out).contains("MIDI-Unprocessed_02.wav lasts 4.00 s, the CSV says 1.50 s"),
@@ -307,9 +311,20 @@ fn a_maestro_csv_becomes_a_manifest_with_its_splits() {
     // Not MAESTRO's columns.
     std::fs::write(&csv, "name,file\nx,y\n").unwrap();
     let out = entangle(&[
-        "corpus", "maestro", "--csv", s(&csv), "--root", s(&root), "--out", s(&manifest),
+        "corpus",
+        "maestro",
+        "--csv",
+        s(&csv),
+        "--root",
+        s(&root),
+        "--out",
+        s(&manifest),
     ]);
-    assert!(stderr(&out).contains("no \"split\" column"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no \"split\" column"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -320,18 +335,34 @@ fn a_directory_of_pairs_becomes_a_manifest() {
     write_wav(&root.join("audio/a.wav"), 1.0);
     write(&root.join("notes/a.notes"), "0.1 60 0.5 70\n");
     write_wav(&root.join("audio/b.wav"), 1.0);
-    write(&root.join("notes/b.csv"), "start_time,end_time,instrument,note\n4410,22050,1,62\n");
+    write(
+        &root.join("notes/b.csv"),
+        "start_time,end_time,instrument,note\n4410,22050,1,62\n",
+    );
     write_wav(&root.join("audio/c.wav"), 1.0);
     write(&root.join("notes/c.txt"), "0.1\t0.6\t329.628\n");
     write_wav(&root.join("audio/d.wav"), 1.0);
-    write(&root.join("audio/d.txt"), "OnsetTime OffsetTime MidiPitch\n0.1 0.6 65\n");
+    write(
+        &root.join("audio/d.txt"),
+        "OnsetTime OffsetTime MidiPitch\n0.1 0.6 65\n",
+    );
     write_wav(&root.join("e.wav"), 1.0);
     std::fs::write(root.join("e.mid"), tiny_midi(67, 0.5)).unwrap();
     let splits = dir.path().join("splits.txt");
-    write(&splits, "# stem split\na train\nb train\nc validation\nd test\ne,test\n");
+    write(
+        &splits,
+        "# stem split\na train\nb train\nc validation\nd test\ne,test\n",
+    );
     let manifest = dir.path().join("m.parquet");
     let out = entangle(&[
-        "corpus", "dir", "--root", s(&root), "--splits", s(&splits), "--out", s(&manifest),
+        "corpus",
+        "dir",
+        "--root",
+        s(&root),
+        "--splits",
+        s(&splits),
+        "--out",
+        s(&manifest),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -344,8 +375,18 @@ fn a_directory_of_pairs_becomes_a_manifest() {
     let random = |seed: &str, name: &str| {
         let path = dir.path().join(name);
         let out = entangle(&[
-            "corpus", "dir", "--root", s(&root), "--seed", seed, "--test-fraction", "0.4",
-            "--validation-fraction", "0.2", "--out", s(&path),
+            "corpus",
+            "dir",
+            "--root",
+            s(&root),
+            "--seed",
+            seed,
+            "--test-fraction",
+            "0.4",
+            "--validation-fraction",
+            "0.2",
+            "--out",
+            s(&path),
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         manifest_rows(&path)

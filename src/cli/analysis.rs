@@ -91,10 +91,9 @@ impl AnalysisArgs {
                     splits: self.split.clone(),
                 },
                 match (&self.train_labels, &self.train_split) {
-                    (Some(path), _) => Some(TruthSource::Labels(vec![(
-                        "train".into(),
-                        path.clone(),
-                    )])),
+                    (Some(path), _) => {
+                        Some(TruthSource::Labels(vec![("train".into(), path.clone())]))
+                    }
                     (None, Some(split)) => Some(TruthSource::Manifest {
                         path: manifest.clone(),
                         splits: vec![split.clone()],

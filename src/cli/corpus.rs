@@ -58,7 +58,9 @@ pub fn run_corpus(command: CorpusCommand) -> anyhow::Result<()> {
             };
             (manifest_from_dir(&root, &splits, &out)?, out)
         }
-        CorpusCommand::Maestro { csv, root, out } => (manifest_from_maestro(&csv, &root, &out)?, out),
+        CorpusCommand::Maestro { csv, root, out } => {
+            (manifest_from_maestro(&csv, &root, &out)?, out)
+        }
     };
     let count = |split: &str| rows.iter().filter(|r| r.split == split).count();
     tracing::info!(
@@ -66,7 +68,10 @@ pub fn run_corpus(command: CorpusCommand) -> anyhow::Result<()> {
         train = count("train"),
         validation = count("validation"),
         test = count("test"),
-        hours = format!("{:.2}", rows.iter().map(|r| r.duration).sum::<f64>() / 3600.0),
+        hours = format!(
+            "{:.2}",
+            rows.iter().map(|r| r.duration).sum::<f64>() / 3600.0
+        ),
         "wrote {}",
         out.display()
     );

@@ -132,8 +132,8 @@ fn row(shard: String, audio: &Path, notes: &Path, split: &str) -> anyhow::Result
 }
 
 fn read_split_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     let mut splits = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -200,7 +200,10 @@ pub fn manifest_from_dir(
     }
     anyhow::ensure!(!audio.is_empty(), "{}: no .wav files", root.display());
     if let Some((_, lonely)) = notes.iter().find(|(s, _)| !audio.contains_key(*s)) {
-        anyhow::bail!("{}: a note list without a recording of the same name", lonely.display());
+        anyhow::bail!(
+            "{}: a note list without a recording of the same name",
+            lonely.display()
+        );
     }
     let listed = match splits {
         Splits::File(path) => {
@@ -237,7 +240,12 @@ pub fn manifest_from_dir(
         })?;
         let split = match (&listed, splits) {
             (Some((path, listed)), _) => listed.get(stem).cloned().ok_or_else(|| {
-                anyhow::anyhow!("{}: {} is not in the split file {}", wav.display(), stem, path.display())
+                anyhow::anyhow!(
+                    "{}: {} is not in the split file {}",
+                    wav.display(),
+                    stem,
+                    path.display()
+                )
             })?,
             (
                 None,
@@ -306,7 +314,9 @@ pub fn manifest_from_maestro(
             .parse()
             .ok()
             .filter(|d: &f64| d.is_finite() && *d >= 0.0)
-            .ok_or_else(|| anyhow::anyhow!("{}: duration {:?} is not seconds", at(), field(duration)))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("{}: duration {:?} is not seconds", at(), field(duration))
+            })?;
         anyhow::ensure!(!field(split).is_empty(), "{}: empty split", at());
         let shard = stem(&wav);
         anyhow::ensure!(

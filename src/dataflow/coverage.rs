@@ -24,10 +24,13 @@ pub struct MissingShard {
     pub frames: u64,
 }
 
-/// Per labelled shard: its split and its frames consolidated by truth combination.
+/// A labelled shard's split, its frames consolidated by truth combination, and its length.
+type ShardSummary = (String, Vec<(PitchSet, i64)>, u64);
+
+/// Per labelled shard, what predicting it empty contributes.
 #[derive(Debug, Clone, Default)]
 pub struct MissingShards {
-    shards: BTreeMap<String, (String, Vec<(PitchSet, i64)>, u64)>,
+    shards: BTreeMap<String, ShardSummary>,
     /// The (model, shard) pairs currently filled in as empty.
     filled: BTreeSet<(String, String)>,
 }

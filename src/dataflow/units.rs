@@ -257,7 +257,8 @@ impl Evaluator {
             .and_then(|t| t.audio.clone())
             .ok_or_else(|| format!("shard {shard:?} has no audio in the corpus manifest"))?;
         let spectrogram = self.spectrogram(shard, &audio)?;
-        let (lowest_pitch, thresholds) = (self.options.lowest_pitch, self.options.thresholds.clone());
+        let (lowest_pitch, thresholds) =
+            (self.options.lowest_pitch, self.options.thresholds.clone());
         let network = self.network(path)?;
         let outputs = network.predict(&spectrogram).map_err(|e| e.to_string())?;
         let units = outputs.first().map_or(0, Vec::len);

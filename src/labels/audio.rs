@@ -30,10 +30,7 @@ pub fn find_audio(notes: &Path, manifest: Option<&[ManifestRow]>) -> Option<Path
     }
     let parent = notes.parent()?;
     if parent.file_name().is_some_and(|n| n == "labels") {
-        let corpus = parent
-            .parent()?
-            .join("audio")
-            .join(format!("{stem}.wav"));
+        let corpus = parent.parent()?.join("audio").join(format!("{stem}.wav"));
         if corpus.is_file() {
             return Some(corpus);
         }

@@ -42,7 +42,9 @@ fn number(field: &str, what: &str) -> Result<f64, String> {
 
 fn piano_pitch(value: f64, shown: &str) -> Result<u8, String> {
     let rounded = value.round();
-    if (rounded - value).abs() > 1e-6 || !(f64::from(PIANO_MIN)..=f64::from(PIANO_MAX)).contains(&rounded) {
+    if (rounded - value).abs() > 1e-6
+        || !(f64::from(PIANO_MIN)..=f64::from(PIANO_MAX)).contains(&rounded)
+    {
         return Err(format!(
             "pitch {shown:?} is not a MIDI number in the piano range {PIANO_MIN}..={PIANO_MAX}"
         ));
@@ -85,7 +87,9 @@ pub fn read_madmom_notes(path: &Path) -> Result<Vec<Note>, LabelError> {
             }
             let onset = number(fields[0], "onset")?;
             let pitch = piano_pitch(
-                fields[1].parse::<f64>().map_err(|_| format!("pitch {:?} is not a number", fields[1]))?,
+                fields[1]
+                    .parse::<f64>()
+                    .map_err(|_| format!("pitch {:?} is not a number", fields[1]))?,
                 fields[1],
             )?;
             let duration = number(fields[2], "duration")?;

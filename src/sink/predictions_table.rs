@@ -186,7 +186,10 @@ fn string_column(batch: &RecordBatch, name: &str) -> Result<StringArray, String>
         DataType::Utf8 => Ok(column.clone()),
         DataType::LargeUtf8 | DataType::Utf8View => cast_as(column, &DataType::Utf8),
         DataType::Dictionary(_, value)
-            if matches!(**value, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) =>
+            if matches!(
+                **value,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) =>
         {
             cast_as(column, &DataType::Utf8)
         }
@@ -400,8 +403,7 @@ where
                             to - at
                         )));
                     }
-                    if column.values.null_count() > 0
-                        && (at..to).any(|k| column.values.is_null(k))
+                    if column.values.null_count() > 0 && (at..to).any(|k| column.values.is_null(k))
                     {
                         return Err(row_error("a probability is null".into()));
                     }
