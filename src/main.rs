@@ -471,15 +471,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             params.validate()?;
             let options = ReadOptions { sustain_pedal };
-            let manifest = manifest
-                .map(|m| entangle::corpus::manifest::read_manifest(&m))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
+            let audio_index = match manifest {
+                Some(m) => entangle::labels::audio::AudioIndex::new(
+                    &entangle::corpus::manifest::read_manifest(&m).map_err(anyhow::Error::msg)?,
+                ),
+                None => Default::default(),
+            };
             let mut shards = Vec::with_capacity(inputs.len());
             let mut by_audio = 0;
             for input in &inputs {
                 let notes = read_notes(input, options)?;
-                let audio = entangle::labels::audio::find_audio(input, manifest.as_deref());
+                let audio = audio_index.find(input);
                 let frames = match audio {
                     Some(wav) => {
                         by_audio += 1;
