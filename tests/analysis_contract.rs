@@ -516,6 +516,12 @@ fn several_sources_in_one_flag_names_kept_whole_and_renamed() {
     for (shard, _) in &rolls {
         std::fs::write(system.join(format!("{shard}.mid")), midi(&[(0.1, 0.5, 60)])).unwrap();
     }
+    // madmom's transcribers write `.notes`: the same notes give the same counts.
+    let madmom = dir.path().join("madmom");
+    std::fs::create_dir_all(&madmom).unwrap();
+    for (shard, _) in &rolls {
+        std::fs::write(madmom.join(format!("{shard}.notes")), "0.1\t60\t0.4\t80\n").unwrap();
+    }
     let table = dir.path().join("other.parquet");
     write_rows(&table, &exact_rows("other", &rolls));
     let out = dir.path().join("out");
@@ -531,6 +537,27 @@ fn several_sources_in_one_flag_names_kept_whole_and_renamed() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
     assert_eq!(models(&out), "basic-pitch@0.3,other");
+    let as_notes = dir.path().join("as-notes");
+    let run = entangle(&[
+        "analyze",
+        "--labels",
+        s(&labels),
+        "--predictions",
+        s(&madmom),
+        "--name",
+        "basic-pitch@0.3",
+        "--out",
+        s(&as_notes),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let metrics = |dir: &Path| {
+        duckdb(&format!(
+            "SELECT shard, tp, fp, fn FROM read_parquet('{}') WHERE model = 'basic-pitch@0.3' ORDER BY shard",
+            dir.join("frame_metrics.parquet").display()
+        ))
+        .unwrap()
+    };
+    assert_eq!(metrics(&as_notes), metrics(&out));
 
     let renamed = dir.path().join("renamed");
     let run = entangle(&[

@@ -21,7 +21,8 @@ impl SourceKind {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "parquet" => Some(Self::PredictionTable),
-            "mid" | "midi" => Some(Self::Transcription),
+            // madmom's note transcribers write `.notes`.
+            "mid" | "midi" | "notes" => Some(Self::Transcription),
             "onnx" => Some(Self::Network),
             _ => None,
         }
@@ -50,7 +51,7 @@ pub fn find_sources(
     if root.is_file() {
         anyhow::ensure!(
             SourceKind::of(root).is_some(),
-            "{}: not a predictions table (.parquet), transcription (.mid) or network (.onnx)",
+            "{}: not a predictions table (.parquet), transcription (.mid, .notes) or network (.onnx)",
             root.display()
         );
         found.insert(root.to_path_buf(), fingerprint(root)?);

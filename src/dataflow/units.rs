@@ -25,7 +25,7 @@ use crate::sink::predictions_table::{FrameRate, scan_predictions};
 pub enum UnitKind {
     /// A Parquet table in the `predictions` schema (any number of models and shards).
     PredictionTable,
-    /// A MIDI (or MAPS `.txt`) transcription of the shard named by the file stem.
+    /// A MIDI (or madmom `.notes`) transcription of the shard named by the file stem.
     Transcription { model: String },
     /// An ONNX network run on one shard's audio.
     Network { model: String, shard: String },
