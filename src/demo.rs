@@ -1,12 +1,15 @@
-//! The README's main job, for now: render a piano chord through FluidR3_GM, compute its
-//! spectrogram, and summarise what the spectrogram shows.
+//! `entangle demo`: render a piano chord through a SoundFont (FluidR3_GM by default), compute
+//! its spectrogram, and summarise what the spectrogram shows: a quick check of the audio path.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
 
-use crate::corpus::{RenderSettings, load_soundfont, render_notes, write_wav_stereo16};
+use crate::corpus::soundfonts::KNOWN_SOUNDFONTS;
+use crate::corpus::{
+    RenderSettings, load_soundfont, render_notes, resolve_soundfont, write_wav_stereo16,
+};
 use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams};
 use crate::labels::{Note, PianoRoll};
 use crate::pitchset::{PitchSet, note_name};
@@ -16,12 +19,21 @@ use crate::sink::npy::write_spectrogram_npy;
 /// C major triad around middle C, inside the FLUID range 49..71.
 pub const DEMO_CHORD: [u8; 3] = [60, 64, 67];
 
-/// Renders the demo chord, writes `chord.wav`, `chord.npy` and `chord-labels.parquet` to
-/// `out_dir`, and returns a human-readable summary.
-pub fn run(out_dir: &Path, soundfont: &Path) -> anyhow::Result<String> {
+/// Renders the demo chord through `soundfont` (a known name such as `TimGM6mb`, or a path),
+/// writes `chord.wav`, `chord.npy` and `chord-labels.parquet` to `out_dir`, and returns a
+/// human-readable summary.
+pub fn run(out_dir: &Path, soundfont: &str) -> anyhow::Result<String> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create output directory", out_dir.display()))?;
-    let font = load_soundfont(soundfont)?;
+    let path = resolve_soundfont(soundfont);
+    let font = load_soundfont(&path)?;
+    // The name the summary shows: the known name, else the file's stem.
+    let font_name = KNOWN_SOUNDFONTS
+        .iter()
+        .find(|k| Path::new(k.path) == path)
+        .map(|k| k.name.to_string())
+        .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| soundfont.to_string());
     let notes: Vec<Note> = DEMO_CHORD
         .iter()
         .map(|&pitch| Note {
@@ -31,7 +43,7 @@ pub fn run(out_dir: &Path, soundfont: &Path) -> anyhow::Result<String> {
             velocity: 80,
         })
         .collect();
-    let (left, right) = render_notes(&font, "FluidR3_GM", &notes, &RenderSettings::default())?;
+    let (left, right) = render_notes(&font, &font_name, &notes, &RenderSettings::default())?;
     let wav = out_dir.join("chord.wav");
     write_wav_stereo16(&wav, &left, &right)?;
 
@@ -43,7 +55,7 @@ pub fn run(out_dir: &Path, soundfont: &Path) -> anyhow::Result<String> {
         &out_dir.join("chord-labels.parquet"),
         &[("chord".to_string(), roll.clone())],
     )?;
-    Ok(summarise(&computer, &spec, &roll, out_dir))
+    Ok(summarise(&computer, &spec, &roll, out_dir, &font_name))
 }
 
 /// Frames, loudest bands in the middle of the chord, and where the labels say notes sound.
@@ -52,11 +64,12 @@ fn summarise(
     spec: &Spectrogram,
     roll: &PianoRoll,
     out_dir: &Path,
+    font_name: &str,
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "rendered {} (FluidR3_GM grand piano) -> {}",
+        "rendered {} ({font_name}, bank 0 program 0: grand piano) -> {}",
         PitchSet::from_iter(DEMO_CHORD).name(),
         out_dir.join("chord.wav").display()
     );

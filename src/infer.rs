@@ -11,6 +11,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
 use crate::features::{Spectrogram, context_window};
+use crate::model::ModelMetadata;
 use crate::model::onnx::{INPUT_NAME, OUTPUT_NAME};
 
 /// Where the network runs.
@@ -70,6 +71,8 @@ pub enum InferError {
         input: Vec<i64>,
         features: Vec<usize>,
     },
+    #[error("{reason}")]
+    Metadata { reason: String },
     #[error("{path}: the model produced a non-finite output for frame {frame}")]
     NonFinite { path: PathBuf, frame: usize },
     #[error(
@@ -105,6 +108,8 @@ pub struct OnnxModel {
     /// Input shape without the batch axis.
     input: Vec<i64>,
     batch_size: usize,
+    /// What the file says about its outputs (`metadata_props`).
+    metadata: ModelMetadata,
 }
 
 impl OnnxModel {
@@ -146,12 +151,24 @@ impl OnnxModel {
         if !session.outputs().iter().any(|o| o.name() == OUTPUT_NAME) {
             return Err(model_error(format!("has no output named {OUTPUT_NAME:?}")));
         }
+        let props = session
+            .metadata()
+            .map_err(|e| model_error(format!("cannot read its metadata: {e}")))?;
+        let metadata = ModelMetadata::from_props(path, |key| props.custom(key))
+            .map_err(|reason| InferError::Metadata { reason })?;
+        drop(props);
         Ok(Self {
             path: path.to_path_buf(),
             session,
             input,
             batch_size: options.batch_size.max(1),
+            metadata,
         })
+    }
+
+    /// What the file records about itself (lowest pitch, outputs, frame rate, architecture).
+    pub fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
     }
 
     /// Input shape without the batch axis (e.g. `[1, 5, 229]`).

@@ -52,6 +52,7 @@ enum Command {
         /// Output Parquet file.
         #[arg(short, long)]
         output: PathBuf,
+        /// Frames per second of the labels (the spectrogram's frame rate).
         #[arg(long, default_value_t = 100.0)]
         fps: f64,
         /// Extend MIDI notes while the sustain pedal is down.
@@ -91,22 +92,27 @@ enum Command {
     Model(ModelCommand),
     /// Frame predictions of an ONNX network on a corpus split, as a `predictions` table.
     Predict {
-        /// The network (.onnx, input [batch, 1, 5, 229]).
+        /// The network (.onnx): a frame-context network (input [batch, 1, context, 229]) or a
+        /// segment network like AUNet (input [batch, 1, frames, bins]).
         #[arg(long)]
         model: PathBuf,
         /// Corpus manifest.
         #[arg(long)]
         manifest: PathBuf,
+        /// The manifest's split to predict.
         #[arg(long, default_value = "test")]
         split: String,
-        /// MIDI pitch of the network's first output (21 for piano nets, 49 for FLUID nets).
-        #[arg(long, default_value_t = 21)]
-        lowest_pitch: u8,
+        /// MIDI pitch of the network's first output, for a model file that does not record
+        /// it (entangle's exports do): 21 for piano nets, 49 for FLUID nets.
+        #[arg(long)]
+        lowest_pitch: Option<u8>,
         /// Model name in the table (default: the model file's stem).
         #[arg(long)]
         name: Option<String>,
+        /// ONNX Runtime threads inside one operator.
         #[arg(long, default_value_t = 2)]
         intra_threads: usize,
+        /// Execution provider (cuda needs the `cuda` feature).
         #[arg(long, value_enum, default_value_t = entangle::infer::Device::Cpu)]
         device: entangle::infer::Device,
         /// Output Parquet file.
@@ -128,6 +134,22 @@ enum Command {
     /// Incremental analysis: keeps the dataflow alive over a directory and updates the
     /// tables (and appends to changes.jsonl) whenever a file appears, changes or goes.
     Watch(cli::analysis::WatchArgs),
+    /// Figures and report.md for the tables of any analysis directory (the --out of
+    /// `analyze` or `watch`): drawn into DIR/figures/, the report written to DIR/report.md.
+    Report {
+        /// The analysis directory (holds combinations.parquet, split_metrics.parquet, ...).
+        dir: PathBuf,
+        /// The split the figures show (default: test when the tables have it, else their
+        /// only split).
+        #[arg(long)]
+        split: Option<String>,
+        /// Figure formats: svg, png or both.
+        #[arg(long, value_delimiter = ',', default_value = "svg,png")]
+        formats: Vec<String>,
+        /// Bars per ranked figure (best intervals, most common combinations).
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
     /// Train a network on a corpus manifest (feature `train`): checkpoints, per-epoch ONNX
     /// and best.onnx in the run directory.
     #[cfg(feature = "train")]
@@ -137,9 +159,9 @@ enum Command {
         /// Output directory.
         #[arg(long, default_value = "demo-out")]
         out: PathBuf,
-        /// SoundFont (.sf2) to render with.
-        #[arg(long, default_value = "/usr/share/sounds/sf2/FluidR3_GM.sf2")]
-        soundfont: PathBuf,
+        /// SoundFont: a known name (FluidR3_GM, TimGM6mb, MuseScore_General, sf_GMbank) or a path.
+        #[arg(long, default_value = "FluidR3_GM")]
+        soundfont: String,
     },
 }
 
@@ -161,16 +183,22 @@ struct TrainArgs {
     /// Run directory.
     #[arg(long)]
     out: PathBuf,
+    /// Epochs to train (with --resume: in total).
     #[arg(long, default_value_t = 100)]
     epochs: usize,
+    /// Batches per epoch, drawn without replacement.
     #[arg(long, default_value_t = 8192)]
     steps_per_epoch: usize,
+    /// Examples per batch (frames; 256-frame segments for AUNet).
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
+    /// SGD learning rate (Nesterov momentum 0.9).
     #[arg(long, default_value_t = 0.25)]
     learning_rate: f64,
+    /// Epochs without a better validation loss before the learning rate is halved.
     #[arg(long, default_value_t = 20)]
     patience: usize,
+    /// Seed of every random choice (initial weights, batches, dropout).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Default: cuda when available, else cpu.
@@ -189,6 +217,9 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let device = entangle::train::torch_device(args.device).map_err(anyhow::Error::msg)?;
     let train = FrameData::load(&args.manifest, "train", args.lowest_pitch, args.outputs)
         .map_err(anyhow::Error::msg)?;
+    // The exported epochs record what their outputs mean and the frame rate they were
+    // trained at, so predict / analyze / watch need not be told.
+    let arch = arch.trained_on(args.lowest_pitch, train.shards[0].0.fps);
     let validation = FrameData::load(
         &args.manifest,
         "validation",
@@ -230,18 +261,31 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
 
 #[derive(Subcommand)]
 enum ModelCommand {
-    /// Export a network as ONNX (opset 17, inference mode). Without trained weights it
-    /// exports deterministic random ones (for tests and benchmarks).
+    /// Export a network as ONNX (opset 17, inference mode), with trained weights from a
+    /// training checkpoint (--weights) or deterministic random ones (for tests and
+    /// benchmarks). The file records its architecture, outputs, lowest pitch and frame rate.
     Export {
+        /// convnet, smallconvnet or aunet.
         name: String,
         /// Output units (default: the paper's, 88 for ConvNet and AUNet, 23 for SmallConvNet).
         #[arg(long)]
         outputs: Option<usize>,
+        /// Output file (.onnx).
         #[arg(short, long)]
         output: PathBuf,
-        /// Seed of the random weights.
-        #[arg(long, default_value_t = 0)]
+        /// Trained weights: a `checkpoint-NNNN.safetensors` of a training run directory.
+        #[arg(long, value_name = "CHECKPOINT")]
+        weights: Option<PathBuf>,
+        /// Seed of the random weights (without --weights).
+        #[arg(long, default_value_t = 0, conflicts_with = "weights")]
         seed: u64,
+        /// MIDI pitch of the first output (default 21 with 88 outputs; needed otherwise,
+        /// e.g. 49 for the FLUID networks).
+        #[arg(long)]
+        lowest_pitch: Option<u8>,
+        /// Frame rate of the spectrograms the network reads.
+        #[arg(long, default_value_t = 100.0)]
+        fps: f64,
     },
     /// Layer table (output shapes, parameters, total) like the paper's appendix.
     Summary {
@@ -267,10 +311,13 @@ enum SynthCommand {
         /// SoundFont: a known name (FluidR3_GM, TimGM6mb, MuseScore_General, sf_GMbank) or a path.
         #[arg(long, default_value = "FluidR3_GM")]
         soundfont: String,
+        /// MIDI velocities of the training examples (each example once per velocity).
         #[arg(long, value_delimiter = ',', default_value = "64,96")]
         train_velocities: Vec<u8>,
+        /// MIDI velocities of the validation examples.
         #[arg(long, value_delimiter = ',', default_value = "80")]
         validation_velocities: Vec<u8>,
+        /// MIDI velocities of the test examples.
         #[arg(long, value_delimiter = ',', default_value = "80")]
         test_velocities: Vec<u8>,
         /// Seconds from onset to offset of every example.
@@ -286,6 +333,7 @@ enum SynthCommand {
         /// Directory of .mid files (e.g. from scripts/export_music21_midi.py).
         #[arg(long)]
         midi_dir: PathBuf,
+        /// Output directory: the rendered audio, labels and synth-mus.manifest.parquet.
         #[arg(long)]
         out: PathBuf,
         /// Cut every piece after this many seconds.
@@ -294,23 +342,30 @@ enum SynthCommand {
     },
     /// List the presets (bank, program, name) of a SoundFont.
     Presets {
+        /// SoundFont: a known name (FluidR3_GM, TimGM6mb, MuseScore_General, sf_GMbank) or a path.
         #[arg(long, default_value = "FluidR3_GM")]
         soundfont: String,
     },
     /// Render one MIDI file or MAPS .txt note list to a 16-bit stereo 44.1 kHz WAV.
     Render {
+        /// The notes: a MIDI file (.mid, .midi) or a MAPS .txt note list.
         input: PathBuf,
+        /// Output WAV file.
         #[arg(short, long)]
         output: PathBuf,
+        /// SoundFont: a known name (FluidR3_GM, TimGM6mb, MuseScore_General, sf_GMbank) or a path.
         #[arg(long, default_value = "FluidR3_GM")]
         soundfont: String,
+        /// Preset bank (see `synth presets`).
         #[arg(long, default_value_t = 0)]
         bank: u16,
+        /// Preset program (0: acoustic grand piano in General MIDI fonts).
         #[arg(long, default_value_t = 0)]
         program: u8,
         /// Play every note at this velocity (default: the file's velocities).
         #[arg(long)]
         velocity: Option<u8>,
+        /// Render with the SoundFont's reverb and chorus.
         #[arg(long)]
         reverb: bool,
     },
@@ -356,13 +411,7 @@ fn run_synth(command: SynthCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let rows = maps_like::build_maps_like(&midi_dir, &out, &params, true)?;
-            let minutes = |split: &str| {
-                rows.iter()
-                    .filter(|r| r.split == split)
-                    .map(|r| r.duration)
-                    .sum::<f64>()
-                    / 60.0
-            };
+            let minutes = |split: &str| maps_like::split_minutes(&rows, split);
             tracing::info!(
                 recordings = rows.len(),
                 train_minutes = format!("{:.1}", minutes("train")),
@@ -386,9 +435,11 @@ fn run_synth(command: SynthCommand) -> anyhow::Result<()> {
                 })
                 .collect();
             presets.sort();
+            let mut listing = String::new();
             for (bank, program, name) in presets {
-                println!("{bank:5} {program:3}  {name}");
+                listing.push_str(&format!("{bank:5} {program:3}  {name}\n"));
             }
+            print_stdout(&listing)?;
         }
         SynthCommand::Render {
             input,
@@ -534,7 +585,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 intra_threads,
                 ..Default::default()
             };
-            let rows = entangle::predict::predict_split(
+            let (rows, fps) = entangle::predict::predict_split(
                 &model,
                 &name,
                 &manifest,
@@ -542,11 +593,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 lowest_pitch,
                 options,
             )?;
-            entangle::sink::predictions_table::write_predictions(
-                &output,
-                &rows,
-                SpectrogramParams::default().fps,
-            )?;
+            entangle::sink::predictions_table::write_predictions(&output, &rows, fps)?;
             tracing::info!(frames = rows.len(), "wrote {}", output.display());
         }
         Command::Run { spec, dry_run } => {
@@ -570,13 +617,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Analyze(args) => cli::analysis::run_analyze(args)?,
         Command::Watch(args) => cli::analysis::run_watch(args)?,
+        Command::Report {
+            dir,
+            split,
+            formats,
+            top,
+        } => {
+            if let Some(bad) = formats
+                .iter()
+                .find(|f| !matches!(f.as_str(), "svg" | "png"))
+            {
+                anyhow::bail!("--formats: {bad:?} is not svg or png");
+            }
+            let report = entangle::pipeline::report::report_analysis_dir(
+                &dir,
+                split.as_deref(),
+                &formats,
+                top,
+            )?;
+            tracing::info!(
+                "wrote {} and {}",
+                report.display(),
+                dir.join("figures").display()
+            );
+        }
         #[cfg(feature = "train")]
         Command::Train(args) => run_train(args)?,
         Command::Model(ModelCommand::Export {
             name,
             outputs,
             output,
+            weights,
             seed,
+            lowest_pitch,
+            fps,
         }) => {
             let outputs = outputs
                 .or_else(|| entangle::model::paper_outputs(&name))
@@ -584,7 +658,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let arch = entangle::model::by_name(&name, outputs).with_context(|| {
                 format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")
             })?;
-            let weights = entangle::model::Weights::random(&arch, seed)?;
+            let lowest_pitch = match lowest_pitch {
+                Some(p) => p,
+                None if outputs == entangle::pitchset::PIANO_KEYS => entangle::pitchset::PIANO_MIN,
+                None => anyhow::bail!(
+                    "{name} with {outputs} outputs: pass --lowest-pitch, the MIDI pitch of the \
+                     first output (49 for the FLUID networks)"
+                ),
+            };
+            anyhow::ensure!(
+                fps.is_finite() && fps > 0.0,
+                "--fps {fps} is not a frame rate"
+            );
+            let arch = arch.trained_on(lowest_pitch, fps);
+            let weights = match weights {
+                Some(path) => entangle::model::Weights::read_checkpoint(&arch, &path)?,
+                None => entangle::model::Weights::random(&arch, seed)?,
+            };
             entangle::model::export_onnx(&arch, &weights, &output)?;
             tracing::info!(
                 parameters = weights.parameter_count(),
@@ -604,9 +694,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")
             })?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&arch)?);
+                print_stdout(&format!("{}\n", serde_json::to_string_pretty(&arch)?))?;
             } else {
-                print!("{}", entangle::model::render_table(&arch)?);
+                print_stdout(&entangle::model::render_table(&arch)?)?;
             }
         }
         Command::Maps {
@@ -619,10 +709,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(recordings = rows.len(), "wrote {}", out.display());
         }
         Command::Demo { out, soundfont } => {
-            print!("{}", entangle::demo::run(&out, &soundfont)?);
+            print_stdout(&entangle::demo::run(&out, &soundfont)?)?;
         }
     }
     Ok(())
+}
+
+/// Writes `text` to stdout; a reader that stopped reading (`| head`) shows up as a
+/// `BrokenPipe` error, which `main` treats as a normal end.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Whether the reader of our output went away: a normal way to stop, not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes, each said once: a cause whose text its parent already
+/// includes (`{path}: {source}` and the source itself) is left out.
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn main() -> ExitCode {
@@ -630,9 +756,56 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_message(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = io.to_string();
+        let err = anyhow::Error::new(io).context(format!("x.wav: {text}"));
+        assert_eq!(error_message(&err), format!("x.wav: {text}"));
+        let err = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_message(&err), "outer: inner");
+    }
+
+    #[test]
+    fn a_closed_pipe_is_recognised_through_context() {
+        let err = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("printing presets");
+        assert!(is_broken_pipe(&err));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+
+    /// Every option and argument says what it is for in `--help`.
+    #[test]
+    fn every_option_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "entangle", &mut missing);
+        assert!(missing.is_empty(), "options without help: {missing:#?}");
     }
 }

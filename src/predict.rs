@@ -1,5 +1,7 @@
 //! Frame predictions of an ONNX network over a corpus split: spectrogram, network, threshold
-//! 0.5, one `predictions` row per frame.
+//! 0.5, one `predictions` row per frame. Frame-context networks (ConvNet, SmallConvNet) and
+//! segment networks (AUNet) alike; what output `k` means and the frame rate come from the
+//! file's metadata ([`crate::model::metadata`]).
 
 use std::path::Path;
 
@@ -14,53 +16,69 @@ use crate::sink::predictions_table::PredictionRow;
 /// Probabilities at or above this are notes (the paper's threshold).
 pub const THRESHOLD: f32 = 0.5;
 
-/// Predicts every frame of the `split` rows of `manifest` with the network at `model_path`,
-/// whose output unit `k` is MIDI pitch `lowest_pitch + k`. Rows are named `model_name`.
+/// Predicts every frame of the `split` rows of `manifest` with the network at `model_path`.
+/// Output unit `k` is MIDI pitch `lowest + k`, where `lowest` is what the file records, or
+/// `lowest_pitch` (`--lowest-pitch`) for a file that records nothing; the spectrogram runs at
+/// the recorded frame rate (100 fps for a file that records none). Rows are named
+/// `model_name`; the frame rate they were predicted at comes with them (for the table's
+/// `entangle.fps`).
 pub fn predict_split(
     model_path: &Path,
     model_name: &str,
     manifest: &Path,
     split: &str,
-    lowest_pitch: u8,
+    lowest_pitch: Option<u8>,
     options: InferenceOptions,
-) -> anyhow::Result<Vec<PredictionRow>> {
-    anyhow::ensure!(
-        lowest_pitch >= PIANO_MIN,
-        "the lowest output pitch {lowest_pitch} is below the piano's A0 ({PIANO_MIN})"
-    );
-    let rows: Vec<_> = read_manifest(manifest)
-        .map_err(anyhow::Error::msg)?
-        .into_iter()
-        .filter(|r| r.split == split)
-        .collect();
-    anyhow::ensure!(
-        !rows.is_empty(),
-        "{}: the {split} split is empty",
-        manifest.display()
-    );
-    let computer = SpectrogramComputer::new(SpectrogramParams::default())?;
+) -> anyhow::Result<(Vec<PredictionRow>, f64)> {
+    let all = read_manifest(manifest).map_err(anyhow::Error::msg)?;
+    let rows: Vec<_> = all.iter().filter(|r| r.split == split).collect();
+    if rows.is_empty() {
+        let splits: std::collections::BTreeSet<&str> =
+            all.iter().map(|r| r.split.as_str()).collect();
+        anyhow::bail!(
+            "{}: no split {split:?}; the manifest has {}",
+            manifest.display(),
+            splits.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let mut model = OnnxModel::load(model_path, options)?;
+    let fps = model
+        .metadata()
+        .fps
+        .unwrap_or(SpectrogramParams::default().fps);
+    // Checked before the spectrograms are computed: a model that does not say which pitch
+    // its first output is fails at once.
+    let recorded = model.metadata().outputs;
+    let lowest = model
+        .metadata()
+        .output_pitch(model_path, lowest_pitch, recorded, fps)
+        .map_err(anyhow::Error::msg)?;
+    let computer = SpectrogramComputer::new(SpectrogramParams {
+        fps,
+        ..Default::default()
+    })?;
     let spectrograms = rows
         .par_iter()
         .map(|r| computer.compute_wav(Path::new(&r.path)))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut model = OnnxModel::load(model_path, options)?;
     let mut out = Vec::new();
     for (row, spec) in rows.iter().zip(&spectrograms) {
-        for (frame, outputs) in model.predict_frames(spec)?.into_iter().enumerate() {
-            anyhow::ensure!(
-                usize::from(lowest_pitch - PIANO_MIN) + outputs.len() <= PIANO_KEYS,
-                "{}: {} outputs from pitch {lowest_pitch} go past the piano's top key",
-                model_path.display(),
-                outputs.len()
-            );
+        let outputs = model.predict(spec)?;
+        if let Some(first) = outputs.first() {
+            model
+                .metadata()
+                .output_pitch(model_path, lowest_pitch, Some(first.len()), fps)
+                .map_err(anyhow::Error::msg)?;
+        }
+        let offset = usize::from(lowest - PIANO_MIN);
+        for (frame, outputs) in outputs.into_iter().enumerate() {
             let mut probs = vec![0.0f32; PIANO_KEYS];
-            let offset = usize::from(lowest_pitch - PIANO_MIN);
             probs[offset..offset + outputs.len()].copy_from_slice(&outputs);
             let pitches = outputs
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| **p >= THRESHOLD)
-                .map(|(k, _)| lowest_pitch + k as u8)
+                .map(|(k, _)| lowest + k as u8)
                 .collect();
             out.push(PredictionRow {
                 model: model_name.to_string(),
@@ -71,5 +89,5 @@ pub fn predict_split(
             });
         }
     }
-    Ok(out)
+    Ok((out, fps))
 }

@@ -399,7 +399,7 @@ fn a_wrong_train_split_is_an_error_and_no_training_labels_is_null() {
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains(&format!(
-            "{}: no split \"none\" (the manifest has: test, train)",
+            "--train-split none: {} has no such split; it has test, train",
             manifest.display()
         )),
         "{}",

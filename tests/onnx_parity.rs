@@ -31,10 +31,10 @@ fn onnx_runtime_matches_pytorch_for_all_three_networks() {
     let dir = tempfile::tempdir().unwrap();
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/onnx_torch_parity.py");
-    for (name, outputs, shape) in [
-        ("convnet", "88", vec![3, 88]),
-        ("smallconvnet", "23", vec![3, 23]),
-        ("aunet", "88", vec![3, 1, 256, 88]),
+    for (name, outputs, lowest, shape) in [
+        ("convnet", "88", "21", vec![3, 88]),
+        ("smallconvnet", "23", "49", vec![3, 23]),
+        ("aunet", "88", "21", vec![3, 1, 256, 88]),
     ] {
         let onnx = dir.path().join(format!("{name}.onnx"));
         let json = dir.path().join(format!("{name}.json"));
@@ -44,6 +44,8 @@ fn onnx_runtime_matches_pytorch_for_all_three_networks() {
             name,
             "--outputs",
             outputs,
+            "--lowest-pitch",
+            lowest,
             "-o",
             onnx.to_str().unwrap(),
             "--seed",

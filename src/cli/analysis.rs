@@ -32,7 +32,7 @@ pub struct AnalysisArgs {
     split: Vec<String>,
     /// The manifest's training split (for `shared`); a split the manifest lacks is an error.
     /// Default: `train` when the manifest has one; without training labels `shared` is NULL.
-    #[arg(long)]
+    #[arg(long, value_name = "SPLIT")]
     train_split: Option<String>,
     /// Frame rate: of the labels computed from a manifest (default 100), and of predictions
     /// tables without `entangle.fps` metadata (which are refused without it). Tables and
@@ -42,7 +42,8 @@ pub struct AnalysisArgs {
     /// Output directory for the tables.
     #[arg(long)]
     out: PathBuf,
-    /// MIDI pitch of a network's first output (default: 21 when it has 88 outputs).
+    /// MIDI pitch of a network's first output, for ONNX files that do not record it
+    /// (entangle's exports do; a file that records another pitch is an error).
     #[arg(long)]
     lowest_pitch: Option<u8>,
     /// Fail on predictions for shards or frames the labels lack (instead of counting and
@@ -84,6 +85,18 @@ pub struct AnalysisArgs {
 
 impl AnalysisArgs {
     pub fn options(&self) -> anyhow::Result<AnalysisOptions> {
+        if let (Some(manifest), Some(split)) = (&self.manifest, &self.train_split) {
+            let rows =
+                entangle::corpus::manifest::read_manifest(manifest).map_err(anyhow::Error::msg)?;
+            let splits: std::collections::BTreeSet<&str> =
+                rows.iter().map(|r| r.split.as_str()).collect();
+            anyhow::ensure!(
+                splits.contains(split.as_str()),
+                "--train-split {split}: {} has no such split; it has {}",
+                manifest.display(),
+                splits.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
         let (truth, train) = match &self.manifest {
             Some(manifest) => (
                 TruthSource::Manifest {

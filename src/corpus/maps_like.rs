@@ -64,6 +64,22 @@ pub fn piece_split(index: usize) -> &'static str {
     }
 }
 
+/// The splits that get no piece when there are `pieces` pieces.
+pub fn empty_splits(pieces: usize) -> Vec<&'static str> {
+    ["train", "validation", "test"]
+        .into_iter()
+        .filter(|split| !(0..pieces).any(|i| piece_split(i) == *split))
+        .collect()
+}
+
+/// Minutes of audio in `split` (0.0, never -0.0, when it is empty).
+pub fn split_minutes(rows: &[ManifestRow], split: &str) -> f64 {
+    rows.iter()
+        .filter(|r| r.split == split)
+        .fold(0.0, |sum, r| sum + r.duration)
+        / 60.0
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MapsLikeError {
     #[error("{path}: cannot list MIDI files: {source}")]
@@ -149,6 +165,13 @@ pub fn build_maps_like(
         };
         renderers.push((r, renderer));
     }
+    for split in empty_splits(midi.len()) {
+        tracing::warn!(
+            pieces = midi.len(),
+            "the {split} split is empty: of every ten pieces 7 train, 1 validation (the 4th) \
+             and 2 test (the 1st and 6th); give at least 4 pieces"
+        );
+    }
     let mut jobs = Vec::new();
     let mut splits = Vec::new();
     for (index, path) in midi.iter().enumerate() {
@@ -183,6 +206,16 @@ pub fn build_maps_like(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn too_few_pieces_leave_splits_empty_and_their_minutes_zero() {
+        assert_eq!(super::empty_splits(1), ["train", "validation"]);
+        assert_eq!(super::empty_splits(3), ["validation"]);
+        assert!(super::empty_splits(4).is_empty());
+        // An empty float sum is -0.0, which printed as "-0.0" minutes.
+        let minutes = super::split_minutes(&[], "validation");
+        assert_eq!(format!("{minutes:.1}"), "0.0");
+    }
+
     use super::*;
     use std::collections::BTreeSet;
 

@@ -15,11 +15,12 @@ use timely::CommunicationConfig;
 use super::changelog::ChangeLog;
 use super::coverage::{MissingShard, MissingShards, describe as describe_missing};
 use super::graph::{Round, build_graph};
-use super::sources::{Fingerprint, find_sources, units_of};
+use super::sources::{Fingerprint, SourceKind, find_sources, units_of};
 use super::state::{Skip, TableState};
 use super::tables::write_tables;
 use super::truth::{TrainCombinations, TruthIndex};
 use super::units::{EvaluationOptions, Unit, UnitEvent};
+use crate::model::metadata::check_network;
 use crate::sink::write_atomically;
 
 /// File name of the run summary in an analysis directory.
@@ -284,8 +285,11 @@ fn run(
         let (options, sources, watch, train, started) = &*shared;
         let index = worker.index();
         let mut graph = build_graph(worker, truth.clone(), options.evaluation.clone());
-        let mut feeder =
-            (index == 0).then(|| Feeder::new(sources.clone(), truth.clone(), watch.ignore.clone()));
+        let mut feeder = (index == 0).then(|| {
+            let mut feeder = Feeder::new(sources.clone(), truth.clone(), watch.ignore.clone());
+            feeder.lowest_pitch = options.evaluation.lowest_pitch;
+            feeder
+        });
         let mut sink = match index {
             0 => Some(Sink::open(options, train.clone(), &truth)?),
             _ => None,
@@ -379,6 +383,10 @@ struct Feeder {
     truth: Arc<TruthIndex>,
     ignore: Vec<String>,
     known: BTreeMap<PathBuf, (Fingerprint, Vec<Unit>)>,
+    /// `--lowest-pitch`, for networks checked before they are fed.
+    lowest_pitch: Option<u8>,
+    /// Files a watched scan could not use, as they were then: reported once per version.
+    rejected: BTreeMap<PathBuf, Fingerprint>,
 }
 
 impl Feeder {
@@ -388,6 +396,8 @@ impl Feeder {
             truth,
             ignore,
             known: BTreeMap::new(),
+            lowest_pitch: None,
+            rejected: BTreeMap::new(),
         }
     }
 
@@ -462,11 +472,27 @@ impl Feeder {
             {
                 continue;
             }
-            let units = match units_of(&path, &self.truth) {
-                Ok(units) => units,
+            // A network must say (or be told) which pitch its first output is before any
+            // shard is run through it: one clear error, not one per shard.
+            let checked = match SourceKind::of(&path) {
+                Some(SourceKind::Network) => {
+                    check_network(&path, self.lowest_pitch, self.truth.fps)
+                        .map(drop)
+                        .map_err(anyhow::Error::msg)
+                }
+                _ => Ok(()),
+            };
+            let units = match checked.and_then(|()| units_of(&path, &self.truth)) {
+                Ok(units) => {
+                    self.rejected.remove(&path);
+                    units
+                }
                 Err(e) if matches!(self.sources, Sources::Watched(_)) => {
-                    // Not fatal while watching: report it, and retry on the next scan.
-                    tracing::error!("{e:#}");
+                    // Not fatal while watching: report it (once for this version of the
+                    // file), and retry on the next scan.
+                    if self.rejected.insert(path.clone(), print) != Some(print) {
+                        tracing::error!("{e:#}");
+                    }
                     continue;
                 }
                 Err(e) => return Err(e),

@@ -42,7 +42,8 @@ pub fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
 }
 
 /// Source files under `root` (a file, or a directory searched recursively), skipping hidden
-/// files (our temporaries) and anything under `exclude` (the output directory).
+/// files (our temporaries), anything under `exclude` (the output directory), and a training
+/// run's `best.onnx` (a copy of one of the `epoch-NNNN.onnx` beside it).
 pub fn find_sources(
     root: &Path,
     exclude: Option<&Path>,
@@ -61,11 +62,17 @@ pub fn find_sources(
         .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", root.display()))?;
     let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
+    let training_run = entries.iter().any(|p| is_epoch_export(p));
     for path in entries {
         let hidden = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden || exclude.is_some_and(|x| path.starts_with(x)) {
+            continue;
+        }
+        // A training run's best.onnx is a copy of one of its epoch-NNNN.onnx: analysed, it
+        // would be a duplicate model called "best".
+        if training_run && path.file_name().is_some_and(|n| n == BEST_EXPORT) {
             continue;
         }
         if path.is_dir() {
@@ -78,6 +85,17 @@ pub fn find_sources(
         }
     }
     Ok(found)
+}
+
+/// The copy of the best epoch that training writes next to the `epoch-NNNN.onnx` files.
+pub const BEST_EXPORT: &str = "best.onnx";
+
+/// `epoch-NNNN.onnx`, a training run's per-epoch export.
+fn is_epoch_export(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("epoch-")?.strip_suffix(".onnx"))
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The units of one source file. A network runs on every shard that has audio.

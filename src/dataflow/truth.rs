@@ -53,15 +53,14 @@ impl TruthIndex {
         params.validate()?;
         let mut index = Self::default();
         let rows = read_manifest(manifest).map_err(anyhow::Error::msg)?;
-        // A split the manifest does not have is a typo, not an empty split: analysing
-        // nothing (or marking every combination unshared) would pass silently.
-        let known: std::collections::BTreeSet<&str> =
+        // A misspelt split would otherwise give empty tables and exit 0.
+        let present: std::collections::BTreeSet<&str> =
             rows.iter().map(|r| r.split.as_str()).collect();
-        if let Some(unknown) = splits.iter().find(|s| !known.contains(**s)) {
+        if let Some(missing) = splits.iter().find(|s| !present.contains(**s)) {
             anyhow::bail!(
-                "{}: no split {unknown:?} (the manifest has: {})",
+                "{}: no split {missing:?}; the manifest has {}",
                 manifest.display(),
-                known.into_iter().collect::<Vec<_>>().join(", ")
+                present.into_iter().collect::<Vec<_>>().join(", ")
             );
         }
         for row in rows {

@@ -16,7 +16,7 @@ use super::truth::{ShardTruth, TruthIndex};
 use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams};
 use crate::infer::{InferenceOptions, OnnxModel};
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
-use crate::pitchset::{PIANO_KEYS, PIANO_MIN, PitchSet};
+use crate::pitchset::{PIANO_MIN, PitchSet};
 use crate::predict::THRESHOLD;
 use crate::sink::predictions_table::{FrameRate, scan_predictions};
 
@@ -66,8 +66,8 @@ pub enum Contribution {
 #[derive(Debug, Clone, Default)]
 pub struct EvaluationOptions {
     pub inference: InferenceOptions,
-    /// MIDI pitch of a network's first output; `None`: 88 outputs start at A0, others are
-    /// an error.
+    /// MIDI pitch of a network's first output, for networks whose file does not record it
+    /// (`--lowest-pitch`); one that records another pitch is an error.
     pub lowest_pitch: Option<u8>,
     /// Turn skips (shards or frames absent from the labels) into errors.
     pub strict: bool,
@@ -262,22 +262,12 @@ impl Evaluator {
         let network = self.network(path)?;
         let outputs = network.predict(&spectrogram).map_err(|e| e.to_string())?;
         let units = outputs.first().map_or(0, Vec::len);
-        let lowest = match lowest_pitch {
-            Some(p) => p,
-            None if units == PIANO_KEYS => PIANO_MIN,
-            None => {
-                return Err(format!(
-                    "{}: {units} outputs; pass the MIDI pitch of the first (e.g. 49 for the FLUID networks)",
-                    path.display()
-                ));
-            }
-        };
-        if usize::from(lowest) + units > 128 {
-            return Err(format!(
-                "{}: {units} outputs from pitch {lowest} go past MIDI 127",
-                path.display()
-            ));
-        }
+        // What output k means comes from the file (or --lowest-pitch for one that does not
+        // say); the driver checked this before any work, so this fails only for a file
+        // replaced since.
+        let lowest = network
+            .metadata()
+            .output_pitch(path, lowest_pitch, Some(units), truth.fps)?;
         let runs: Vec<(String, f32)> = if thresholds.is_empty() {
             vec![(model.to_string(), THRESHOLD)]
         } else {

@@ -9,6 +9,23 @@ pub struct Architecture {
     pub name: &'static str,
     pub input: Shape,
     pub layers: Vec<Layer>,
+    /// MIDI pitch of output 0, once known: a trained network knows it, a layer table does
+    /// not. Exported ONNX files record it (see [`super::metadata`]).
+    #[serde(skip)]
+    pub lowest_pitch: Option<u8>,
+    /// Frame rate of the spectrograms the network was trained on, once known; recorded too.
+    #[serde(skip)]
+    pub fps: Option<f64>,
+}
+
+impl Architecture {
+    /// The same network, whose output 0 is MIDI `lowest_pitch` and whose input frames come
+    /// at `fps`: what an exported file records so that consumers need not guess.
+    pub fn trained_on(mut self, lowest_pitch: u8, fps: f64) -> Self {
+        self.lowest_pitch = Some(lowest_pitch);
+        self.fps = Some(fps);
+        self
+    }
 }
 
 fn conv(out_channels: usize, kernel: (usize, usize), padding: Padding) -> Layer {
@@ -54,6 +71,8 @@ pub fn convnet(outputs: usize) -> Architecture {
         name: "ConvNet",
         input: Shape::Map(1, 5, 229),
         layers: l,
+        lowest_pitch: None,
+        fps: None,
     }
 }
 
@@ -73,6 +92,8 @@ pub fn small_convnet(outputs: usize) -> Architecture {
         name: "SmallConvNet",
         input: Shape::Map(1, 5, 229),
         layers: l,
+        lowest_pitch: None,
+        fps: None,
     }
 }
 
@@ -144,6 +165,8 @@ pub fn aunet(outputs: usize) -> Architecture {
         name: "AUNet",
         input: Shape::Map(1, 256, 256),
         layers: l,
+        lowest_pitch: None,
+        fps: None,
     }
 }
 

@@ -4,11 +4,13 @@
 
 pub mod architecture;
 pub mod layers;
+pub mod metadata;
 pub mod onnx;
 pub mod summary;
 pub mod weights;
 
 pub use architecture::{Architecture, aunet, by_name, convnet, paper_outputs, small_convnet};
+pub use metadata::ModelMetadata;
 pub use onnx::{ExportError, export_onnx};
 pub use summary::{ModelError, parameter_count, render_table, summarize};
 pub use weights::{Tensor, Weights};

@@ -5,6 +5,8 @@
 //! Input `spectrogram`: float32 `[batch, 1, 5, 229]` (ConvNet, SmallConvNet: context windows)
 //! or `[batch, 1, 256, 256]` (AUNet). Output `probabilities`: float32 `[batch, outputs]`, or
 //! `[batch, 1, 256, outputs]` for AUNet — sigmoid outputs, thresholded at 0.5 downstream.
+//! `metadata_props` record the architecture, the output count, and (when the architecture
+//! knows them) the lowest MIDI pitch and the frame rate: [`super::metadata`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,8 +29,8 @@ use proto::tensor_proto::DataType;
 use proto::tensor_shape_proto::{Dimension, dimension};
 use proto::type_proto::{self, Value as TypeValue};
 use proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto::AttributeType,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto::AttributeType,
 };
 
 pub const INPUT_NAME: &str = "spectrogram";
@@ -345,8 +347,25 @@ pub fn build_model(arch: &Architecture, weights: &Weights) -> Result<ModelProto,
         output: vec![tensor_info(OUTPUT_NAME, &dims_of(final_shape))],
         ..Default::default()
     };
+    let outputs = match final_shape {
+        Shape::Vector(n) | Shape::Map(_, _, n) => n,
+    };
+    let metadata = super::metadata::ModelMetadata {
+        architecture: Some(arch.name.to_string()),
+        lowest_pitch: arch.lowest_pitch,
+        outputs: Some(outputs),
+        fps: arch.fps,
+    };
     Ok(ModelProto {
         ir_version: Some(IR_VERSION),
+        metadata_props: metadata
+            .to_props()
+            .into_iter()
+            .map(|(key, value)| StringStringEntryProto {
+                key: Some(key.to_string()),
+                value: Some(value),
+            })
+            .collect(),
         opset_import: vec![OperatorSetIdProto {
             domain: Some(String::new()),
             version: Some(OPSET),

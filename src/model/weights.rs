@@ -4,10 +4,19 @@
 //! dense weights `[out, in]`), so a trained tch model and the ONNX graph share one naming.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use super::architecture::Architecture;
 use super::layers::Layer;
 use super::summary::{ModelError, summarize};
+
+/// A checkpoint that does not hold the weights of an architecture.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct WeightsError {
+    pub path: PathBuf,
+    pub reason: String,
+}
 
 /// A dense `f32` tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +113,48 @@ impl Weights {
                 Role::Scale | Role::RunningVar => (0.5, 1.5),
             };
             let data = (0..n).map(|_| uniform(lo, hi)).collect();
+            tensors.insert(name, Tensor { shape, data });
+        }
+        Ok(Self { tensors })
+    }
+
+    /// The parameters of `arch` from a training checkpoint (`checkpoint-NNNN.safetensors`
+    /// of a run directory: f32 tensors under the names above, plus `momentum/...` buffers,
+    /// which are not weights). Every parameter must be there with its shape.
+    pub fn read_checkpoint(arch: &Architecture, path: &Path) -> Result<Self, WeightsError> {
+        let fail = |reason: String| WeightsError {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let file = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| fail(format!("not a safetensors checkpoint: {e}")))?;
+        let mut tensors = BTreeMap::new();
+        for (name, shape, _) in parameter_specs(arch).map_err(|e| fail(e.to_string()))? {
+            let view = file.tensor(&name).map_err(|_| {
+                fail(format!(
+                    "no tensor {name:?}: not a checkpoint of {} with these outputs",
+                    arch.name
+                ))
+            })?;
+            if view.shape() != shape.as_slice() {
+                return Err(fail(format!(
+                    "tensor {name:?} has shape {:?}, {} needs {shape:?} (another --outputs?)",
+                    view.shape(),
+                    arch.name
+                )));
+            }
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(fail(format!(
+                    "tensor {name:?} is {:?}, not f32",
+                    view.dtype()
+                )));
+            }
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             tensors.insert(name, Tensor { shape, data });
         }
         Ok(Self { tensors })

@@ -1,7 +1,8 @@
 //! The figures of a run (plotters, SVG and PNG): the analogues of the paper's Figures 1-6
 //! (exact / added / omitted proportions per isolated note, per best-transcribed interval, per
 //! most common shared and unshared combination, per network), training curves, and a heat map
-//! of `additions`. Everything is drawn from the Parquet tables the run wrote.
+//! of `additions`. Everything is drawn from the Parquet tables the run wrote: a pipeline's
+//! (`draw_all`) or any analysis directory's (`draw_figures`, behind `entangle report`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,7 +48,58 @@ fn register_font() -> anyhow::Result<()> {
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
     pub figures: Vec<PathBuf>,
+    /// Figures the tables had nothing for: (file stem, why).
+    pub not_drawn: Vec<(String, String)>,
     pub per_network: BTreeMap<String, NetworkFindings>,
+}
+
+/// What to draw from: one analysis directory's tables, and per model its training run and
+/// per-epoch validation tables when it was trained by a pipeline.
+#[derive(Debug, Clone)]
+pub struct FigureInputs {
+    /// Holds `combinations.parquet` and `additions.parquet`.
+    pub analysis: PathBuf,
+    /// Where the figures go.
+    pub figures: PathBuf,
+    /// `svg`, `png`.
+    pub formats: Vec<String>,
+    /// Bars per ranked figure.
+    pub top: usize,
+    /// The split the figures show.
+    pub split: String,
+    pub models: Vec<ModelInputs>,
+}
+
+/// One model of [`FigureInputs`].
+#[derive(Debug, Clone)]
+pub struct ModelInputs {
+    pub name: String,
+    /// The training run directory (`history.json`), if any.
+    pub training: Option<PathBuf>,
+    /// The per-epoch validation tables (`split_metrics.parquet`), if any.
+    pub validation: Option<PathBuf>,
+}
+
+impl FigureInputs {
+    /// A pipeline run's: its test-split analysis and its networks.
+    pub fn of_run(spec: &PipelineSpec, layout: &Layout) -> Self {
+        Self {
+            analysis: layout.analysis(),
+            figures: layout.figures(),
+            formats: spec.figures.formats.clone(),
+            top: spec.figures.top,
+            split: "test".into(),
+            models: spec
+                .networks
+                .iter()
+                .map(|n| ModelInputs {
+                    name: n.name.clone(),
+                    training: Some(layout.training(&n.name)),
+                    validation: Some(layout.validation(&n.name)),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -165,19 +217,28 @@ fn bar_height(n: usize) -> u32 {
 
 /// Draws every figure of the run into `figures/` and returns what the report needs.
 pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings> {
+    draw_figures(&FigureInputs::of_run(spec, layout))
+}
+
+/// Draws every figure the tables of `inputs.analysis` allow into `inputs.figures`, and
+/// returns what the report needs.
+pub fn draw_figures(inputs: &FigureInputs) -> anyhow::Result<Findings> {
     register_font()?;
-    let dir = layout.figures();
-    let formats = &spec.figures.formats;
-    let top = spec.figures.top;
-    let combinations = read_combinations(&layout.analysis().join(COMBINATIONS))?;
-    let additions = read_pitch_errors(&layout.analysis().join(ADDITIONS))?;
+    std::fs::create_dir_all(&inputs.figures)?;
+    let dir = &inputs.figures;
+    let formats = &inputs.formats;
+    let top = inputs.top;
+    let split = inputs.split.as_str();
+    let combinations = read_combinations(&inputs.analysis.join(COMBINATIONS))?;
+    let additions = read_pitch_errors(&inputs.analysis.join(ADDITIONS))?;
     let mut findings = Findings::default();
     let mut network_rows: Vec<(String, [f64; 3])> = Vec::new();
-    for network in &spec.networks {
-        let name = &network.name;
+    let mut kinds_drawn = [false; 2];
+    for model in &inputs.models {
+        let name = &model.name;
         let mine: Vec<&Combination> = combinations
             .iter()
-            .filter(|c| &c.model == name && c.split == "test" && !c.combination.is_empty())
+            .filter(|c| &c.model == name && c.split == split && !c.combination.is_empty())
             .collect();
         let mut f = NetworkFindings::default();
 
@@ -191,8 +252,13 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
         f.notes = notes.len();
         f.notes_mostly_exact = notes.iter().filter(|c| c.exact_ratio >= 0.5).count();
         f.notes_with_companions = notes.iter().filter(|c| c.added_ratio >= 0.1).count();
-        if !notes.is_empty() {
-            let bars = bars_for(&notes, format!("{name}: isolated notes (test)"));
+        if notes.is_empty() {
+            findings.not_drawn.push((
+                format!("isolated-notes-{name}"),
+                format!("the {split} split has no single notes"),
+            ));
+        } else {
+            let bars = bars_for(&notes, format!("{name}: isolated notes ({split})"));
             let size = (900, bar_height(notes.len()));
             save_figure!(
                 dir.join(format!("isolated-notes-{name}")),
@@ -217,12 +283,17 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
                 .total_cmp(&a.exact_ratio)
                 .then(a.combination.cmp(&b.combination))
         });
-        if !intervals.is_empty() {
+        if intervals.is_empty() {
+            findings.not_drawn.push((
+                format!("best-intervals-{name}"),
+                format!("the {split} split has no two-note combinations"),
+            ));
+        } else {
             let shown = &intervals[..intervals.len().min(top)];
             let bars = bars_for(
                 shown,
                 format!(
-                    "{name}: best-transcribed intervals (test, top {})",
+                    "{name}: best-transcribed intervals ({split}, top {})",
                     shown.len()
                 ),
             );
@@ -263,14 +334,31 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
                     .cmp(&a.frames)
                     .then(a.combination.cmp(&b.combination))
             });
+            let kind = if shared { "shared" } else { "unshared" };
             if common.is_empty() {
+                findings.not_drawn.push((
+                    format!("common-{kind}-{name}"),
+                    if mine.iter().any(|c| c.shared.is_none()) {
+                        // Analysed without training labels: `shared` is NULL (unknown).
+                        format!("the {split} split was analysed without training labels")
+                    } else if shared {
+                        format!(
+                            "no combination of the {split} split occurs in the training split \
+                             (or no training labels were given)"
+                        )
+                    } else {
+                        format!(
+                            "every combination of the {split} split occurs in the training split"
+                        )
+                    },
+                ));
                 continue;
             }
-            let kind = if shared { "shared" } else { "unshared" };
+            kinds_drawn[usize::from(!shared)] = true;
             let shown = &common[..common.len().min(top)];
             let bars = bars_for(
                 shown,
-                format!("{name}: most common {kind} combinations (test)"),
+                format!("{name}: most common {kind} combinations ({split})"),
             );
             let size = (900, bar_height(shown.len()));
             save_figure!(
@@ -290,9 +378,16 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
         }
 
         // Training curves: the trainer's losses and the dataflow's validation F per epoch.
-        let curve =
-            validation_curve(&layout.validation(name).join(SPLIT_METRICS)).unwrap_or_default();
-        let losses = read_history(&layout.training(name).join("history.json"));
+        let curve = model
+            .validation
+            .as_ref()
+            .and_then(|v| validation_curve(&v.join(SPLIT_METRICS)).ok())
+            .unwrap_or_default();
+        let losses = model
+            .training
+            .as_ref()
+            .map(|t| read_history(&t.join("history.json")))
+            .unwrap_or_default();
         if !curve.is_empty() {
             save_figure!(
                 dir.join(format!("training-{name}")),
@@ -330,23 +425,35 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
             .collect();
         top_additions.truncate(5);
         f.top_additions = top_additions;
-        if !rows.is_empty() && !mine_added.is_empty() {
+        if rows.is_empty() || mine_added.is_empty() {
+            findings.not_drawn.push((
+                format!("additions-{name}"),
+                format!("no note was added to a sounding combination of the {split} split"),
+            ));
+        } else {
             let size = (1100, bar_height(rows.len()));
             save_figure!(
                 dir.join(format!("additions-{name}")),
                 formats,
                 size,
                 findings.figures,
-                |area| draw_additions(&area, name, &rows, &mine_added)
+                |area| draw_additions(&area, name, split, &rows, &mine_added)
             );
         }
         findings.per_network.insert(name.clone(), f);
     }
 
-    // Figure 6 analogue: every network, shared vs unshared, frame-weighted.
+    // Figure 6 analogue: every network, shared vs unshared, frame-weighted. The title says
+    // which groups there are: a FLUID-COMBI test split (isolated notes) has no shared one.
     if !network_rows.is_empty() {
+        let groups = match kinds_drawn {
+            [true, true] => "shared vs unshared combinations".to_string(),
+            [true, false] => "shared combinations (none unshared)".to_string(),
+            [false, false] => "all combinations (no training labels)".to_string(),
+            [false, true] => "unshared combinations (none shared with training)".to_string(),
+        };
         let bars = Bars {
-            title: "networks: shared vs unshared combinations (test, frame-weighted)".into(),
+            title: format!("networks: {groups} ({split}, frame-weighted)"),
             categories: network_rows.iter().map(|(n, _)| n.clone()).collect(),
             rows: network_rows.iter().map(|(_, r)| *r).collect(),
             caption_x: "proportion of frames",
@@ -491,6 +598,7 @@ where
 fn draw_additions<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     name: &str,
+    split: &str,
     rows: &[&Combination],
     additions: &[&super::tables_read::PitchError],
 ) -> anyhow::Result<()>
@@ -523,7 +631,7 @@ where
     let (plot, legend) = area.split_horizontally(area.dim_in_pixel().0 - 90);
     let mut chart = ChartBuilder::on(&plot)
         .caption(
-            format!("{name}: added notes per combination (test)"),
+            format!("{name}: added notes per combination ({split})"),
             (FONT, 20),
         )
         .margin(12)

@@ -1,5 +1,6 @@
-//! `report.md` of a run: the framewise P/R/F table per split and network, the key findings
-//! on entanglement, and links to the figures.
+//! `report.md` of a run, or of any analysis directory (`entangle report DIR`): the framewise
+//! P/R/F table per split and model, the key findings on entanglement, and the figures (and
+//! why any figure is missing).
 
 use std::fmt::Write as _;
 
@@ -51,62 +52,9 @@ pub fn write_report(
             row(&mut md, &network.name, &m)?;
         }
     }
-    writeln!(md, "\n## Findings\n")?;
-    for (name, f) in &findings.per_network {
-        writeln!(md, "**{name}**\n")?;
-        if f.notes > 0 {
-            writeln!(
-                md,
-                "- Isolated notes: {} of {} transcribed exactly in at least half of their frames; \
-                 {} get companion notes added in at least 10 % of their frames.",
-                f.notes_mostly_exact, f.notes, f.notes_with_companions
-            )?;
-        }
-        if f.intervals > 0 {
-            writeln!(
-                md,
-                "- Intervals: {} of {} have a note omitted in at least 90 % of their frames; {} \
-                 are transcribed exactly in at least half of their frames.",
-                f.intervals_mostly_omitted, f.intervals, f.intervals_mostly_exact
-            )?;
-        }
-        writeln!(
-            md,
-            "- Exact proportion, frame-weighted: shared combinations {:.3} ({} frames), unshared {:.3} ({} frames).",
-            f.shared.0, f.shared.1, f.unshared.0, f.unshared.1
-        )?;
-        if !f.top_additions.is_empty() {
-            let list: Vec<String> = f
-                .top_additions
-                .iter()
-                .map(|(c, n, r)| format!("{n} added to {c} (in {:.0} % of its frames)", r * 100.0))
-                .collect();
-            writeln!(
-                md,
-                "- Most frequent additions (by frames): {}.",
-                list.join("; ")
-            )?;
-        }
-        let curve =
-            validation_curve(&layout.validation(name).join(SPLIT_METRICS)).unwrap_or_default();
-        if let Ok((epoch, f1)) = best_epoch(&layout.validation(name).join(SPLIT_METRICS)) {
-            writeln!(
-                md,
-                "- Selected {epoch} of {} evaluated epochs (validation F {f1:.4}).",
-                curve.len()
-            )?;
-        }
-        writeln!(md)?;
-    }
-    writeln!(md, "## Figures\n")?;
-    for path in findings
-        .figures
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
-    {
-        let rel = path.strip_prefix(&layout.out).unwrap_or(path);
-        writeln!(md, "![{}]({})\n", rel.display(), rel.display())?;
-    }
+    writeln!(md)?;
+    findings_section(&mut md, findings, |name| Some(layout.validation(name)))?;
+    figures_section(&mut md, findings, &layout.out)?;
     write_atomically(&layout.out.join("report.md"), |w| {
         std::io::Write::write_all(w, md.as_bytes())
     })?;
@@ -128,4 +76,218 @@ fn row(md: &mut String, network: &str, m: &super::tables_read::SplitMetrics) -> 
         m.accuracy,
         m.e_tot
     )
+}
+
+/// "0.638 (13,404 frames)", or "n/a (no frames)" for an empty group.
+fn proportion(value: f64, frames: u64) -> String {
+    if frames == 0 {
+        "n/a (no frames)".to_string()
+    } else {
+        format!("{value:.3} ({frames} frames)")
+    }
+}
+
+/// `## Findings`: per model, what its figures show; `validation` gives the directory of a
+/// model's per-epoch validation tables, when it was trained by a pipeline.
+fn findings_section(
+    md: &mut String,
+    findings: &Findings,
+    validation: impl Fn(&str) -> Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    writeln!(md, "## Findings\n")?;
+    for (name, f) in &findings.per_network {
+        writeln!(md, "**{name}**\n")?;
+        if f.notes > 0 {
+            writeln!(
+                md,
+                "- Isolated notes: {} of {} transcribed exactly in at least half of their frames; \
+                 {} get companion notes added in at least 10 % of their frames.",
+                f.notes_mostly_exact, f.notes, f.notes_with_companions
+            )?;
+        }
+        if f.intervals > 0 {
+            writeln!(
+                md,
+                "- Intervals: {} of {} have a note omitted in at least 90 % of their frames; {} \
+                 are transcribed exactly in at least half of their frames.",
+                f.intervals_mostly_omitted, f.intervals, f.intervals_mostly_exact
+            )?;
+        }
+        writeln!(
+            md,
+            "- Exact proportion, frame-weighted: shared combinations {}, unshared {}.",
+            proportion(f.shared.0, f.shared.1),
+            proportion(f.unshared.0, f.unshared.1)
+        )?;
+        if !f.top_additions.is_empty() {
+            let list: Vec<String> = f
+                .top_additions
+                .iter()
+                .map(|(c, n, r)| format!("{n} added to {c} (in {:.0} % of its frames)", r * 100.0))
+                .collect();
+            writeln!(
+                md,
+                "- Most frequent additions (by frames): {}.",
+                list.join("; ")
+            )?;
+        }
+        if let Some(metrics) = validation(name).map(|v| v.join(SPLIT_METRICS)) {
+            let curve = validation_curve(&metrics).unwrap_or_default();
+            if let Ok((epoch, f1)) = best_epoch(&metrics) {
+                writeln!(
+                    md,
+                    "- Selected {epoch} of {} evaluated epochs (validation F {f1:.4}).",
+                    curve.len()
+                )?;
+            }
+        }
+        writeln!(md)?;
+    }
+    Ok(())
+}
+
+/// `## Figures`: each figure once (SVG when drawn, else PNG), paths relative to `base`, and
+/// the figures the tables had nothing for, with the reason.
+fn figures_section(
+    md: &mut String,
+    findings: &Findings,
+    base: &std::path::Path,
+) -> anyhow::Result<()> {
+    writeln!(md, "## Figures\n")?;
+    let svg: std::collections::BTreeSet<_> = findings
+        .figures
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .map(|p| p.with_extension(""))
+        .collect();
+    for path in &findings.figures {
+        let is_svg = path.extension().is_some_and(|e| e == "svg");
+        if !is_svg && svg.contains(&path.with_extension("")) {
+            continue;
+        }
+        let rel = path.strip_prefix(base).unwrap_or(path);
+        writeln!(md, "![{}]({})\n", rel.display(), rel.display())?;
+    }
+    if !findings.not_drawn.is_empty() {
+        writeln!(md, "Not drawn, for lack of data:\n")?;
+        for (stem, why) in &findings.not_drawn {
+            writeln!(md, "- `{stem}`: {why}.")?;
+        }
+        writeln!(md)?;
+    }
+    Ok(())
+}
+
+/// Draws the figures of the analysis tables in `dir` (any `entangle analyze` / `watch`
+/// output) into `dir/figures/` and writes `dir/report.md`; `split` picks the split the
+/// figures show (default: `test` when the tables have it, else their only split). Returns
+/// the report's path.
+pub fn report_analysis_dir(
+    dir: &std::path::Path,
+    split: Option<&str>,
+    formats: &[String],
+    top: usize,
+) -> anyhow::Result<std::path::PathBuf> {
+    use super::figures::{FigureInputs, ModelInputs, draw_figures};
+    use super::tables_read::read_combinations;
+    use crate::dataflow::tables::COMBINATIONS;
+
+    let combinations_path = dir.join(COMBINATIONS);
+    if !combinations_path.is_file() {
+        let hint = if dir.join("analysis").join(COMBINATIONS).is_file() {
+            " (a pipeline's run directory: `entangle run` wrote its report.md; its test tables \
+             are in analysis/)"
+        } else {
+            ""
+        };
+        anyhow::bail!(
+            "{}: no {COMBINATIONS} here; give the --out directory of `entangle analyze` or \
+             `watch`{hint}",
+            dir.display()
+        );
+    }
+    let metrics = read_split_metrics(&dir.join(SPLIT_METRICS))?;
+    let combinations = read_combinations(&combinations_path)?;
+    let splits: std::collections::BTreeSet<&str> = metrics
+        .iter()
+        .map(|m| m.split.as_str())
+        .chain(combinations.iter().map(|c| c.split.as_str()))
+        .collect();
+    let split = match split {
+        Some(s) if splits.contains(s) => s.to_string(),
+        Some(s) => anyhow::bail!(
+            "{}: no split {s:?} in the tables; they have {}",
+            dir.display(),
+            splits.iter().copied().collect::<Vec<_>>().join(", ")
+        ),
+        None if splits.contains("test") => "test".to_string(),
+        None if splits.len() == 1 => splits.iter().next().expect("one").to_string(),
+        None if splits.is_empty() => anyhow::bail!("{}: the tables are empty", dir.display()),
+        None => anyhow::bail!(
+            "{}: the tables have the splits {}; pick one with --split",
+            dir.display(),
+            splits.iter().copied().collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let models: std::collections::BTreeSet<&str> = metrics
+        .iter()
+        .filter(|m| m.split == split)
+        .map(|m| m.model.as_str())
+        .collect();
+    let inputs = FigureInputs {
+        analysis: dir.to_path_buf(),
+        figures: dir.join("figures"),
+        formats: formats.to_vec(),
+        top,
+        split: split.clone(),
+        models: models
+            .iter()
+            .map(|m| ModelInputs {
+                name: m.to_string(),
+                training: None,
+                validation: None,
+            })
+            .collect(),
+    };
+    let findings = draw_figures(&inputs)?;
+    let mut md = String::new();
+    writeln!(md, "# Analysis report: {}\n", dir.display())?;
+    writeln!(
+        md,
+        "Tables: this directory (`schemas/` has their columns and DuckDB queries). Figures: \
+         the {split} split.\n"
+    )?;
+    writeln!(md, "## Framewise metrics\n")?;
+    writeln!(
+        md,
+        "Mean over shards of the per-shard micro P/R/F (Kelz et al. 2016), and the micro F over \
+         all frames.\n"
+    )?;
+    writeln!(
+        md,
+        "| model | split | shards | frames | P | R | F | micro F | accuracy | E_tot |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|")?;
+    for m in &metrics {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            m.model,
+            m.split,
+            m.shards,
+            m.frames,
+            m.precision,
+            m.recall,
+            m.f1,
+            m.micro_f1,
+            m.accuracy,
+            m.e_tot
+        )?;
+    }
+    writeln!(md)?;
+    findings_section(&mut md, &findings, |_| None)?;
+    figures_section(&mut md, &findings, dir)?;
+    let path = dir.join("report.md");
+    write_atomically(&path, |w| std::io::Write::write_all(w, md.as_bytes()))?;
+    Ok(path)
 }

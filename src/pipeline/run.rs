@@ -63,6 +63,7 @@ pub fn manifest_path(spec: &PipelineSpec, layout: &Layout) -> PathBuf {
         }),
         CorpusSpec::MapsLike { .. } => crate::corpus::maps_like::MANIFEST.to_string(),
         CorpusSpec::Maps { .. } => "maps.manifest.parquet".to_string(),
+        CorpusSpec::Manifest { path } => return path.clone(),
     };
     layout.corpus().join(name)
 }
@@ -81,8 +82,12 @@ pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Opt
     let corpus_key = stage_key("corpus", &(&spec.corpus, spec.features.fps), &corpus_inputs);
     let manifest = manifest_path(&spec, &layout);
     if options.dry_run {
-        println!("plan for {} ({}):", spec.name, spec_path.display());
-        plan_line("corpus", &layout.corpus(), &corpus_key);
+        say(format_args!(
+            "plan for {} ({}):",
+            spec.name,
+            spec_path.display()
+        ))?;
+        plan_line("corpus", &layout.corpus(), &corpus_key)?;
     } else {
         stages.push(run_stage(
             &layout.corpus(),
@@ -110,7 +115,7 @@ pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Opt
             &inputs,
         );
         if options.dry_run {
-            plan_line(&format!("train {}", network.name), &dir, &key);
+            plan_line(&format!("train {}", network.name), &dir, &key)?;
             continue;
         }
         let record = run_stage(
@@ -127,14 +132,14 @@ pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Opt
         select_model(&layout, &network.name)?;
     }
     if options.dry_run {
-        println!(
+        say(format_args!(
             "  select: best validation F per network -> {}",
             layout.models().display()
-        );
-        println!(
+        ))?;
+        say(format_args!(
             "  analysis, figures, report: after training (keys depend on the chosen models) -> {}",
             layout.analysis().display()
-        );
+        ))?;
         return Ok(None);
     }
 
@@ -181,13 +186,20 @@ pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Opt
     Ok(Some(record))
 }
 
-fn plan_line(stage: &str, dir: &Path, key: &str) {
+/// A line of the plan on stdout; a reader that went away (`| head`) is an I/O error the
+/// caller passes up (the command line ends quietly on it), not a panic.
+fn say(line: std::fmt::Arguments) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
+fn plan_line(stage: &str, dir: &Path, key: &str) -> std::io::Result<()> {
     let state = if finished(dir, key).is_some() {
         "skip (up to date)"
     } else {
         "run"
     };
-    println!("  {stage}: {state} -> {}", dir.display());
+    say(format_args!("  {stage}: {state} -> {}", dir.display()))
 }
 
 /// Runs `work` unless the stage in `dir` finished with `key`; then marks it finished.
@@ -252,6 +264,10 @@ fn corpus_inputs(corpus: &CorpusSpec) -> anyhow::Result<BTreeMap<String, String>
                 super::stages::stage_key("listing", &listing, &BTreeMap::new()),
             );
         }
+        // The manifest holds the SHA-256 of every audio file: its hash stands for the corpus.
+        CorpusSpec::Manifest { path } => {
+            inputs.insert(path.display().to_string(), hash_file(path)?);
+        }
     }
     Ok(inputs)
 }
@@ -309,6 +325,8 @@ fn build_corpus(spec: &PipelineSpec, layout: &Layout, progress: bool) -> anyhow:
             let rows = crate::corpus::maps::maps_manifest(root, validation_instrument)?;
             crate::corpus::manifest::write_manifest(&manifest_path(spec, layout), &rows)?;
         }
+        // Used where it is.
+        CorpusSpec::Manifest { .. } => {}
     }
     Ok(())
 }
@@ -402,6 +420,8 @@ fn train_network(
     let device =
         crate::train::torch_device(network.device.request()).map_err(anyhow::Error::msg)?;
     let train = FrameData::load(manifest, "train", lowest, outputs).map_err(anyhow::Error::msg)?;
+    // Every exported epoch records its lowest pitch and frame rate (model metadata).
+    let arch = arch.trained_on(lowest, train.shards[0].0.fps);
     let validation =
         FrameData::load(manifest, "validation", lowest, outputs).map_err(anyhow::Error::msg)?;
     let config = TrainConfig {

@@ -61,6 +61,12 @@ pub enum CorpusSpec {
         #[serde(default = "default_validation_instrument")]
         validation_instrument: String,
     },
+    /// One's own corpus: an existing manifest (schemas/manifest.md) with `train`,
+    /// `validation` and `test` rows; its audio and labels are used where they are.
+    Manifest {
+        /// The manifest (Parquet), relative to the directory `entangle run` is started in.
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +224,41 @@ impl Default for FigureSpec {
     }
 }
 
+/// An existing corpus manifest is usable by a pipeline: it reads, it has the three splits
+/// training, selection and the test analysis need, and every audio and label file is there.
+fn validate_manifest(path: &Path) -> Result<(), String> {
+    let key = format!("corpus.path = {:?}", path.display());
+    if !path.is_file() {
+        return Err(format!("{key}: no such file"));
+    }
+    let rows = crate::corpus::manifest::read_manifest(path).map_err(|e| format!("{key}: {e}"))?;
+    let present: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.split.as_str()).collect();
+    let missing: Vec<&str> = ["train", "validation", "test"]
+        .into_iter()
+        .filter(|s| !present.contains(s))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{key}: no {} rows (it has {}); a pipeline trains on train, selects on \
+             validation and analyses test",
+            missing.join(", "),
+            present.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for row in &rows {
+        if !Path::new(&row.path).is_file() {
+            return Err(format!(
+                "{key}: shard {:?}: {} does not exist",
+                row.shard, row.path
+            ));
+        }
+        // Labels are cheap to read: a bad note list fails now, not after training.
+        crate::labels::read_notes(Path::new(&row.labels_path), Default::default())
+            .map_err(|e| format!("{key}: shard {:?}: {e}", row.shard))?;
+    }
+    Ok(())
+}
+
 /// A spec that cannot be run, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -298,6 +339,7 @@ impl PipelineSpec {
                     ));
                 }
             }
+            CorpusSpec::Manifest { path } => validate_manifest(path)?,
         }
         if self.networks.is_empty() {
             return Err("networks: at least one [[networks]] table is needed".into());
