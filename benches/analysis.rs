@@ -97,7 +97,7 @@ fn prediction_file(path: &Path, shard: &str, truth: &[PitchSet], variant: u64) {
             probs: None,
         })
         .collect();
-    write_predictions(path, &rows).unwrap();
+    write_predictions(path, &rows, 100.0).unwrap();
 }
 
 fn generate(dir: &Path, scale: Scale) -> Vec<(String, Vec<PitchSet>)> {

@@ -58,9 +58,14 @@ enum Command {
         /// Extend MIDI notes while the sustain pedal is down.
         #[arg(long)]
         sustain_pedal: bool,
-        /// Take each shard's frame count from the WAV of the same name beside it.
+        /// Require every shard's audio (and fail naming the file without it). Whenever the
+        /// audio is found a shard has as many frames as its spectrogram: the WAV beside the
+        /// note file, `audio/STEM.wav` beside a `labels/` directory, or the --manifest row.
         #[arg(long)]
         frames_from_audio: bool,
+        /// Corpus manifest to find each note file's audio through.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
     },
     /// Render corpora through SoundFonts.
     #[command(subcommand)]
@@ -78,6 +83,10 @@ enum Command {
         #[arg(long, default_value = entangle::corpus::maps::DEFAULT_VALIDATION_PIANO)]
         validation_instrument: String,
     },
+    /// Manifest of your own corpus of recordings and note lists (a directory of pairs, or
+    /// MAESTRO's CSV), to train on or analyse.
+    #[command(subcommand)]
+    Corpus(cli::corpus::CorpusCommand),
     /// The paper's networks.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -298,9 +307,9 @@ enum ModelCommand {
     Export {
         /// convnet, smallconvnet or aunet.
         name: String,
-        /// Output units: 88 for piano, 23 for the FLUID sets.
-        #[arg(long, default_value_t = 88)]
-        outputs: usize,
+        /// Output units (default: the paper's, 88 for ConvNet and AUNet, 23 for SmallConvNet).
+        #[arg(long)]
+        outputs: Option<usize>,
         /// Output file (.onnx).
         #[arg(short, long)]
         output: PathBuf,
@@ -322,9 +331,10 @@ enum ModelCommand {
     Summary {
         /// convnet, smallconvnet or aunet.
         name: String,
-        /// Output units: 88 for piano, 23 for the FLUID sets.
-        #[arg(long, default_value_t = 88)]
-        outputs: usize,
+        /// Output units (default: the paper's table, 88 for ConvNet and AUNet, 23 for
+        /// SmallConvNet); 88 for piano, 23 for the FLUID sets.
+        #[arg(long)]
+        outputs: Option<usize>,
         /// Print the layer list as JSON instead (the architecture as data).
         #[arg(long)]
         json: bool,
@@ -513,6 +523,11 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour codes only for a person at a terminal: CI logs and files stay plain text.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
 }
 
@@ -539,6 +554,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             fps,
             sustain_pedal,
             frames_from_audio,
+            manifest,
         } => {
             let params = SpectrogramParams {
                 fps,
@@ -546,16 +562,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             params.validate()?;
             let options = ReadOptions { sustain_pedal };
+            let audio_index = match manifest {
+                Some(m) => entangle::labels::audio::AudioIndex::new(
+                    &entangle::corpus::manifest::read_manifest(&m).map_err(anyhow::Error::msg)?,
+                ),
+                None => Default::default(),
+            };
             let mut shards = Vec::with_capacity(inputs.len());
+            let mut by_audio = 0;
             for input in &inputs {
                 let notes = read_notes(input, options)?;
-                let frames = if frames_from_audio {
-                    let wav = input.with_extension("wav");
-                    Some(params.num_frames_of_wav(&wav).with_context(|| {
-                        format!("{}: --frames-from-audio needs its WAV", input.display())
-                    })?)
-                } else {
-                    None
+                let audio = audio_index.find(input);
+                let frames = match audio {
+                    Some(wav) => {
+                        by_audio += 1;
+                        Some(params.num_frames_of_wav(&wav).with_context(|| {
+                            format!("{}: its audio {}", input.display(), wav.display())
+                        })?)
+                    }
+                    None if frames_from_audio => anyhow::bail!(
+                        "{}: --frames-from-audio found no audio (looked for {}, audio/ beside                          labels/, and the --manifest)",
+                        input.display(),
+                        input.with_extension("wav").display()
+                    ),
+                    None => None,
                 };
                 let shard = input
                     .file_stem()
@@ -564,9 +594,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 shards.push((shard, PianoRoll::from_notes(&notes, fps, frames)));
             }
             write_labels_table(&output, &shards)?;
-            tracing::info!(shards = shards.len(), "wrote {}", output.display());
+            tracing::info!(
+                shards = shards.len(),
+                framed_by_audio = by_audio,
+                framed_by_last_note = shards.len() - by_audio,
+                "wrote {}",
+                output.display()
+            );
         }
         Command::Synth(command) => run_synth(command)?,
+        Command::Corpus(command) => cli::corpus::run_corpus(command)?,
         Command::Predict {
             model,
             manifest,
@@ -588,7 +625,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 intra_threads,
                 ..Default::default()
             };
-            let rows = entangle::predict::predict_split(
+            let (rows, fps) = entangle::predict::predict_split(
                 &model,
                 &name,
                 &manifest,
@@ -596,7 +633,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 lowest_pitch,
                 options,
             )?;
-            entangle::sink::predictions_table::write_predictions(&output, &rows)?;
+            entangle::sink::predictions_table::write_predictions(&output, &rows, fps)?;
             tracing::info!(frames = rows.len(), "wrote {}", output.display());
         }
         Command::Run { spec, dry_run } => {
@@ -655,6 +692,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             lowest_pitch,
             fps,
         }) => {
+            let outputs = outputs
+                .or_else(|| entangle::model::paper_outputs(&name))
+                .unwrap_or(88);
             let arch = entangle::model::by_name(&name, outputs).with_context(|| {
                 format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")
             })?;
@@ -662,8 +702,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => p,
                 None if outputs == entangle::pitchset::PIANO_KEYS => entangle::pitchset::PIANO_MIN,
                 None => anyhow::bail!(
-                    "--outputs {outputs}: pass --lowest-pitch, the MIDI pitch of the first output \
-                     (49 for the FLUID networks)"
+                    "{name} with {outputs} outputs: pass --lowest-pitch, the MIDI pitch of the \
+                     first output (49 for the FLUID networks)"
                 ),
             };
             anyhow::ensure!(
@@ -687,6 +727,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             outputs,
             json,
         }) => {
+            let outputs = outputs
+                .or_else(|| entangle::model::paper_outputs(&name))
+                .unwrap_or(88);
             let arch = entangle::model::by_name(&name, outputs).with_context(|| {
                 format!("unknown architecture {name:?} (convnet, smallconvnet, aunet)")
             })?;

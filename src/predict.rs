@@ -20,7 +20,8 @@ pub const THRESHOLD: f32 = 0.5;
 /// Output unit `k` is MIDI pitch `lowest + k`, where `lowest` is what the file records, or
 /// `lowest_pitch` (`--lowest-pitch`) for a file that records nothing; the spectrogram runs at
 /// the recorded frame rate (100 fps for a file that records none). Rows are named
-/// `model_name`.
+/// `model_name`; the frame rate they were predicted at comes with them (for the table's
+/// `entangle.fps`).
 pub fn predict_split(
     model_path: &Path,
     model_name: &str,
@@ -28,7 +29,7 @@ pub fn predict_split(
     split: &str,
     lowest_pitch: Option<u8>,
     options: InferenceOptions,
-) -> anyhow::Result<Vec<PredictionRow>> {
+) -> anyhow::Result<(Vec<PredictionRow>, f64)> {
     let all = read_manifest(manifest).map_err(anyhow::Error::msg)?;
     let rows: Vec<_> = all.iter().filter(|r| r.split == split).collect();
     if rows.is_empty() {
@@ -88,5 +89,5 @@ pub fn predict_split(
             });
         }
     }
-    Ok(out)
+    Ok((out, fps))
 }

@@ -131,12 +131,14 @@ fn frames_and_shards_the_labels_lack_are_counted_skips_or_strict_errors() {
     );
     let json = std::fs::read_to_string(dir.path().join("out/analysis.json")).unwrap();
     assert!(json.contains("is not in the labels"), "{json}");
-    // The one valid frame and the 49 unpredicted (empty) frames of p000 are counted.
+    // The one valid frame and the 49 unpredicted (empty) frames of p000 are counted, and
+    // the 100 frames of p001 and p002, which the model has no rows for, predicted empty.
     let frames: u64 = read_combinations(&dir.path().join("out"))
         .values()
         .map(|v| v.0)
         .sum();
-    assert_eq!(frames, 50);
+    assert_eq!(frames, 150);
+    assert_eq!(summary.missing_shards.len(), 2);
 
     let err = run(dir.path(), &labels, true).unwrap_err().to_string();
     assert!(

@@ -185,7 +185,12 @@ fn malformed_label_files_name_file_and_line() {
             "order.txt:2: offset 0.4 s is before onset 0.5 s",
         ),
         ("bad.mid", "MThd not really", "bad.mid: invalid MIDI file"),
-        ("notes.csv", "0.1,0.2,60", "notes.csv: unknown label format"),
+        (
+            "notes.csv",
+            "0.1,0.2,60",
+            "notes.csv:1: no \"start_time\" column",
+        ),
+        ("notes.xml", "<notes/>", "notes.xml: unknown label format"),
     ];
     for (name, text, expected) in cases {
         let input = dir.path().join(name);

@@ -86,6 +86,42 @@ fn predict_writes_a_table_duckdb_reads() {
     assert_eq!(summary, "fluidnet 330 3 True True True True\n");
 }
 
+/// `predict` runs at the frame rate the model records (issue 17) and so must label its table
+/// with that rate (`entangle.fps`, issue 10), not the default 100.
+#[test]
+fn predict_records_the_frame_rate_it_ran_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = tiny_test_split(dir.path());
+    let model = dir.path().join("net50.onnx");
+    let arch = small_convnet(23).trained_on(49, 50.0);
+    export_onnx(&arch, &Weights::random(&arch, 4).unwrap(), &model).unwrap();
+    let out = dir.path().join("predictions.parquet");
+    let status = Command::new(env!("CARGO_BIN_EXE_entangle"))
+        .args(["predict", "--model", model.to_str().unwrap()])
+        .args(["--manifest", manifest.to_str().unwrap()])
+        .args(["-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let fps = duckdb(&format!(
+        "SELECT decode(value) FROM parquet_kv_metadata('{}') WHERE decode(key) = 'entangle.fps'",
+        out.display()
+    ))
+    .unwrap();
+    assert_eq!(fps, "50\n");
+    // 1.1 s per file at 50 fps: 55 frames each, 165 in all.
+    let frames = duckdb(&format!(
+        "SELECT count(*) FROM read_parquet('{}')",
+        out.display()
+    ))
+    .unwrap();
+    assert_eq!(frames, "165\n");
+}
+
 #[test]
 fn tables_from_elsewhere_are_validated() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,7 +163,7 @@ fn tables_from_elsewhere_are_validated() {
             pitches: Default::default(),
             probs: Some(probs),
         };
-        write_predictions(&path, &[row]).unwrap();
+        write_predictions(&path, &[row], 100.0).unwrap();
         let err = read_predictions(&path).unwrap_err();
         assert!(
             err.ends_with(&format!("row 1: probability {shown} is not in [0, 1]")),

@@ -30,13 +30,15 @@ pub struct AnalysisArgs {
     /// Split(s) of the manifest to analyse.
     #[arg(long, default_value = "test", value_delimiter = ',')]
     split: Vec<String>,
-    /// The manifest's training split (for `shared`); default `train`, and a manifest
-    /// without one is analysed with no combination shared. A split named here must exist.
+    /// The manifest's training split (for `shared`); a split the manifest lacks is an error.
+    /// Default: `train` when the manifest has one; without training labels `shared` is NULL.
     #[arg(long, value_name = "SPLIT")]
     train_split: Option<String>,
-    /// Frame rate of the labels when they come from a manifest.
-    #[arg(long, default_value_t = 100.0)]
-    fps: f64,
+    /// Frame rate: of the labels computed from a manifest (default 100), and of predictions
+    /// tables without `entangle.fps` metadata (which are refused without it). Tables and
+    /// labels at another rate are refused.
+    #[arg(long)]
+    fps: Option<f64>,
     /// Output directory for the tables.
     #[arg(long)]
     out: PathBuf,
@@ -44,10 +46,20 @@ pub struct AnalysisArgs {
     /// (entangle's exports do; a file that records another pitch is an error).
     #[arg(long)]
     lowest_pitch: Option<u8>,
-    /// Fail on predictions for shards or frames the labels lack, instead of counting and
-    /// reporting them as skipped.
+    /// Fail on predictions for shards or frames the labels lack (instead of counting and
+    /// reporting them as skipped), and on a model that predicts fewer shards of a split than
+    /// the labels hold (instead of warning and counting the missing ones as predicted empty).
     #[arg(long)]
     strict: bool,
+    /// Derive the pitch sets from `probs` (tables) or the network outputs at these
+    /// thresholds; each gives its own model, named `MODEL[t=T]`. Default: the tables'
+    /// `pitches`, networks at 0.5.
+    #[arg(long, num_args = 1.., value_name = "T")]
+    threshold: Vec<f32>,
+    /// Model name of the MIDI transcriptions and networks analysed (default: the
+    /// transcriptions' directory name, the network's file stem).
+    #[arg(long)]
+    name: Option<String>,
     /// Execution provider for networks.
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     device: Device,
@@ -91,13 +103,16 @@ impl AnalysisArgs {
                     path: manifest.clone(),
                     splits: self.split.clone(),
                 },
-                Some(match &self.train_labels {
-                    Some(path) => TruthSource::Labels(vec![("train".into(), path.clone())]),
-                    None => TruthSource::Manifest {
+                match (&self.train_labels, &self.train_split) {
+                    (Some(path), _) => {
+                        Some(TruthSource::Labels(vec![("train".into(), path.clone())]))
+                    }
+                    (None, Some(split)) => Some(TruthSource::Manifest {
                         path: manifest.clone(),
-                        splits: vec![self.train_split.clone().unwrap_or_else(|| "train".into())],
-                    },
-                }),
+                        splits: vec![split.clone()],
+                    }),
+                    (None, None) => default_train_split(manifest)?,
+                },
             ),
             None => {
                 let tables = self
@@ -117,10 +132,19 @@ impl AnalysisArgs {
                 (TruthSource::Labels(tables), train)
             }
         };
+        if let Some(t) = self.threshold.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+            anyhow::bail!("--threshold {t} is not a probability in [0, 1]");
+        }
+        if let Some(fps) = self.fps {
+            anyhow::ensure!(
+                fps.is_finite() && fps > 0.0,
+                "--fps {fps} is not a frame rate"
+            );
+        }
         Ok(AnalysisOptions {
             truth,
             train,
-            fps: self.fps,
+            fps: self.fps.unwrap_or(100.0),
             evaluation: EvaluationOptions {
                 inference: InferenceOptions {
                     device: self.device,
@@ -129,6 +153,9 @@ impl AnalysisArgs {
                 },
                 lowest_pitch: self.lowest_pitch,
                 strict: self.strict,
+                assumed_fps: self.fps,
+                thresholds: self.threshold.clone(),
+                name: self.name.clone(),
             },
             out: self.out.clone(),
             cluster: ClusterOptions {
@@ -141,12 +168,29 @@ impl AnalysisArgs {
     }
 }
 
+/// The manifest's `train` split when it has one; otherwise no training labels (a test-only
+/// corpus), said in the log, and `shared` is NULL.
+fn default_train_split(manifest: &std::path::Path) -> anyhow::Result<Option<TruthSource>> {
+    let rows = entangle::corpus::manifest::read_manifest(manifest).map_err(anyhow::Error::msg)?;
+    if rows.iter().any(|r| r.split == "train") {
+        return Ok(Some(TruthSource::Manifest {
+            path: manifest.to_path_buf(),
+            splits: vec!["train".into()],
+        }));
+    }
+    tracing::warn!(
+        "{}: no train split, so `shared` is NULL (unknown); name one with --train-split",
+        manifest.display()
+    );
+    Ok(None)
+}
+
 /// `entangle analyze`.
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
     /// Predictions: `predictions` tables (.parquet), MIDI transcriptions (.mid, in a directory
     /// named after the system), ONNX networks (.onnx, with --manifest), or directories of them.
-    #[arg(long = "predictions", required = true)]
+    #[arg(long = "predictions", required = true, num_args = 1..)]
     sources: Vec<PathBuf>,
     #[command(flatten)]
     analysis: AnalysisArgs,
@@ -172,7 +216,7 @@ fn report(summary: Option<AnalysisSummary>, out: &std::path::Path) {
     if let Some(s) = summary {
         let skipped: i64 = s.skipped.iter().map(|k| k.frames).sum();
         eprintln!(
-            "analysed {} source(s) ({} units) against {} labelled frames in {} shards with {} worker(s) in {:.2} s; {} frame(s) skipped; tables in {}",
+            "analysed {} source(s) ({} units) against {} labelled frames in {} shards with {} worker(s) in {:.2} s; {} frame(s) skipped; {} unpredicted shard(s) counted as predicted empty; tables in {}",
             s.sources,
             s.units,
             s.labelled_frames,
@@ -180,12 +224,17 @@ fn report(summary: Option<AnalysisSummary>, out: &std::path::Path) {
             s.workers,
             s.seconds,
             skipped,
+            s.missing_shards.len(),
             out.display()
         );
     }
 }
 
 pub fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.analysis.name.is_none() || args.sources.len() == 1,
+        "--name names one system: give one --predictions source with it"
+    );
     let options = args.analysis.options()?;
     let summary = entangle::dataflow::analyze(&options, args.sources)?;
     report(summary, &options.out);

@@ -1,3 +1,4 @@
 //! Subcommand argument structs and handlers that grew too large for `main.rs`.
 
 pub mod analysis;
+pub mod corpus;

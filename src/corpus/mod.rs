@@ -1,8 +1,10 @@
 //! Corpora: rendering note lists through real SoundFonts (rustysynth), the FLUID sets, the
-//! MAPS-like multi-synthesizer corpus, real MAPS, and corpus manifests.
+//! MAPS-like multi-synthesizer corpus, real MAPS, manifests of any corpus of recordings and note
+//! lists (a directory, MAESTRO), and corpus manifests.
 
 pub mod build;
 pub mod fluid;
+pub mod ingest;
 pub mod manifest;
 pub mod maps;
 pub mod maps_like;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use timely::CommunicationConfig;
 
 use super::changelog::ChangeLog;
+use super::coverage::{MissingShard, MissingShards, describe as describe_missing};
 use super::graph::{Round, build_graph};
 use super::sources::{Fingerprint, SourceKind, find_sources, units_of};
 use super::state::{Skip, TableState};
@@ -144,9 +145,26 @@ pub struct AnalysisOptions {
     pub cluster: ClusterOptions,
 }
 
+/// A source file of an analysis and the models it gave.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceRecord {
+    pub path: PathBuf,
+    pub models: BTreeSet<String>,
+}
+
 /// What `analysis.json` records.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnalysisSummary {
+    /// Where the labels came from (tables, or a manifest and its splits).
+    pub labels: String,
+    /// Where the training labels came from; `None`: there were none (`shared` is NULL).
+    pub train_labels: Option<String>,
+    /// The labels' frame rate (every predictions table was checked against it).
+    pub fps: f64,
+    /// `--threshold` values (empty: tables' own pitches, networks at 0.5).
+    pub thresholds: Vec<f32>,
+    /// Every source file, with the model names it contributed.
+    pub inputs: Vec<SourceRecord>,
     /// Rounds the dataflow ran (1 for a batch analysis).
     pub rounds: u64,
     /// Source files and units in the last round.
@@ -158,6 +176,8 @@ pub struct AnalysisSummary {
     pub workers: usize,
     pub processes: usize,
     pub skipped: Vec<Skip>,
+    /// Labelled shards a model has no predictions for (counted as predicted empty).
+    pub missing_shards: Vec<MissingShard>,
     /// Wall time of the whole run, and of its last round (scan, evaluation, aggregation and
     /// table writing).
     pub seconds: f64,
@@ -230,6 +250,14 @@ fn run(
     let started = Instant::now();
     let config = options.cluster.timely_config()?;
     let truth = Arc::new(options.truth.load(options.fps)?);
+    if let Some(fps) = options.evaluation.assumed_fps {
+        anyhow::ensure!(
+            crate::sink::predictions_table::same_fps(fps, truth.fps),
+            "--fps {fps}, but the labels {} are at {} fps",
+            options.truth,
+            truth.fps
+        );
+    }
     tracing::info!(
         shards = truth.shards.len(),
         frames = truth.total_frames(),
@@ -239,16 +267,12 @@ fn run(
     let owns_tables = options.cluster.process == 0;
     let train = match (&options.train, owns_tables) {
         (Some(source), true) => {
-            // A manifest without a training split is fine (e.g. a test-only corpus); a
-            // training labels table that was named must load.
-            let train = match (source.load(options.fps), source) {
-                (Err(e), TruthSource::Manifest { .. }) => {
-                    tracing::warn!("no training labels, so no combination is shared: {e:#}");
-                    None
-                }
-                (train, _) => Some(train?),
-            };
-            train.map(|index| TrainCombinations::from_index(&index))
+            // Training labels that were named must load: a wrong split or file would mark
+            // every combination unshared without a word. Without any, `shared` is NULL.
+            let index = source
+                .load(options.fps)
+                .with_context(|| format!("training labels {source}"))?;
+            Some(TrainCombinations::from_index(&index))
         }
         _ => None,
     };
@@ -260,14 +284,14 @@ fn run(
     let guards = timely::execute(config, move |worker| {
         let (options, sources, watch, train, started) = &*shared;
         let index = worker.index();
-        let mut graph = build_graph(worker, truth.clone(), options.evaluation);
+        let mut graph = build_graph(worker, truth.clone(), options.evaluation.clone());
         let mut feeder = (index == 0).then(|| {
             let mut feeder = Feeder::new(sources.clone(), truth.clone(), watch.ignore.clone());
             feeder.lowest_pitch = options.evaluation.lowest_pitch;
             feeder
         });
         let mut sink = match index {
-            0 => Some(Sink::open(options, train.clone())?),
+            0 => Some(Sink::open(options, train.clone(), &truth)?),
             _ => None,
         };
         let mut round: Round = 0;
@@ -309,6 +333,11 @@ fn run(
             // current too.
             let summary = match (&sink, &feeder) {
                 (Some(sink), Some(feeder)) if wrote || last => Some(AnalysisSummary {
+                    labels: options.truth.to_string(),
+                    train_labels: options.train.as_ref().map(ToString::to_string),
+                    fps: truth.fps,
+                    thresholds: options.evaluation.thresholds.clone(),
+                    inputs: feeder.records(&sink.state),
                     rounds: round,
                     sources: feeder.known.len(),
                     units: feeder.known.values().map(|(_, u)| u.len()).sum(),
@@ -317,6 +346,7 @@ fn run(
                     workers: worker.peers(),
                     processes: options.cluster.processes.max(1),
                     skipped: sink.state.skipped(),
+                    missing_shards: sink.missing.missing(),
                     seconds: started.elapsed().as_secs_f64(),
                     last_round_seconds: round_seconds,
                 }),
@@ -369,6 +399,28 @@ impl Feeder {
             lowest_pitch: None,
             rejected: BTreeMap::new(),
         }
+    }
+
+    /// The known source files with the models each contributed (from the coverage facts).
+    fn records(&self, state: &TableState) -> Vec<SourceRecord> {
+        let mut models: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for key in state.rows.keys() {
+            if let super::keys::TableKey::Coverage { model, unit, .. } = key {
+                models.entry(unit).or_default().insert(model.clone());
+            }
+        }
+        self.known
+            .iter()
+            .map(|(path, (_, units))| SourceRecord {
+                path: path.clone(),
+                models: units
+                    .iter()
+                    .filter_map(|u| models.get(u.name().as_str()))
+                    .flatten()
+                    .cloned()
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Events for every file that appeared, changed or disappeared since the last scan.
@@ -473,16 +525,27 @@ impl Feeder {
 struct Sink {
     out: PathBuf,
     state: TableState,
+    /// Labelled shards a model has no predictions for, filled in as predicted empty.
+    missing: MissingShards,
+    truth: Arc<TruthIndex>,
+    strict: bool,
     log: ChangeLog,
     train: Option<TrainCombinations>,
     written: bool,
 }
 
 impl Sink {
-    fn open(options: &AnalysisOptions, train: Option<TrainCombinations>) -> anyhow::Result<Self> {
+    fn open(
+        options: &AnalysisOptions,
+        train: Option<TrainCombinations>,
+        truth: &Arc<TruthIndex>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             out: options.out.clone(),
             state: TableState::default(),
+            missing: MissingShards::new(truth),
+            truth: truth.clone(),
+            strict: options.evaluation.strict,
             log: ChangeLog::open(&options.out)?,
             train,
             written: false,
@@ -497,13 +560,18 @@ impl Sink {
         updates: Vec<super::graph::Update>,
         watching: bool,
     ) -> anyhow::Result<bool> {
-        let touched = self
+        let mut touched = self
             .state
             .apply(updates.into_iter().map(|(key, _, diff)| (key, diff)));
+        touched.extend(self.missing.update(&mut self.state));
         if touched.is_empty() && self.written {
             return Ok(false);
         }
-        let problems = self.state.problems();
+        let mut problems = self.state.problems();
+        let missing = describe_missing(&self.missing.missing(), &self.truth);
+        if self.strict {
+            problems.extend(missing.iter().map(|m| format!("{m} (--strict)")));
+        }
         if !problems.is_empty() {
             let message = format!(
                 "{} problem(s); the tables in {} are left as they were:\n  {}",
@@ -516,6 +584,9 @@ impl Sink {
                 return Ok(false);
             }
             anyhow::bail!(message);
+        }
+        for line in &missing {
+            tracing::warn!("{line}");
         }
         for skip in self.state.skipped() {
             tracing::warn!(

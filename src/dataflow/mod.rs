@@ -6,6 +6,7 @@
 //! removed file costs what that file costs.
 
 pub mod changelog;
+pub mod coverage;
 pub mod driver;
 pub mod graph;
 pub mod keys;

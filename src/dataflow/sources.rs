@@ -21,7 +21,8 @@ impl SourceKind {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "parquet" => Some(Self::PredictionTable),
-            "mid" | "midi" => Some(Self::Transcription),
+            // madmom's note transcribers write `.notes`.
+            "mid" | "midi" | "notes" => Some(Self::Transcription),
             "onnx" => Some(Self::Network),
             _ => None,
         }
@@ -51,7 +52,7 @@ pub fn find_sources(
     if root.is_file() {
         anyhow::ensure!(
             SourceKind::of(root).is_some(),
-            "{}: not a predictions table (.parquet), transcription (.mid) or network (.onnx)",
+            "{}: not a predictions table (.parquet), transcription (.mid, .notes) or network (.onnx)",
             root.display()
         );
         found.insert(root.to_path_buf(), fingerprint(root)?);
@@ -112,8 +113,13 @@ pub fn units_of(path: &Path, truth: &TruthIndex) -> anyhow::Result<Vec<Unit>> {
             kind: UnitKind::PredictionTable,
         }],
         SourceKind::Transcription => {
-            // Transcriptions of one system sit in a directory named after it.
-            let model = path.parent().map(stem).unwrap_or_default();
+            // Transcriptions of one system sit in a directory named after it; the whole
+            // name (`basic-pitch@0.3` is not a file with the extension `.3`).
+            let model = path
+                .parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             vec![Unit {
                 path: path.to_path_buf(),
                 kind: UnitKind::Transcription { model },

@@ -62,6 +62,12 @@ impl TableBuilder {
         Self { fields, columns }
     }
 
+    /// Lets column `i` hold nulls.
+    fn nullable(mut self, i: usize) -> Self {
+        self.fields[i] = self.fields[i].clone().with_nullable(true);
+        self
+    }
+
     fn builder<B: 'static>(&mut self, i: usize) -> &mut B {
         self.columns[i]
             .as_any_mut()
@@ -84,8 +90,11 @@ impl TableBuilder {
     fn f64(&mut self, i: usize, v: f64) {
         self.builder::<Float64Builder>(i).append_value(v);
     }
-    fn bool(&mut self, i: usize, v: bool) {
-        self.builder::<BooleanBuilder>(i).append_value(v);
+    fn opt_u64(&mut self, i: usize, v: Option<u64>) {
+        self.builder::<UInt64Builder>(i).append_option(v);
+    }
+    fn opt_bool(&mut self, i: usize, v: Option<bool>) {
+        self.builder::<BooleanBuilder>(i).append_option(v);
     }
     fn pitches(&mut self, i: usize, set: PitchSet) {
         let list = self.builder::<ListBuilder<UInt8Builder>>(i);
@@ -154,9 +163,13 @@ fn combinations_batch(state: &TableState, train: Option<&TrainCombinations>) -> 
         ("omitted_ratio", DataType::Float64),
         ("train_frames", DataType::UInt64),
         ("shared", DataType::Boolean),
-    ]);
+    ])
+    .nullable(12)
+    .nullable(13);
     for ((model, split, set), [frames, exact, added, omitted]) in combination_counts(state) {
-        let train_frames = train.map_or(0, |t| t.frames(set));
+        // Without training labels whether a combination was seen in training is unknown
+        // (NULL), not "no".
+        let train_frames = train.map(|t| t.frames(set));
         t.str(0, model);
         t.str(1, split);
         t.pitches(2, set);
@@ -169,8 +182,8 @@ fn combinations_batch(state: &TableState, train: Option<&TrainCombinations>) -> 
         t.f64(9, ratio(exact, frames));
         t.f64(10, ratio(added, frames));
         t.f64(11, ratio(omitted, frames));
-        t.u64(12, train_frames);
-        t.bool(13, train_frames > 0);
+        t.opt_u64(12, train_frames);
+        t.opt_bool(13, train_frames.map(|n| n > 0));
     }
     t.finish()
 }

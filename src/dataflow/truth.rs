@@ -43,7 +43,8 @@ impl TruthIndex {
     }
 
     /// Labels of the `splits` of a corpus manifest at `fps`, each shard exactly as long as its
-    /// audio's spectrogram. A split the manifest lacks is an error naming those it has.
+    /// audio's spectrogram (the shard-length rule of schemas/labels.md). A split the manifest
+    /// lacks is an error that lists the splits it has.
     pub fn from_manifest(manifest: &Path, splits: &[&str], fps: f64) -> anyhow::Result<Self> {
         let params = SpectrogramParams {
             fps,

@@ -16,16 +16,16 @@ use super::truth::{ShardTruth, TruthIndex};
 use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams};
 use crate::infer::{InferenceOptions, OnnxModel};
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
-use crate::pitchset::PitchSet;
+use crate::pitchset::{PIANO_MIN, PitchSet};
 use crate::predict::THRESHOLD;
-use crate::sink::predictions_table::scan_predictions;
+use crate::sink::predictions_table::{FrameRate, scan_predictions};
 
 /// What a unit is, and so how it is evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum UnitKind {
     /// A Parquet table in the `predictions` schema (any number of models and shards).
     PredictionTable,
-    /// A MIDI (or MAPS `.txt`) transcription of the shard named by the file stem.
+    /// A MIDI (or madmom `.notes`) transcription of the shard named by the file stem.
     Transcription { model: String },
     /// An ONNX network run on one shard's audio.
     Network { model: String, shard: String },
@@ -63,7 +63,7 @@ pub enum Contribution {
 }
 
 /// How units are evaluated.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct EvaluationOptions {
     pub inference: InferenceOptions,
     /// MIDI pitch of a network's first output, for networks whose file does not record it
@@ -71,6 +71,33 @@ pub struct EvaluationOptions {
     pub lowest_pitch: Option<u8>,
     /// Turn skips (shards or frames absent from the labels) into errors.
     pub strict: bool,
+    /// Frame rate of predictions tables without `entangle.fps` metadata (`--fps`); without
+    /// it such tables are refused.
+    pub assumed_fps: Option<f64>,
+    /// Derive pitch sets from probabilities at each of these thresholds (one model per
+    /// threshold, named by [`threshold_model`]); empty: tables' `pitches` as written, networks
+    /// at the paper's 0.5.
+    pub thresholds: Vec<f32>,
+    /// The model name of transcriptions and networks (`--name`); default: the
+    /// transcriptions' directory name, the network file's stem.
+    pub name: Option<String>,
+}
+
+/// The model name of `model`'s predictions thresholded at `threshold`: the tables say which
+/// threshold made them.
+pub fn threshold_model(model: &str, threshold: f32) -> String {
+    format!("{model}[t={threshold}]")
+}
+
+/// The pitches whose probability (output `k` is MIDI `lowest + k`) reaches `threshold`.
+fn threshold_set(probs: &[f32], lowest: u8, threshold: f32) -> PitchSet {
+    let mut set = PitchSet::EMPTY;
+    for (k, &p) in probs.iter().enumerate() {
+        if p >= threshold {
+            set.insert(lowest + k as u8);
+        }
+    }
+    set
 }
 
 /// A unit's contribution: records with their multiplicities.
@@ -129,23 +156,54 @@ impl Evaluator {
 
     fn evaluate(&mut self, unit: &Unit) -> Result<Contributions, String> {
         let mut tally = Tally::new(unit.name(), self.options.strict);
+        let name = |model: &String| self.options.name.clone().unwrap_or_else(|| model.clone());
         match &unit.kind {
             UnitKind::PredictionTable => self.evaluate_table(&unit.path, &mut tally)?,
             UnitKind::Transcription { model } => {
-                self.evaluate_transcription(&unit.path, model, &mut tally)?
+                let model = name(model);
+                self.evaluate_transcription(&unit.path, &model, &mut tally)?
             }
             UnitKind::Network { model, shard } => {
-                self.evaluate_network(&unit.path, model, shard, &mut tally)?
+                let model = name(model);
+                self.evaluate_network(&unit.path, &model, shard, &mut tally)?
             }
         }
         Ok(tally.finish())
     }
 
     fn evaluate_table(&self, path: &Path, tally: &mut Tally) -> Result<(), String> {
+        let rate = FrameRate {
+            expected: Some(self.truth.fps),
+            assumed: self.options.assumed_fps,
+        };
+        let thresholds = &self.options.thresholds;
+        if !thresholds.is_empty() {
+            // One slot per (model, shard, threshold); rows of a (model, shard) come together.
+            let mut last: Option<(String, String, Vec<usize>)> = None;
+            return scan_predictions(path, rate, |row| {
+                let probs = row.probs.ok_or_else(|| {
+                    "no probs: --threshold needs the probabilities of every row".to_string()
+                })?;
+                if !matches!(&last, Some((m, s, _)) if m == row.model && s == row.shard) {
+                    let slots = thresholds
+                        .iter()
+                        .map(|&t| {
+                            tally.slot(&self.truth, &threshold_model(row.model, t), row.shard)
+                        })
+                        .collect();
+                    last = Some((row.model.to_string(), row.shard.to_string(), slots));
+                }
+                let slots = &last.as_ref().expect("set above").2;
+                for (&slot, &t) in slots.iter().zip(thresholds) {
+                    tally.frame(slot, row.frame as usize, threshold_set(probs, PIANO_MIN, t))?;
+                }
+                Ok(())
+            });
+        }
         // Rows of one (model, shard) usually come together: remember the last slot to avoid
         // allocating its key per row.
         let mut last: Option<(String, String, usize)> = None;
-        scan_predictions(path, |row| {
+        scan_predictions(path, rate, |row| {
             let slot = match &last {
                 Some((m, s, slot)) if m == row.model && s == row.shard => *slot,
                 _ => {
@@ -168,6 +226,12 @@ impl Evaluator {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if !self.options.thresholds.is_empty() {
+            return Err(format!(
+                "{}: a transcription has no probabilities to apply --threshold to",
+                path.display()
+            ));
+        }
         let notes = read_notes(path, ReadOptions::default()).map_err(|e| e.to_string())?;
         let slot = tally.slot(&self.truth, model, &shard);
         let Some(truth) = self.truth.get(&shard) else {
@@ -193,26 +257,30 @@ impl Evaluator {
             .and_then(|t| t.audio.clone())
             .ok_or_else(|| format!("shard {shard:?} has no audio in the corpus manifest"))?;
         let spectrogram = self.spectrogram(shard, &audio)?;
-        let options = self.options;
+        let (lowest_pitch, thresholds) =
+            (self.options.lowest_pitch, self.options.thresholds.clone());
         let network = self.network(path)?;
         let outputs = network.predict(&spectrogram).map_err(|e| e.to_string())?;
         let units = outputs.first().map_or(0, Vec::len);
         // What output k means comes from the file (or --lowest-pitch for one that does not
         // say); the driver checked this before any work, so this fails only for a file
         // replaced since.
-        let lowest =
-            network
-                .metadata()
-                .output_pitch(path, options.lowest_pitch, Some(units), truth.fps)?;
-        let slot = tally.slot(&truth, model, shard);
-        for (frame, row) in outputs.iter().enumerate() {
-            let mut set = PitchSet::EMPTY;
-            for (k, &p) in row.iter().enumerate() {
-                if p >= THRESHOLD {
-                    set.insert(lowest + k as u8);
-                }
+        let lowest = network
+            .metadata()
+            .output_pitch(path, lowest_pitch, Some(units), truth.fps)?;
+        let runs: Vec<(String, f32)> = if thresholds.is_empty() {
+            vec![(model.to_string(), THRESHOLD)]
+        } else {
+            thresholds
+                .iter()
+                .map(|&t| (threshold_model(model, t), t))
+                .collect()
+        };
+        for (name, threshold) in runs {
+            let slot = tally.slot(&truth, &name, shard);
+            for (frame, row) in outputs.iter().enumerate() {
+                tally.frame(slot, frame, threshold_set(row, lowest, threshold))?;
             }
-            tally.frame(slot, frame, set)?;
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Labels: note lists from MIDI files and MAPS `.txt` files, and the frame piano roll they
 //! give under the paper's label rule.
 
+pub mod audio;
+pub mod formats;
 pub mod maps_txt;
 pub mod midi;
 pub mod roll;
@@ -35,7 +37,9 @@ pub enum LabelError {
     },
     #[error("{path}: invalid MIDI file: {message}")]
     Midi { path: PathBuf, message: String },
-    #[error("{path}: unknown label format (expected .mid, .midi or MAPS .txt)")]
+    #[error(
+        "{path}: unknown label format (expected .mid, .midi, MAPS or mir_eval .txt, madmom .notes or MusicNet .csv)"
+    )]
     UnknownFormat { path: PathBuf },
 }
 
@@ -47,7 +51,8 @@ pub struct ReadOptions {
     pub sustain_pedal: bool,
 }
 
-/// Reads a note list from a `.mid`/`.midi` or MAPS `.txt` file, chosen by extension.
+/// Reads a note list, its format chosen by extension: `.mid`/`.midi`, `.txt` (MAPS, or
+/// mir_eval's onset/offset/Hz; see [`formats`]), madmom `.notes`, MusicNet `.csv`.
 pub fn read_notes(path: &Path, options: ReadOptions) -> Result<Vec<Note>, LabelError> {
     let ext = path
         .extension()
@@ -55,7 +60,19 @@ pub fn read_notes(path: &Path, options: ReadOptions) -> Result<Vec<Note>, LabelE
         .map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("mid" | "midi") => midi::read_midi(path, options),
-        Some("txt") => maps_txt::read_maps_txt(path),
+        Some("txt") => {
+            let text = std::fs::read_to_string(path).map_err(|source| LabelError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if formats::is_mir_eval_txt(&text) {
+                formats::parse_mir_eval_txt(&text, path)
+            } else {
+                maps_txt::parse_maps_txt(&text, path)
+            }
+        }
+        Some("notes") => formats::read_madmom_notes(path),
+        Some("csv") => formats::read_musicnet_csv(path),
         _ => Err(LabelError::UnknownFormat {
             path: path.to_path_buf(),
         }),

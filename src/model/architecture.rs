@@ -171,6 +171,16 @@ pub fn aunet(outputs: usize) -> Architecture {
 }
 
 /// The architectures by command-line name.
+/// The output count the paper's appendix table of the architecture `name` has: ConvNet and
+/// AUNet 88 (Tables 1 and 3), SmallConvNet 23 (Table 2, the FLUID networks).
+pub fn paper_outputs(name: &str) -> Option<usize> {
+    match name.to_ascii_lowercase().as_str() {
+        "convnet" | "aunet" => Some(88),
+        "smallconvnet" => Some(23),
+        _ => None,
+    }
+}
+
 pub fn by_name(name: &str, outputs: usize) -> Option<Architecture> {
     match name.to_ascii_lowercase().as_str() {
         "convnet" => Some(convnet(outputs)),

@@ -356,7 +356,7 @@ pub fn draw_figures(inputs: &FigureInputs) -> anyhow::Result<Findings> {
             let mut common: Vec<&Combination> = mine
                 .iter()
                 .copied()
-                .filter(|c| c.shared == shared)
+                .filter(|c| c.shared == Some(shared))
                 .collect();
             let frames: u64 = common.iter().map(|c| c.frames).sum();
             let exact: u64 = common.iter().map(|c| c.exact).sum();
@@ -382,7 +382,10 @@ pub fn draw_figures(inputs: &FigureInputs) -> anyhow::Result<Findings> {
             if common.is_empty() {
                 findings.not_drawn.push((
                     format!("common-{kind}-{name}"),
-                    if shared {
+                    if mine.iter().any(|c| c.shared.is_none()) {
+                        // Analysed without training labels: `shared` is NULL (unknown).
+                        format!("the {split} split was analysed without training labels")
+                    } else if shared {
                         format!(
                             "no combination of the {split} split occurs in the training split \
                              (or no training labels were given)"
@@ -497,7 +500,8 @@ pub fn draw_figures(inputs: &FigureInputs) -> anyhow::Result<Findings> {
         let groups = match kinds_drawn {
             [true, true] => "shared vs unshared combinations".to_string(),
             [true, false] => "shared combinations (none unshared)".to_string(),
-            _ => "unshared combinations (none shared with training)".to_string(),
+            [false, false] => "all combinations (no training labels)".to_string(),
+            [false, true] => "unshared combinations (none shared with training)".to_string(),
         };
         let bars = Bars {
             title: format!("networks: {groups} ({split}, frame-weighted)"),

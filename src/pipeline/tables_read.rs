@@ -100,7 +100,8 @@ pub struct Combination {
     pub exact_ratio: f64,
     pub added_ratio: f64,
     pub omitted_ratio: f64,
-    pub shared: bool,
+    /// `None` when the analysis had no training labels.
+    pub shared: Option<bool>,
 }
 
 pub fn read_combinations(path: &Path) -> anyhow::Result<Vec<Combination>> {
@@ -128,7 +129,7 @@ pub fn read_combinations(path: &Path) -> anyhow::Result<Vec<Combination>> {
                 exact_ratio: er.value(i),
                 added_ratio: ar.value(i),
                 omitted_ratio: or.value(i),
-                shared: shared.value(i),
+                shared: shared.is_valid(i).then(|| shared.value(i)),
             });
         }
     }

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, FixedSizeListArray, FixedSizeListBuilder, Float32Builder, ListBuilder, RecordBatch,
-    StringArray, StringBuilder, UInt8Builder, UInt32Array, UInt32Builder,
+    Array, ArrayRef, FixedSizeListArray, FixedSizeListBuilder, Float32Array, Float32Builder,
+    Int16Array, Int64Array, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    UInt8Builder, UInt32Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -17,7 +18,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::columns::{pitch_lists, typed_column};
+use super::labels_table::FPS_METADATA_KEY;
 use super::{SinkError, write_atomically};
 use crate::pitchset::{PIANO_KEYS, PIANO_MAX, PIANO_MIN, PitchSet};
 
@@ -50,8 +51,8 @@ pub fn predictions_schema() -> Schema {
     ])
 }
 
-/// Writes predictions atomically.
-pub fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<(), SinkError> {
+/// Writes predictions atomically, at `fps` frames per second (recorded as `entangle.fps`).
+pub fn write_predictions(path: &Path, rows: &[PredictionRow], fps: f64) -> Result<(), SinkError> {
     let mut model = StringBuilder::new();
     let mut shard = StringBuilder::new();
     let mut frame = UInt32Builder::new();
@@ -91,6 +92,10 @@ pub fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<(), Sink
     })?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            FPS_METADATA_KEY.to_string(),
+            fps.to_string(),
+        )]))
         .build();
     write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
         let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
@@ -112,11 +117,211 @@ pub struct PredictionRef<'a> {
     pub probs: Option<&'a [f32]>,
 }
 
+/// The frame rate a predictions table must be at (schemas/predictions.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrameRate {
+    /// The labels' frame rate; `None`: accept any (reading a table on its own).
+    pub expected: Option<f64>,
+    /// The rate to assume for a table without `entangle.fps` metadata (the `--fps` flag);
+    /// `None`: such a table is refused when a rate is expected.
+    pub assumed: Option<f64>,
+}
+
+/// The frame rate recorded in a Parquet file's `entangle.fps` metadata, if any.
+pub fn metadata_fps(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+) -> Result<Option<f64>, String> {
+    let Some(value) = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|kv| kv.key == FPS_METADATA_KEY))
+        .and_then(|kv| kv.value.as_deref())
+    else {
+        return Ok(None);
+    };
+    value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|f: &f64| f.is_finite() && *f > 0.0)
+        .map(Some)
+        .ok_or_else(|| format!("{FPS_METADATA_KEY} = {value:?} is not a frame rate"))
+}
+
+/// Whether two frame rates are the same (they come from text; allow for rounding).
+pub fn same_fps(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn check_fps(recorded: Option<f64>, rate: FrameRate) -> Result<(), String> {
+    let Some(expected) = rate.expected else {
+        return Ok(());
+    };
+    let (fps, source) = match (recorded, rate.assumed) {
+        (Some(fps), _) => (fps, "its entangle.fps metadata"),
+        (None, Some(fps)) => (fps, "--fps"),
+        (None, None) => {
+            return Err(format!(
+                "no {FPS_METADATA_KEY:?} metadata, so its frame rate is unknown; write it \
+                 into the file's key-value metadata or pass --fps (the labels are at {expected} fps)"
+            ));
+        }
+    };
+    if !same_fps(fps, expected) {
+        return Err(format!(
+            "predictions at {fps} fps (from {source}), labels at {expected} fps: frame \
+             indices would not line up; predict at the labels' frame rate"
+        ));
+    }
+    Ok(())
+}
+
+/// A string column as UTF-8 whatever string type the writer chose (pandas: large strings or
+/// dictionaries, polars: string views).
+fn string_column(batch: &RecordBatch, name: &str) -> Result<StringArray, String> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| format!("no column {name:?}"))?;
+    match column.data_type() {
+        DataType::Utf8 => Ok(column.clone()),
+        DataType::LargeUtf8 | DataType::Utf8View => cast_as(column, &DataType::Utf8),
+        DataType::Dictionary(_, value)
+            if matches!(
+                **value,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) =>
+        {
+            cast_as(column, &DataType::Utf8)
+        }
+        other => Err(format!(
+            "column {name:?}: expected a string (utf8), got {other}"
+        )),
+    }
+    .and_then(|a: ArrayRef| {
+        a.as_any()
+            .downcast_ref::<StringArray>()
+            .cloned()
+            .ok_or_else(|| format!("column {name:?}: cannot read as utf8"))
+    })
+    .and_then(|a| {
+        if a.null_count() > 0 {
+            let row = (0..a.len()).find(|&i| a.is_null(i)).unwrap_or(0);
+            Err(format!("column {name:?} is null in row {}", row + 1))
+        } else {
+            Ok(a)
+        }
+    })
+}
+
+fn cast_as(column: &ArrayRef, to: &DataType) -> Result<ArrayRef, String> {
+    arrow::compute::cast(column, to).map_err(|e| e.to_string())
+}
+
+/// The `frame` column as i64, from any integer type (int32 from DuckDB, int64 from pandas and
+/// polars, uint32 from entangle).
+fn frame_column(batch: &RecordBatch, rows_before: usize) -> Result<Int64Array, String> {
+    let column = batch
+        .column_by_name("frame")
+        .ok_or_else(|| "no column \"frame\"".to_string())?;
+    if !column.data_type().is_integer() {
+        return Err(format!(
+            "column \"frame\": expected an integer frame index (int32, int64, uint32, ...), got {}",
+            column.data_type()
+        ));
+    }
+    let cast = cast_as(column, &DataType::Int64)?;
+    let frames = cast.as_any().downcast_ref::<Int64Array>().unwrap().clone();
+    // A uint64 past i64::MAX casts to null, as does a null frame.
+    if let Some(i) = (0..frames.len()).find(|&i| frames.is_null(i)) {
+        return Err(format!(
+            "row {}: frame is null or too large",
+            rows_before + i + 1
+        ));
+    }
+    Ok(frames)
+}
+
+/// The `pitches` column as a list of i16, from a list (or large list) of any integer type.
+fn pitch_column(batch: &RecordBatch) -> Result<ListArray, String> {
+    let column = batch
+        .column_by_name("pitches")
+        .ok_or_else(|| "no column \"pitches\"".to_string())?;
+    let integer_items = match column.data_type() {
+        DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _) => {
+            item.data_type().is_integer()
+        }
+        _ => false,
+    };
+    if !integer_items {
+        return Err(format!(
+            "column \"pitches\": expected a list of integer MIDI pitches (list<uint8>, \
+             list<int64>, ...), got {}",
+            column.data_type()
+        ));
+    }
+    let target = DataType::List(Arc::new(Field::new("item", DataType::Int16, true)));
+    let cast = cast_as(column, &target)?;
+    Ok(cast.as_any().downcast_ref::<ListArray>().unwrap().clone())
+}
+
+/// The `probs` column as flat f32 values with per-row offsets, from a fixed-size or
+/// variable-length list of float32 or float64.
+struct ProbColumn {
+    list: ArrayRef,
+    values: Float32Array,
+    offsets: Vec<usize>,
+}
+
+fn probs_column(column: &ArrayRef) -> Result<ProbColumn, String> {
+    let float_item = |item: &Field| {
+        matches!(
+            item.data_type(),
+            DataType::Float16 | DataType::Float32 | DataType::Float64
+        )
+    };
+    let item = Arc::new(Field::new("item", DataType::Float32, true));
+    let (list, values, offsets): (ArrayRef, ArrayRef, Vec<usize>) = match column.data_type() {
+        DataType::FixedSizeList(f, n) if float_item(f) => {
+            let list = cast_as(column, &DataType::FixedSizeList(item, *n))?;
+            let fixed = list.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+            let n = *n as usize;
+            let values = fixed.values().clone();
+            let offsets = (0..=fixed.len()).map(|i| i * n).collect();
+            (list.clone(), values, offsets)
+        }
+        DataType::List(f) | DataType::LargeList(f) if float_item(f) => {
+            let list = cast_as(column, &DataType::List(item))?;
+            let var = list.as_any().downcast_ref::<ListArray>().unwrap();
+            let values = var.values().clone();
+            let offsets = var.value_offsets().iter().map(|&o| o as usize).collect();
+            (list.clone(), values, offsets)
+        }
+        other => {
+            return Err(format!(
+                "column \"probs\": expected a list of {PIANO_KEYS} floats (fixed_size_list<float32, \
+                 {PIANO_KEYS}> or list<float32|float64>), got {other}"
+            ));
+        }
+    };
+    let values = values
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .unwrap()
+        .clone();
+    Ok(ProbColumn {
+        list,
+        values,
+        offsets,
+    })
+}
+
 /// Streams a predictions table batch by batch, validating each row: pitches inside the piano,
-/// probabilities finite and in [0, 1]. `visit` sees every valid row; the first error (the
-/// file's or `visit`'s) stops the scan. Errors name the file and the row. Duplicate rows are
-/// the caller's to detect (it knows what a row is keyed by).
-pub fn scan_predictions<F>(path: &Path, mut visit: F) -> Result<(), String>
+/// probabilities finite, in [0, 1] and one per piano key, and the frame rate (`rate`). Column
+/// types are what pandas, polars, pyarrow and DuckDB write by default (schemas/predictions.md);
+/// any compression Parquet defines. `visit` sees every valid row; the first error (the file's
+/// or `visit`'s) stops the scan. Errors name the file and the row. Duplicate rows are the
+/// caller's to detect (it knows what a row is keyed by).
+pub fn scan_predictions<F>(path: &Path, rate: FrameRate, mut visit: F) -> Result<(), String>
 where
     F: FnMut(PredictionRef<'_>) -> Result<(), String>,
 {
@@ -124,9 +329,10 @@ where
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
+    let metadata = builder.metadata().clone();
+    check_fps(metadata_fps(&metadata).map_err(fail)?, rate).map_err(fail)?;
     // A `probs` column that is null in every row (the column statistics say so) has nothing
     // to validate; decoding its 88 placeholder slots per row would dominate the scan.
-    let metadata = builder.metadata().clone();
     let schema = builder.parquet_schema();
     let probs_all_null = metadata.row_groups().iter().all(|rg| {
         rg.columns()
@@ -150,50 +356,58 @@ where
     let mut rows_before = 0;
     for batch in reader {
         let batch = batch.map_err(|e| fail(e.to_string()))?;
-        let model = typed_column::<StringArray>(&batch, "model").map_err(fail)?;
-        let shard = typed_column::<StringArray>(&batch, "shard").map_err(fail)?;
-        let frame = typed_column::<UInt32Array>(&batch, "frame").map_err(fail)?;
-        let (pitch_values, pitch_offsets) = pitch_lists(&batch, "pitches").map_err(fail)?;
-        let probs = batch.column_by_name("probs").cloned();
-        let mistyped = |name: &str| fail(format!("column {name:?} has the wrong type"));
-        let probs = match &probs {
-            Some(p) => {
-                let list = p
-                    .as_any()
-                    .downcast_ref::<FixedSizeListArray>()
-                    .ok_or_else(|| mistyped("probs"))?;
-                let values = list
-                    .values()
-                    .as_any()
-                    .downcast_ref::<arrow::array::Float32Array>()
-                    .ok_or_else(|| mistyped("probs"))?;
-                if list.value_length() as usize != PIANO_KEYS {
-                    return Err(fail(format!(
-                        "column \"probs\" holds {} values per row, not {PIANO_KEYS}",
-                        list.value_length()
-                    )));
-                }
-                Some((list, values.values()))
-            }
-            None => None,
-        };
+        let model = string_column(&batch, "model").map_err(fail)?;
+        let shard = string_column(&batch, "shard").map_err(fail)?;
+        let frame = frame_column(&batch, rows_before).map_err(fail)?;
+        let pitches = pitch_column(&batch).map_err(fail)?;
+        let pitch_values = pitches
+            .values()
+            .as_any()
+            .downcast_ref::<Int16Array>()
+            .expect("cast to list<int16>");
+        let pitch_offsets = pitches.value_offsets();
+        let probs = batch
+            .column_by_name("probs")
+            .map(probs_column)
+            .transpose()
+            .map_err(fail)?;
         for i in 0..batch.num_rows() {
             let row = rows_before + i + 1;
             let row_error = |what: String| fail(format!("row {row}: {what}"));
+            let frame = frame.value(i);
+            let frame = u32::try_from(frame)
+                .map_err(|_| row_error(format!("frame {frame} is not a frame index")))?;
+            if pitches.is_null(i) {
+                return Err(row_error("pitches is null (write an empty list)".into()));
+            }
             let mut set = PitchSet::EMPTY;
             let (start, end) = (pitch_offsets[i] as usize, pitch_offsets[i + 1] as usize);
-            for &p in &pitch_values[start..end] {
-                if !(PIANO_MIN..=PIANO_MAX).contains(&p) {
+            for k in start..end {
+                if pitch_values.is_null(k) {
+                    return Err(row_error("a pitch is null or not a MIDI number".into()));
+                }
+                let p = pitch_values.value(k);
+                if !(i16::from(PIANO_MIN)..=i16::from(PIANO_MAX)).contains(&p) {
                     return Err(row_error(format!(
                         "pitch {p} is outside the piano range {PIANO_MIN}..={PIANO_MAX}"
                     )));
                 }
-                set.insert(p);
+                set.insert(p as u8);
             }
-            let row_probs = match probs {
-                Some((list, values)) if list.is_valid(i) => {
-                    let at = list.value_offset_at(i);
-                    let v = &values[at..at + PIANO_KEYS];
+            let row_probs = match &probs {
+                Some(column) if column.list.is_valid(i) => {
+                    let (at, to) = (column.offsets[i], column.offsets[i + 1]);
+                    if to - at != PIANO_KEYS {
+                        return Err(row_error(format!(
+                            "probs: expected {PIANO_KEYS} values (one per piano key), got {}",
+                            to - at
+                        )));
+                    }
+                    if column.values.null_count() > 0 && (at..to).any(|k| column.values.is_null(k))
+                    {
+                        return Err(row_error("a probability is null".into()));
+                    }
+                    let v = &column.values.values()[at..to];
                     if let Some(bad) = v.iter().find(|x| !(0.0..=1.0).contains(*x)) {
                         return Err(row_error(format!("probability {bad} is not in [0, 1]")));
                     }
@@ -205,7 +419,7 @@ where
                 row,
                 model: model.value(i),
                 shard: shard.value(i),
-                frame: frame.value(i),
+                frame,
                 pitches: set,
                 probs: row_probs,
             })
@@ -222,7 +436,7 @@ where
 pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>, String> {
     let mut rows = Vec::new();
     let mut seen = HashSet::new();
-    scan_predictions(path, |r| {
+    scan_predictions(path, FrameRate::default(), |r| {
         let key = (r.model.to_string(), r.shard.to_string(), r.frame);
         if !seen.insert(key.clone()) {
             return Err(format!(

@@ -118,7 +118,7 @@ pub fn write_labels(path: &Path, rolls: &[(String, PianoRoll)]) {
 }
 
 pub fn write_rows(path: &Path, rows: &[PredictionRow]) {
-    write_predictions(path, rows).unwrap();
+    write_predictions(path, rows, 100.0).unwrap();
 }
 
 pub fn options(labels: &Path, train: Option<&Path>, out: &Path, workers: usize) -> AnalysisOptions {
