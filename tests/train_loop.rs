@@ -354,12 +354,14 @@ fn aunet_with_prior_bias_loss_falls_and_predicts_notes() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = tiny_fluid(dir.path());
     let train = FrameData::load(&manifest, "train", 21, 88).unwrap();
+    // Batch norm's running statistics (momentum 0.1) need some tens of steps before the
+    // network in inference mode matches what it learned: 8 epochs of 8 steps.
     let cfg = TrainConfig {
         batch_size: 2,
         optimizer: Optimizer::Adam,
-        learning_rate: 2e-3,
+        learning_rate: 3e-3,
         output_bias: OutputBias::Prior,
-        ..config(4, 6)
+        ..config(8, 8)
     };
     let run = dir.path().join("aunet");
     let history = fit(
@@ -372,7 +374,7 @@ fn aunet_with_prior_bias_loss_falls_and_predicts_notes() {
     )
     .unwrap();
     assert!(
-        history[3].train_loss < history[0].train_loss,
+        history[7].train_loss < history[0].train_loss,
         "AUNet loss falls: {history:?}"
     );
     let best = history
