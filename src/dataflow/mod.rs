@@ -6,6 +6,7 @@
 //! removed file costs what that file costs.
 
 pub mod changelog;
+pub mod cluster;
 pub mod driver;
 pub mod graph;
 pub mod keys;

@@ -329,6 +329,7 @@ fn evaluation(spec: &PipelineSpec) -> EvaluationOptions {
         },
         lowest_pitch: Some(spec.output_range().1),
         strict: true,
+        ..Default::default()
     }
 }
 

@@ -93,9 +93,10 @@ pub fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<(), Sink
         .set_compression(Compression::SNAPPY)
         .build();
     write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
+        let w = super::checksum::Checksummed::new(w);
         let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
         writer.write(&batch)?;
-        writer.close()?;
+        super::checksum::close_with_checksum(writer)?;
         Ok(())
     })
 }
@@ -124,6 +125,7 @@ where
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
+    super::checksum::verify(path, builder.metadata())?;
     // A `probs` column that is null in every row (the column statistics say so) has nothing
     // to validate; decoding its 88 placeholder slots per row would dominate the scan.
     let metadata = builder.metadata().clone();
