@@ -586,7 +586,7 @@ fn label_gaps_are_an_error_unless_declared_silence() {
         .to_string();
     assert!(err.contains("gappy.parquet"), "{err}");
     assert!(
-        err.contains("shard \"s2\" has no row for frame 17"),
+        err.contains("shard \"s002\" has no row for frame 17"),
         "{err}"
     );
     options.evaluation.missing_frames = entangle::sink::labels_table::MissingFrames::Silence;
