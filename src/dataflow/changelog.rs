@@ -247,6 +247,8 @@ impl ChangeLog {
             out.push(b'\n');
             now_logged.push((key, now));
         }
+        // The file exists once tables do (an empty log sums to empty tables).
+        self.open_file()?;
         if !out.is_empty() {
             // No fsync: the log's sum stays right whatever tail a power cut takes, because a
             // restart logs the difference between the replayed log and the rebuilt state.
@@ -264,11 +266,11 @@ impl ChangeLog {
         Ok(now_logged.len())
     }
 
-    /// Appends whole lines, or (on error) nothing: a partial append is cut off again.
-    fn append(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        let path = &self.path;
-        let fail = |e: std::io::Error| anyhow::anyhow!("{}: cannot append: {e}", path.display());
+    /// Opens (creating) the file for appending, once.
+    fn open_file(&mut self) -> anyhow::Result<&mut File> {
         if self.file.is_none() {
+            let path = &self.path;
+            let fail = |e| anyhow::anyhow!("{}: cannot open for appending: {e}", path.display());
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -278,10 +280,16 @@ impl ChangeLog {
             file.set_len(self.len).map_err(fail)?;
             self.file = Some(file);
         }
-        let file = self.file.as_mut().expect("opened above");
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    /// Appends whole lines, or (on error) nothing: a partial append is cut off again.
+    fn append(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let len = self.len;
+        let file = self.open_file()?;
         if let Err(e) = file.write_all(bytes) {
-            let _ = file.set_len(self.len);
-            return Err(fail(e));
+            let _ = file.set_len(len);
+            anyhow::bail!("{}: cannot append: {e}", self.path.display());
         }
         self.len += bytes.len() as u64;
         Ok(())

@@ -306,6 +306,51 @@ mod tests {
         }
     }
 
+    /// Seconds from start until both of two "processes" (threads here) run a worker:
+    /// timely's own set-up against ours. Run by hand (`--ignored --nocapture`); the numbers
+    /// are in the README.
+    #[test]
+    #[ignore]
+    fn connect_time_timely_against_ours() {
+        fn time(start: impl Fn(usize, Vec<String>) + Send + Sync + Clone + 'static) -> f64 {
+            let addresses = free_addresses(2);
+            let started = Instant::now();
+            let handles: Vec<_> = (0..2)
+                .map(|me| {
+                    let (start, addresses) = (start.clone(), addresses.clone());
+                    std::thread::spawn(move || start(me, addresses))
+                })
+                .collect();
+            handles.into_iter().for_each(|h| h.join().unwrap());
+            started.elapsed().as_secs_f64()
+        }
+        for _ in 0..3 {
+            let timely = time(|me, addresses| {
+                let config = timely::Config {
+                    communication: timely::CommunicationConfig::Cluster {
+                        threads: 1,
+                        process: me,
+                        addresses,
+                        report: false,
+                        zerocopy: false,
+                        log_fn: Arc::new(|_| None),
+                    },
+                    worker: Default::default(),
+                };
+                timely::execute(config, |w| w.index()).unwrap().join();
+            });
+            let ours = time(|me, addresses| {
+                let print = vec![("x".to_string(), "y".to_string())];
+                execute(&addresses, me, 1, Duration::from_secs(10), &print, |w| {
+                    w.index()
+                })
+                .unwrap()
+                .join();
+            });
+            println!("2 processes x 1 worker, start to workers running: timely {timely:.3} s, ours {ours:.3} s");
+        }
+    }
+
     #[test]
     fn a_missing_peer_times_out_with_a_clear_error() {
         let addresses = free_addresses(2);
