@@ -665,3 +665,91 @@ fn rounds_mean_scans_in_the_summary_and_the_log() {
     assert_eq!(logged_rounds(&out), [0, 3, 5].into());
     assert_eq!(summary(&out)["last_round"].as_u64(), Some(5));
 }
+
+/// Kill -9 between the phases of a round leaves one of these states; a restart mends each:
+/// tables written but the log not appended, a log line cut short, a temporary left behind,
+/// no summary. The tables equal a batch run and the log sums to them again.
+#[test]
+fn a_restart_mends_every_state_a_kill_between_phases_leaves() {
+    let s = Setup::new();
+    let (f0, f1, f2) = (
+        s.predictions(0, "m", 1),
+        s.predictions(1, "m", 2),
+        s.predictions(2, "n", 3),
+    );
+    write_old(&s.watched().join("f0.parquet"), &f0);
+    let w = s.watched();
+    let f1c = f1.clone();
+    let (mismatches, result) = watch_with(
+        &s,
+        "out",
+        2,
+        Duration::ZERO,
+        Duration::ZERO,
+        move |round, _| {
+            if round == 1 {
+                write_old(&w.join("f1.parquet"), &f1c);
+            }
+        },
+    );
+    result.unwrap();
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+    let out = s.root.join("out");
+    let log = std::fs::read_to_string(out.join("changes.jsonl")).unwrap();
+    let first_round = log.lines().filter(|l| l.contains("\"round\":0,")).count();
+    let kept: String = log
+        .lines()
+        .take(first_round)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let states: [(&str, Box<dyn Fn()>); 4] = [
+        // Killed after writing the tables of round 1, before logging them.
+        (
+            "tables ahead of the log",
+            Box::new(|| std::fs::write(out.join("changes.jsonl"), &kept).unwrap()),
+        ),
+        // Killed in the middle of appending a line.
+        (
+            "a line cut short",
+            Box::new(|| {
+                let mut text = std::fs::read_to_string(out.join("changes.jsonl")).unwrap();
+                text.truncate(text.len() - 7);
+                std::fs::write(out.join("changes.jsonl"), text).unwrap();
+            }),
+        ),
+        // Killed while writing a table: its temporary stays (hidden, never read).
+        (
+            "a temporary left behind",
+            Box::new(|| {
+                std::fs::write(
+                    out.join(".combinations.parquet.x1Y2z3.partial"),
+                    b"PAR1 half",
+                )
+                .unwrap()
+            }),
+        ),
+        // Killed before the summary.
+        (
+            "no summary",
+            Box::new(|| std::fs::remove_file(out.join("analysis.json")).unwrap()),
+        ),
+    ];
+    for (i, (state, make)) in states.iter().enumerate() {
+        make();
+        // Change an input while "down", on every other restart.
+        if i % 2 == 0 {
+            write_old(&s.watched().join("f2.parquet"), &f2);
+        } else {
+            let _ = std::fs::remove_file(s.watched().join("f2.parquet"));
+        }
+        let (mismatches, result) =
+            watch_with(&s, "out", 2, Duration::ZERO, Duration::ZERO, |_, _| {});
+        result.unwrap();
+        assert!(mismatches.is_empty(), "{state}: {mismatches:?}");
+        let mut inputs: Vec<(&str, &[u8])> = vec![("f0.parquet", &f0), ("f1.parquet", &f1)];
+        if i % 2 == 0 {
+            inputs.push(("f2.parquet", &f2));
+        }
+        assert_eq!(table_bytes(&out), s.batch(&inputs), "{state}");
+    }
+}

@@ -347,7 +347,9 @@ mod tests {
                 .unwrap()
                 .join();
             });
-            println!("2 processes x 1 worker, start to workers running: timely {timely:.3} s, ours {ours:.3} s");
+            println!(
+                "2 processes x 1 worker, start to workers running: timely {timely:.3} s, ours {ours:.3} s"
+            );
         }
     }
 
