@@ -702,7 +702,8 @@ fn a_restart_mends_every_state_a_kill_between_phases_leaves() {
         .take(first_round)
         .map(|l| format!("{l}\n"))
         .collect();
-    let states: [(&str, Box<dyn Fn()>); 4] = [
+    type Make<'a> = Box<dyn Fn() + 'a>;
+    let states: [(&str, Make); 4] = [
         // Killed after writing the tables of round 1, before logging them.
         (
             "tables ahead of the log",
