@@ -364,8 +364,8 @@ fn files_being_written_are_read_once_they_settle() {
     let (mismatches, result) = watch_with(
         &s,
         "out",
-        40,
-        Duration::from_millis(250),
+        60,
+        Duration::from_millis(500),
         Duration::from_millis(20),
         move |round, out| {
             if round > 1 {
@@ -373,7 +373,8 @@ fn files_being_written_are_read_once_they_settle() {
                     .unwrap()
                     .push(summary(out)["pending"].to_string());
             }
-            // Half of each file now (f0 overwritten in place), the rest three rounds later.
+            // Half of each file now (f0 overwritten in place), the rest a round later: a
+            // stall of a whole settle time in between would be needed to read half a file.
             use std::io::Write;
             let open = |name: &str, truncate: bool| {
                 std::fs::File::options()
@@ -393,7 +394,7 @@ fn files_being_written_are_read_once_they_settle() {
                         .write_all(&b[..b.len() / 2])
                         .unwrap();
                 }
-                4 => {
+                2 => {
                     open("f1.parquet", false)
                         .write_all(&a[a.len() / 2..])
                         .unwrap();
