@@ -747,16 +747,20 @@ impl Sink {
                 problems.join("\n  ")
             );
         }
+        let quarantined = self.state.quarantined();
         let mut pending = facts.pending.clone();
-        pending.extend(self.state.quarantined());
+        pending.extend(quarantined.iter().cloned());
         pending.sort();
         if (&pending, &conflicts) != (&self.reported.0, &self.reported.1) {
             for p in pending.iter().filter(|p| !self.reported.0.contains(p)) {
-                tracing::warn!(
-                    "pending: {}: {}; the other inputs go on, and whatever it gave before stays in the tables",
-                    p.file,
-                    p.reason
-                );
+                match quarantined.contains(p) {
+                    true => tracing::warn!(
+                        "quarantined: {}; the other inputs go on, and what it gave before (if anything) stays in the tables until it reads cleanly",
+                        p.reason
+                    ),
+                    // Settling is routine (every new file does it).
+                    false => tracing::info!("pending: {}: {}", p.file, p.reason),
+                }
             }
             if !conflicts.is_empty() {
                 tracing::error!(

@@ -131,7 +131,8 @@ impl Evaluator {
                 self.current.insert(unit.clone(), new);
             }
             Err(message) => {
-                tracing::error!(unit = %unit.name(), "{message}");
+                // Reported once by the sink (quarantined, or the batch run's error).
+                tracing::debug!(unit = %unit.name(), "{message}");
                 change.push((problem(message.clone()), 1));
                 self.failed.insert(unit.clone(), message);
             }
