@@ -755,3 +755,33 @@ fn a_restart_mends_every_state_a_kill_between_phases_leaves() {
         assert_eq!(table_bytes(&out), s.batch(&inputs), "{state}");
     }
 }
+
+/// Defect 3: a file stamped in the future (another machine's clock) is not held back for
+/// ever: seen unchanged over the settle time, it is read.
+#[test]
+fn a_file_stamped_in_the_future_is_read_once_seen_unchanged() {
+    let s = Setup::new();
+    let f0 = s.predictions(0, "m", 1);
+    let path = s.watched().join("f0.parquet");
+    std::fs::write(&path, &f0).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(SystemTime::now() + Duration::from_secs(3600))
+        .unwrap();
+    let (mismatches, result) = watch_with(
+        &s,
+        "out",
+        40,
+        Duration::from_millis(200),
+        Duration::from_millis(20),
+        |_, _| {},
+    );
+    result.unwrap();
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+    assert_eq!(
+        table_bytes(&s.root.join("out")),
+        s.batch(&[("f0.parquet", &f0)])
+    );
+}
