@@ -69,6 +69,8 @@ impl ClusterOptions {
             self.process
         );
         Ok(match &self.hostfile {
+            // One process needs no addresses.
+            _ if processes == 1 => vec![String::new()],
             Some(file) => {
                 let text = std::fs::read_to_string(file)
                     .with_context(|| format!("{}: cannot read the hostfile", file.display()))?;
