@@ -163,7 +163,9 @@ fn watch_survives_kill_9_and_rebuilds_the_same_tables() {
             .arg(s.root.join("train.parquet"))
             .arg("--out")
             .arg(&out)
-            .args(["--poll", "0.05", "--workers", "2"]);
+            .args(["--poll", "0.05", "--workers", "2"])
+            // The writers here are atomic (rename), so nothing needs to settle.
+            .args(["--settle", "0"]);
         if let Some(r) = rounds {
             cmd.args(["--rounds", &r.to_string()]);
         }

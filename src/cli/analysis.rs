@@ -9,6 +9,7 @@ use entangle::dataflow::{
     AnalysisOptions, AnalysisSummary, ClusterOptions, TruthSource, WatchOptions,
 };
 use entangle::infer::{Device, InferenceOptions};
+use entangle::sink::labels_table::MissingFrames;
 
 /// Ground truth, outputs, evaluation and cluster options shared by `analyze` and `watch`.
 #[derive(Args, Debug)]
@@ -81,6 +82,19 @@ pub struct AnalysisArgs {
     /// Addresses (host:port per line) of the processes; default localhost:2101, 2102, ...
     #[arg(long)]
     hostfile: Option<PathBuf>,
+    /// Seconds to wait for the other processes before giving up.
+    #[arg(long, default_value_t = 60.0, value_parser = seconds)]
+    peer_timeout: f64,
+    /// Take frames a labels table has no row for as silence (by default a gap is an error).
+    #[arg(long)]
+    missing_frames_are_silence: bool,
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(format!("{text:?} is not a number of seconds")),
+    }
 }
 
 impl AnalysisArgs {
@@ -156,6 +170,10 @@ impl AnalysisArgs {
                 assumed_fps: self.fps,
                 thresholds: self.threshold.clone(),
                 name: self.name.clone(),
+                missing_frames: match self.missing_frames_are_silence {
+                    true => MissingFrames::Silence,
+                    false => MissingFrames::Error,
+                },
             },
             out: self.out.clone(),
             cluster: ClusterOptions {
@@ -163,6 +181,7 @@ impl AnalysisArgs {
                 processes: self.processes,
                 process: self.process,
                 hostfile: self.hostfile.clone(),
+                peer_timeout: Some(Duration::from_secs_f64(self.peer_timeout)),
             },
         })
     }
@@ -208,6 +227,10 @@ pub struct WatchArgs {
     /// Stop after this many scans (default: run until killed; killing is safe).
     #[arg(long)]
     rounds: Option<u64>,
+    /// Seconds a changed file must be left alone before it is read (a writer that writes in
+    /// place is never read half-way; 0: read at once).
+    #[arg(long, default_value_t = 1.0, value_parser = seconds)]
+    settle: f64,
     #[command(flatten)]
     analysis: AnalysisArgs,
 }
@@ -258,6 +281,7 @@ pub fn run_watch(args: WatchArgs) -> anyhow::Result<()> {
     let watch = WatchOptions {
         poll: Duration::from_secs_f64(args.poll),
         rounds: args.rounds,
+        settle: Duration::from_secs_f64(args.settle),
         ..Default::default()
     };
     let summary = entangle::dataflow::watch(&options, args.dir, watch)?;

@@ -103,9 +103,10 @@ pub fn write_manifest(path: &Path, rows: &[ManifestRow]) -> Result<(), SinkError
         .set_compression(Compression::SNAPPY)
         .build();
     write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
+        let w = crate::sink::checksum::Checksummed::new(w);
         let mut writer = ArrowWriter::try_new(w, Arc::new(manifest_schema()), Some(props))?;
         writer.write(&manifest_batch(rows))?;
-        writer.close()?;
+        crate::sink::checksum::close_with_checksum(writer)?;
         Ok(())
     })
 }
@@ -118,9 +119,9 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, String> {
 
     let fail = |e: &dyn std::fmt::Display| format!("{}: cannot read manifest: {e}", path.display());
     let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(|e| fail(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
+    crate::sink::checksum::verify(path, builder.metadata())?;
+    let reader = builder.build().map_err(|e| fail(&e))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &str| base.join(p).to_string_lossy().into_owned();
     let mut rows = Vec::new();

@@ -1,8 +1,11 @@
 //! The change log of an analysis directory: `changes.jsonl`, one JSON line per changed table
 //! row per round, `{"round", "table", <row key>, "diff": {<counter>: <change>}}`. Summing the
 //! diffs of a row over all lines gives its current counts, across restarts too: on start the
-//! log is replayed, and the first round logs the difference between the replayed state and
-//! the state rebuilt from the inputs. A line cut short by a crash is dropped on replay.
+//! log is replayed, and the first record logs the difference between the replayed state and
+//! the state rebuilt from the inputs. A line cut short by a crash is dropped on replay. A
+//! record is all or nothing: a failed append is cut off again and changes nothing, so the
+//! next record still logs everything since the last one that succeeded. The file is created
+//! by the first record, so a run that fails before writing leaves none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -158,15 +161,18 @@ fn from_line(line: Line) -> Option<(u64, TableKey, Counts)> {
 /// An open change log and the state its lines sum to.
 pub struct ChangeLog {
     path: PathBuf,
-    file: File,
+    /// Opened (and created) by the first record that has lines.
+    file: Option<File>,
+    /// Bytes of whole lines in the file: what replay kept plus what this run appended.
+    len: u64,
     logged: BTreeMap<TableKey, Counts>,
-    /// The round the next record is logged at.
+    /// One past the last logged round: where a new run's rounds start.
     pub next_round: u64,
     replayed: bool,
 }
 
 impl ChangeLog {
-    /// Opens (or creates) the log in `dir` and replays it.
+    /// Replays the log in `dir`, if there is one.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(CHANGE_LOG);
         let mut logged: BTreeMap<TableKey, Counts> = BTreeMap::new();
@@ -199,25 +205,22 @@ impl ChangeLog {
                 valid_len += n as u64;
             }
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| anyhow::anyhow!("{}: cannot open for appending: {e}", path.display()))?;
-        file.set_len(valid_len)?;
         Ok(Self {
             path,
-            file,
+            file: None,
+            len: valid_len,
             logged,
             next_round,
             replayed: false,
         })
     }
 
-    /// Logs how the rows in `touched` changed since the last record (every row, the first
-    /// time after opening), as round `next_round`. Returns the number of lines written.
+    /// Logs, as `round`, how the rows in `touched` changed since the last successful record
+    /// (every row, the first time after opening). Returns the number of lines written. On
+    /// error nothing is logged: the file is cut back and the log's sum is unchanged.
     pub fn record(
         &mut self,
+        round: u64,
         state: &TableState,
         touched: &BTreeSet<TableKey>,
     ) -> anyhow::Result<usize> {
@@ -229,10 +232,9 @@ impl ChangeLog {
         if !self.replayed {
             keys.extend(self.logged.keys().cloned());
             keys.extend(state.table_rows().map(|(k, _)| k.clone()));
-            self.replayed = true;
         }
         let mut out = Vec::new();
-        let mut lines = 0;
+        let mut now_logged = Vec::new();
         for key in keys {
             let now = state.rows.get(&key).copied().unwrap_or_default();
             let before = self.logged.get(&key).copied().unwrap_or_default();
@@ -240,24 +242,56 @@ impl ChangeLog {
             if diff == Counts::default() {
                 continue;
             }
-            let line = to_line(self.next_round, &key, &diff).expect("a table row");
+            let line = to_line(round, &key, &diff).expect("a table row");
             serde_json::to_writer(&mut out, &line)?;
             out.push(b'\n');
-            lines += 1;
-            if now == Counts::default() {
-                self.logged.remove(&key);
-            } else {
-                self.logged.insert(key, now);
-            }
+            now_logged.push((key, now));
         }
-        if lines > 0 {
+        // The file exists once tables do (an empty log sums to empty tables).
+        self.open_file()?;
+        if !out.is_empty() {
             // No fsync: the log's sum stays right whatever tail a power cut takes, because a
             // restart logs the difference between the replayed log and the rebuilt state.
-            self.file
-                .write_all(&out)
-                .map_err(|e| anyhow::anyhow!("{}: cannot append: {e}", self.path.display()))?;
-            self.next_round += 1;
+            self.append(&out)?;
+            for (key, now) in &now_logged {
+                if *now == Counts::default() {
+                    self.logged.remove(key);
+                } else {
+                    self.logged.insert(key.clone(), *now);
+                }
+            }
+            self.next_round = self.next_round.max(round + 1);
         }
-        Ok(lines)
+        self.replayed = true;
+        Ok(now_logged.len())
+    }
+
+    /// Opens (creating) the file for appending, once.
+    fn open_file(&mut self) -> anyhow::Result<&mut File> {
+        if self.file.is_none() {
+            let path = &self.path;
+            let fail = |e| anyhow::anyhow!("{}: cannot open for appending: {e}", path.display());
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(fail)?;
+            // Drop a line a crash cut short before appending after it.
+            file.set_len(self.len).map_err(fail)?;
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    /// Appends whole lines, or (on error) nothing: a partial append is cut off again.
+    fn append(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let len = self.len;
+        let file = self.open_file()?;
+        if let Err(e) = file.write_all(bytes) {
+            let _ = file.set_len(len);
+            anyhow::bail!("{}: cannot append: {e}", self.path.display());
+        }
+        self.len += bytes.len() as u64;
+        Ok(())
     }
 }

@@ -2,25 +2,37 @@
 //! directory every round and feeds only what changed. Both start timely with the requested
 //! workers and processes; every process loads the truth, worker 0 of process 0 owns the
 //! tables, the change log and `analysis.json`.
+//!
+//! What `watch` promises after every round: the tables equal a batch run over the inputs it
+//! has taken in, and the change log sums to the tables. A file still being written (changed
+//! less than the settle time ago) is pending and read later; a file that cannot be read is
+//! quarantined with its last good contribution; neither holds the others back. A write that
+//! fails is retried with backoff from the kept state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use timely::CommunicationConfig;
+use timely::communication::Allocator;
+use timely::worker::Worker;
 
 use super::changelog::ChangeLog;
+use super::cluster::{self, DEFAULT_PEER_TIMEOUT};
 use super::coverage::{MissingShard, MissingShards, describe as describe_missing};
 use super::graph::{Round, build_graph};
+use super::keys::TableKey;
 use super::sources::{Fingerprint, SourceKind, find_sources, units_of};
-use super::state::{Skip, TableState};
+use super::state::{Pending, Skip, TableState};
 use super::tables::write_tables;
 use super::truth::{TrainCombinations, TruthIndex};
 use super::units::{EvaluationOptions, Unit, UnitEvent};
 use crate::model::metadata::check_network;
+use crate::sink::labels_table::MissingFrames;
 use crate::sink::write_atomically;
 
 /// File name of the run summary in an analysis directory.
@@ -37,56 +49,50 @@ pub struct ClusterOptions {
     pub process: usize,
     /// One `host:port` per line, a line per process; default `localhost:2101 + i`.
     pub hostfile: Option<PathBuf>,
+    /// How long to wait for the other processes (`None`: [`DEFAULT_PEER_TIMEOUT`]).
+    pub peer_timeout: Option<Duration>,
 }
 
 impl ClusterOptions {
-    pub fn timely_config(&self) -> anyhow::Result<timely::Config> {
-        let threads = self.workers.max(1);
-        let processes = self.processes.max(1);
+    fn threads(&self) -> usize {
+        self.workers.max(1)
+    }
+
+    fn processes(&self) -> usize {
+        self.processes.max(1)
+    }
+
+    /// The address of every process.
+    fn addresses(&self) -> anyhow::Result<Vec<String>> {
+        let processes = self.processes();
         anyhow::ensure!(
             self.process < processes,
             "--process {} is not below --processes {processes}",
             self.process
         );
-        let communication = if processes > 1 {
-            let addresses = match &self.hostfile {
-                Some(file) => {
-                    let text = std::fs::read_to_string(file)
-                        .with_context(|| format!("{}: cannot read the hostfile", file.display()))?;
-                    let hosts: Vec<String> = text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(String::from)
-                        .collect();
-                    anyhow::ensure!(
-                        hosts.len() >= processes,
-                        "{}: {} addresses for {processes} processes",
-                        file.display(),
-                        hosts.len()
-                    );
-                    hosts[..processes].to_vec()
-                }
-                None => (0..processes)
-                    .map(|i| format!("localhost:{}", 2101 + i))
-                    .collect(),
-            };
-            CommunicationConfig::Cluster {
-                threads,
-                process: self.process,
-                addresses,
-                report: false,
-                zerocopy: false,
-                log_fn: Arc::new(|_| None),
+        Ok(match &self.hostfile {
+            // One process needs no addresses.
+            _ if processes == 1 => vec![String::new()],
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("{}: cannot read the hostfile", file.display()))?;
+                let hosts: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect();
+                anyhow::ensure!(
+                    hosts.len() >= processes,
+                    "{}: {} addresses for {processes} processes",
+                    file.display(),
+                    hosts.len()
+                );
+                hosts[..processes].to_vec()
             }
-        } else if threads > 1 {
-            CommunicationConfig::Process(threads)
-        } else {
-            CommunicationConfig::Thread
-        };
-        Ok(timely::Config {
-            communication,
-            worker: timely::WorkerConfig::default(),
+            None => (0..processes)
+                .map(|i| format!("localhost:{}", 2101 + i))
+                .collect(),
         })
     }
 }
@@ -102,9 +108,9 @@ pub enum TruthSource {
 
 impl TruthSource {
     /// Loads the labels; fails when they hold no shard at all.
-    pub fn load(&self, fps: f64) -> anyhow::Result<TruthIndex> {
+    pub fn load(&self, fps: f64, missing: MissingFrames) -> anyhow::Result<TruthIndex> {
         let index = match self {
-            Self::Labels(tables) => TruthIndex::from_labels_tables(tables)?,
+            Self::Labels(tables) => TruthIndex::from_labels_tables(tables, missing)?,
             Self::Manifest { path, splits } => {
                 let splits: Vec<&str> = splits.iter().map(String::as_str).collect();
                 TruthIndex::from_manifest(path, &splits, fps)?
@@ -112,6 +118,30 @@ impl TruthSource {
         };
         anyhow::ensure!(!index.shards.is_empty(), "{}: no labelled shards", self);
         Ok(index)
+    }
+
+    /// The files, with a digest of their bytes: what processes of a cluster compare.
+    fn describe(&self) -> anyhow::Result<String> {
+        let (files, extra) = match self {
+            Self::Labels(tables) => (
+                tables.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
+                tables.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+            ),
+            Self::Manifest { path, splits } => (vec![path.clone()], splits.clone()),
+        };
+        let mut hash = Sha256::new();
+        for file in &files {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(&bytes);
+        }
+        Ok(format!(
+            "{} file(s), split(s) {} (sha256 {})",
+            files.len(),
+            extra.join(","),
+            short(hash)
+        ))
     }
 }
 
@@ -165,8 +195,11 @@ pub struct AnalysisSummary {
     pub thresholds: Vec<f32>,
     /// Every source file, with the model names it contributed.
     pub inputs: Vec<SourceRecord>,
-    /// Rounds the dataflow ran (1 for a batch analysis).
+    /// Scans of the inputs this run made (1 for a batch analysis).
     pub rounds: u64,
+    /// The number of the last scan in the change log's numbering (its lines' `round`): rounds
+    /// are scans, numbered on from the last logged round when a run restarts.
+    pub last_round: u64,
     /// Source files and units in the last round.
     pub sources: usize,
     pub units: usize,
@@ -178,6 +211,12 @@ pub struct AnalysisSummary {
     pub skipped: Vec<Skip>,
     /// Labelled shards a model has no predictions for (counted as predicted empty).
     pub missing_shards: Vec<MissingShard>,
+    /// Inputs not (or not fully) in the tables: files still being written, files that
+    /// cannot be read (their last good contribution stays in the tables), and why.
+    pub pending: Vec<Pending>,
+    /// Files predicting the same (model, shard): while one stands, the tables are left as
+    /// they were (a batch run fails instead).
+    pub conflicts: Vec<String>,
     /// Wall time of the whole run, and of its last round (scan, evaluation, aggregation and
     /// table writing).
     pub seconds: f64,
@@ -207,6 +246,10 @@ pub struct WatchOptions {
     pub before_scan: Option<ScanHook>,
     /// File names to leave alone (e.g. `best.onnx`, a copy of one of the epochs).
     pub ignore: Vec<String>,
+    /// A changed file is read once it has been left alone this long (its modification time
+    /// this far back, or the same size and time over two scans this far apart), so a writer
+    /// that writes in place is never read half-way. Zero: read at once.
+    pub settle: Duration,
 }
 
 impl std::fmt::Debug for WatchOptions {
@@ -216,6 +259,7 @@ impl std::fmt::Debug for WatchOptions {
             .field("rounds", &self.rounds)
             .field("before_scan", &self.before_scan.is_some())
             .field("ignore", &self.ignore)
+            .field("settle", &self.settle)
             .finish()
     }
 }
@@ -248,8 +292,9 @@ fn run(
     watch: WatchOptions,
 ) -> anyhow::Result<Option<AnalysisSummary>> {
     let started = Instant::now();
-    let config = options.cluster.timely_config()?;
-    let truth = Arc::new(options.truth.load(options.fps)?);
+    let addresses = options.cluster.addresses()?;
+    let missing = options.evaluation.missing_frames;
+    let truth = Arc::new(options.truth.load(options.fps, missing)?);
     if let Some(fps) = options.evaluation.assumed_fps {
         anyhow::ensure!(
             crate::sink::predictions_table::same_fps(fps, truth.fps),
@@ -270,28 +315,34 @@ fn run(
             // Training labels that were named must load: a wrong split or file would mark
             // every combination unshared without a word. Without any, `shared` is NULL.
             let index = source
-                .load(options.fps)
+                .load(options.fps, missing)
                 .with_context(|| format!("training labels {source}"))?;
             Some(TrainCombinations::from_index(&index))
         }
         _ => None,
     };
-    if owns_tables {
-        std::fs::create_dir_all(&options.out)
-            .with_context(|| format!("{}: cannot create", options.out.display()))?;
-    }
-    let shared = Arc::new((options.clone(), sources, watch, train, started));
-    let guards = timely::execute(config, move |worker| {
-        let (options, sources, watch, train, started) = &*shared;
+    // The output directory is created by the first write, so a run that fails before it
+    // leaves nothing behind. An existing one is never read as input.
+    let exclude = std::fs::canonicalize(&options.out).ok();
+    let fingerprint = match options.cluster.processes() > 1 {
+        true => Some(fingerprint(
+            options, &sources, &truth, &addresses, &exclude,
+        )?),
+        false => None,
+    };
+    let shared = Arc::new((options.clone(), sources, watch, train, started, exclude));
+    let work = move |worker: &mut Worker<Allocator>| {
+        let (options, sources, watch, train, started, exclude) = &*shared;
         let index = worker.index();
+        let watching = watch.rounds != Some(1);
         let mut graph = build_graph(worker, truth.clone(), options.evaluation.clone());
         let mut feeder = (index == 0).then(|| {
-            let mut feeder = Feeder::new(sources.clone(), truth.clone(), watch.ignore.clone());
+            let mut feeder = Feeder::new(sources, &truth, watch, exclude);
             feeder.lowest_pitch = options.evaluation.lowest_pitch;
             feeder
         });
         let mut sink = match index {
-            0 => Some(Sink::open(options, train.clone(), &truth)?),
+            0 => Some(Sink::open(options, train.clone(), &truth, watching)?),
             _ => None,
         };
         let mut round: Round = 0;
@@ -300,12 +351,11 @@ fn run(
                 hook(round);
             }
             let round_started = Instant::now();
-            let watching = watch.rounds != Some(1);
             if let Some(feeder) = &mut feeder {
                 match feeder.scan() {
                     Ok(events) => events.into_iter().for_each(|e| graph.events.send(e)),
-                    // A watched directory can hold a file we cannot use yet; say so and
-                    // look again next round.
+                    // A watched directory can be briefly unreadable; say so and look again
+                    // next round.
                     Err(e) if watching => tracing::error!("{e:#}"),
                     Err(e) => return Err(e),
                 }
@@ -322,46 +372,54 @@ fn run(
                     "round computed"
                 );
             }
-            let mut wrote = false;
-            if let Some(sink) = &mut sink {
-                let updates = std::mem::take(&mut *graph.updates.borrow_mut());
-                wrote = sink.absorb(updates, watching)?;
-            }
-            let round_seconds = round_started.elapsed().as_secs_f64();
             let last = watch.rounds.is_some_and(|r| round >= r);
-            // The summary goes with every rewrite of the tables, so a long `watch` keeps it
-            // current too.
-            let summary = match (&sink, &feeder) {
-                (Some(sink), Some(feeder)) if wrote || last => Some(AnalysisSummary {
-                    labels: options.truth.to_string(),
-                    train_labels: options.train.as_ref().map(ToString::to_string),
-                    fps: truth.fps,
-                    thresholds: options.evaluation.thresholds.clone(),
-                    inputs: feeder.records(&sink.state),
-                    rounds: round,
+            let mut summary = None;
+            if let (Some(sink), Some(feeder)) = (&mut sink, &feeder) {
+                let updates = std::mem::take(&mut *graph.updates.borrow_mut());
+                sink.absorb(updates);
+                let facts = RoundFacts {
+                    scans: round,
                     sources: feeder.known.len(),
                     units: feeder.known.values().map(|(_, u)| u.len()).sum(),
                     shards: truth.shards.len(),
-                    labelled_frames: truth.total_frames(),
+                    labelled_frames: truth.labelled_frames(),
                     workers: worker.peers(),
-                    processes: options.cluster.processes.max(1),
-                    skipped: sink.state.skipped(),
-                    missing_shards: sink.missing.missing(),
-                    seconds: started.elapsed().as_secs_f64(),
-                    last_round_seconds: round_seconds,
-                }),
-                _ => None,
-            };
-            if let Some(summary) = &summary {
-                write_summary(&options.out, summary)?;
+                    processes: options.cluster.processes(),
+                    pending: feeder.pending(),
+                    known: &feeder.known,
+                    started: *started,
+                    round_started,
+                };
+                summary = sink.flush(round - 1, last, facts)?;
             }
             if last {
                 return anyhow::Ok(summary);
             }
             std::thread::sleep(watch.poll);
         }
-    })
-    .map_err(|e| anyhow::anyhow!("cannot start the dataflow: {e}"))?;
+    };
+    let guards = match fingerprint {
+        Some(fingerprint) => cluster::execute(
+            &addresses,
+            options.cluster.process,
+            options.cluster.threads(),
+            options.cluster.peer_timeout.unwrap_or(DEFAULT_PEER_TIMEOUT),
+            &fingerprint,
+            work,
+        )?,
+        None => {
+            let communication = match options.cluster.threads() {
+                1 => CommunicationConfig::Thread,
+                threads => CommunicationConfig::Process(threads),
+            };
+            let config = timely::Config {
+                communication,
+                worker: timely::WorkerConfig::default(),
+            };
+            timely::execute(config, work)
+                .map_err(|e| anyhow::anyhow!("cannot start the dataflow: {e}"))?
+        }
+    };
     let mut summary = None;
     for result in guards.join() {
         if let Some(s) = result.map_err(|e| anyhow::anyhow!("a worker panicked: {e}"))?? {
@@ -369,6 +427,61 @@ fn run(
         }
     }
     Ok(summary)
+}
+
+/// What every process of a cluster must share: the program, the cluster's shape, the truth
+/// (by content), the training labels and sources (by file name and size), the options.
+fn fingerprint(
+    options: &AnalysisOptions,
+    sources: &Sources,
+    truth: &TruthIndex,
+    addresses: &[String],
+    exclude: &Option<PathBuf>,
+) -> anyhow::Result<cluster::Fingerprint> {
+    let sources = match sources {
+        Sources::Fixed(roots) => {
+            let mut hash = Sha256::new();
+            let (mut files, mut bytes) = (0, 0);
+            for root in roots {
+                for (path, print) in find_sources(root, exclude.as_deref()).unwrap_or_default() {
+                    hash.update(path.to_string_lossy().as_bytes());
+                    hash.update(print.0.to_le_bytes());
+                    files += 1;
+                    bytes += print.0;
+                }
+            }
+            format!(
+                "{files} files, {bytes} bytes (sha256 of names and sizes {})",
+                short(hash)
+            )
+        }
+        Sources::Watched(dir) => format!("watched directory {}", dir.display()),
+    };
+    let train = match &options.train {
+        Some(source) => source.describe()?,
+        None => "none".to_string(),
+    };
+    Ok(vec![
+        ("entangle version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("process addresses".into(), addresses.join(" ")),
+        (
+            "workers per process".into(),
+            options.cluster.threads().to_string(),
+        ),
+        ("labels".into(), truth.describe()),
+        ("training labels".into(), train),
+        ("frame rate".into(), options.fps.to_string()),
+        (
+            "evaluation options".into(),
+            format!("{:?}", options.evaluation),
+        ),
+        ("sources".into(), sources),
+    ])
+}
+
+/// The first 16 hex digits of a digest: enough to tell inputs apart in a message.
+pub(crate) fn short(hash: Sha256) -> String {
+    hex::encode(hash.finalize())[..16].to_string()
 }
 
 fn write_summary(dir: &Path, summary: &AnalysisSummary) -> anyhow::Result<()> {
@@ -382,45 +495,86 @@ struct Feeder {
     sources: Sources,
     truth: Arc<TruthIndex>,
     ignore: Vec<String>,
+    settle: Duration,
+    /// The output directory, never read as input.
+    exclude: Option<PathBuf>,
     known: BTreeMap<PathBuf, (Fingerprint, Vec<Unit>)>,
     /// `--lowest-pitch`, for networks checked before they are fed.
     lowest_pitch: Option<u8>,
-    /// Files a watched scan could not use, as they were then: reported once per version.
-    rejected: BTreeMap<PathBuf, Fingerprint>,
+    /// Changed files waiting to settle: the fingerprint seen, and since when.
+    settling: BTreeMap<PathBuf, (Fingerprint, Instant)>,
+    /// Files that give no units (a network without audio to run on, or without a lowest
+    /// pitch), and why: reported once per version of the file.
+    unusable: BTreeMap<PathBuf, (Fingerprint, String)>,
 }
 
 impl Feeder {
-    fn new(sources: Sources, truth: Arc<TruthIndex>, ignore: Vec<String>) -> Self {
+    fn new(
+        sources: &Sources,
+        truth: &Arc<TruthIndex>,
+        watch: &WatchOptions,
+        exclude: &Option<PathBuf>,
+    ) -> Self {
         Self {
-            sources,
-            truth,
-            ignore,
+            sources: sources.clone(),
+            truth: truth.clone(),
+            ignore: watch.ignore.clone(),
+            settle: match sources {
+                Sources::Watched(_) => watch.settle,
+                Sources::Fixed(_) => Duration::ZERO,
+            },
+            exclude: exclude.clone(),
             known: BTreeMap::new(),
             lowest_pitch: None,
-            rejected: BTreeMap::new(),
+            settling: BTreeMap::new(),
+            unusable: BTreeMap::new(),
         }
     }
 
-    /// The known source files with the models each contributed (from the coverage facts).
-    fn records(&self, state: &TableState) -> Vec<SourceRecord> {
-        let mut models: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        for key in state.rows.keys() {
-            if let super::keys::TableKey::Coverage { model, unit, .. } = key {
-                models.entry(unit).or_default().insert(model.clone());
-            }
+    /// Files seen but not taken in, and why.
+    fn pending(&self) -> Vec<Pending> {
+        let settling = self.settling.keys().map(|path| Pending {
+            file: path.display().to_string(),
+            reason: format!(
+                "being written: read once it is left alone for {:.1} s",
+                self.settle.as_secs_f64()
+            ),
+        });
+        let unusable = self.unusable.iter().map(|(path, (_, why))| Pending {
+            file: path.display().to_string(),
+            reason: why.clone(),
+        });
+        settling.chain(unusable).collect()
+    }
+
+    /// Whether a file with this fingerprint has been left alone long enough to read.
+    fn settled(&mut self, path: &Path, print: Fingerprint) -> bool {
+        if self.settle.is_zero() {
+            return true;
         }
-        self.known
-            .iter()
-            .map(|(path, (_, units))| SourceRecord {
-                path: path.clone(),
-                models: units
-                    .iter()
-                    .filter_map(|u| models.get(u.name().as_str()))
-                    .flatten()
-                    .cloned()
-                    .collect(),
-            })
-            .collect()
+        let modified = SystemTime::UNIX_EPOCH + Duration::from_nanos(print.1 as u64);
+        let quiet = SystemTime::now()
+            .duration_since(modified)
+            .is_ok_and(|age| age >= self.settle);
+        // Also settled when seen unchanged for the settle time: a modification time in the
+        // future (another machine's clock) must not hold a file back for ever.
+        let seen_still = self
+            .settling
+            .get(path)
+            .is_some_and(|(seen, since)| *seen == print && since.elapsed() >= self.settle);
+        if quiet || seen_still {
+            self.settling.remove(path);
+            return true;
+        }
+        if self
+            .settling
+            .get(path)
+            .is_none_or(|(seen, _)| *seen != print)
+        {
+            self.settling
+                .insert(path.to_path_buf(), (print, Instant::now()));
+        }
+        false
     }
 
     /// Events for every file that appeared, changed or disappeared since the last scan.
@@ -437,17 +591,19 @@ impl Feeder {
                         "{}: no such file or directory",
                         root.display()
                     );
-                    found.extend(find_sources(root, None)?);
+                    found.extend(find_sources(root, self.exclude.as_deref())?);
                 }
                 found
             }
-            Sources::Watched(dir) => find_sources(dir, None)?,
+            Sources::Watched(dir) => find_sources(dir, self.exclude.as_deref())?,
         };
         let ignored = |p: &PathBuf| {
             p.file_name()
                 .is_some_and(|n| self.ignore.iter().any(|i| n.to_string_lossy() == *i))
         };
         let found: BTreeMap<_, _> = found.into_iter().filter(|(p, _)| !ignored(p)).collect();
+        self.settling.retain(|p, _| found.contains_key(p));
+        self.unusable.retain(|p, _| found.contains_key(p));
         let mut events = Vec::new();
         let gone: Vec<PathBuf> = self
             .known
@@ -465,13 +621,19 @@ impl Feeder {
             );
         }
         for (path, print) in found {
-            if self
+            let unchanged = self
                 .known
                 .get(&path)
                 .is_some_and(|(known, _)| *known == print)
-            {
+                || self
+                    .unusable
+                    .get(&path)
+                    .is_some_and(|(known, _)| *known == print);
+            // A file being written keeps its last contribution until it settles.
+            if unchanged || !self.settled(&path, print) {
                 continue;
             }
+            self.unusable.remove(&path);
             // A network must say (or be told) which pitch its first output is before any
             // shard is run through it: one clear error, not one per shard.
             let checked = match SourceKind::of(&path) {
@@ -483,16 +645,12 @@ impl Feeder {
                 _ => Ok(()),
             };
             let units = match checked.and_then(|()| units_of(&path, &self.truth)) {
-                Ok(units) => {
-                    self.rejected.remove(&path);
-                    units
-                }
+                Ok(units) => units,
                 Err(e) if matches!(self.sources, Sources::Watched(_)) => {
                     // Not fatal while watching: report it (once for this version of the
-                    // file), and retry on the next scan.
-                    if self.rejected.insert(path.clone(), print) != Some(print) {
-                        tracing::error!("{e:#}");
-                    }
+                    // file), and retry when the file changes.
+                    tracing::error!("{e:#}");
+                    self.unusable.insert(path, (print, format!("{e:#}")));
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -521,6 +679,70 @@ impl Feeder {
     }
 }
 
+/// The known source files with the models each contributed (from the coverage facts).
+fn records(
+    known: &BTreeMap<PathBuf, (Fingerprint, Vec<Unit>)>,
+    state: &TableState,
+) -> Vec<SourceRecord> {
+    let mut models: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for key in state.rows.keys() {
+        if let TableKey::Coverage { model, unit, .. } = key {
+            models.entry(unit).or_default().insert(model.clone());
+        }
+    }
+    known
+        .iter()
+        .map(|(path, (_, units))| SourceRecord {
+            path: path.clone(),
+            models: units
+                .iter()
+                .filter_map(|u| models.get(u.name().as_str()))
+                .flatten()
+                .cloned()
+                .collect(),
+        })
+        .collect()
+}
+
+/// What the summary of a round says besides the sink's state.
+struct RoundFacts<'a> {
+    scans: u64,
+    sources: usize,
+    units: usize,
+    shards: usize,
+    labelled_frames: usize,
+    workers: usize,
+    processes: usize,
+    pending: Vec<Pending>,
+    /// The source files taken in, and their units.
+    known: &'a BTreeMap<PathBuf, (Fingerprint, Vec<Unit>)>,
+    started: Instant,
+    round_started: Instant,
+}
+
+/// Failed writes are retried after a pause that doubles, up to a limit.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// When the next attempt may start, and the pause after it if it fails too.
+    next: Option<(Instant, Duration)>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const LIMIT: Duration = Duration::from_secs(30);
+
+    fn waiting(&self) -> bool {
+        self.next.is_some_and(|(when, _)| Instant::now() < when)
+    }
+
+    /// Records a failure; returns the pause before the next attempt.
+    fn failed(&mut self) -> Duration {
+        let pause = self.next.map_or(Self::FIRST, |(_, pause)| pause);
+        self.next = Some((Instant::now() + pause, (pause * 2).min(Self::LIMIT)));
+        pause
+    }
+}
+
 /// Worker 0's tables: the state, the change log, and when to write.
 struct Sink {
     out: PathBuf,
@@ -531,7 +753,21 @@ struct Sink {
     strict: bool,
     log: ChangeLog,
     train: Option<TrainCombinations>,
-    written: bool,
+    watching: bool,
+    /// The log's round number of this run's first scan.
+    first_round: u64,
+    /// The tables on disk are behind the state (or were never written).
+    unwritten: bool,
+    /// Table rows changed since the log last recorded them.
+    unlogged: BTreeSet<TableKey>,
+    /// What `analysis.json` last said was pending, and what last held the tables back.
+    reported: (Vec<Pending>, Vec<String>),
+    /// For `analysis.json`: where the labels came from, and the thresholds.
+    labels: String,
+    train_labels: Option<String>,
+    thresholds: Vec<f32>,
+    summary_stale: bool,
+    backoff: Backoff,
 }
 
 impl Sink {
@@ -539,74 +775,191 @@ impl Sink {
         options: &AnalysisOptions,
         train: Option<TrainCombinations>,
         truth: &Arc<TruthIndex>,
+        watching: bool,
     ) -> anyhow::Result<Self> {
+        let log = ChangeLog::open(&options.out)?;
+        // Rounds continue after the last one the log or the summary knows.
+        let summarised = std::fs::read(options.out.join(SUMMARY))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["last_round"].as_u64())
+            .map_or(0, |r| r + 1);
         Ok(Self {
             out: options.out.clone(),
             state: TableState::default(),
             missing: MissingShards::new(truth),
             truth: truth.clone(),
             strict: options.evaluation.strict,
-            log: ChangeLog::open(&options.out)?,
+            labels: options.truth.to_string(),
+            train_labels: options.train.as_ref().map(ToString::to_string),
+            thresholds: options.evaluation.thresholds.clone(),
+            first_round: log.next_round.max(summarised),
+            log,
             train,
-            written: false,
+            watching,
+            unwritten: true,
+            unlogged: BTreeSet::new(),
+            reported: Default::default(),
+            summary_stale: true,
+            backoff: Backoff::default(),
         })
     }
 
-    /// Applies a round's updates and, when something changed and nothing is wrong, writes
-    /// the tables and logs the change (returns whether it wrote). A watched run reports
-    /// problems and keeps the last good tables; a batch run fails with them.
-    fn absorb(
-        &mut self,
-        updates: Vec<super::graph::Update>,
-        watching: bool,
-    ) -> anyhow::Result<bool> {
+    /// Adds a round's updates to the state, and the predicted-empty stand-ins for the
+    /// shards no source covers.
+    fn absorb(&mut self, updates: Vec<super::graph::Update>) {
         let mut touched = self
             .state
             .apply(updates.into_iter().map(|(key, _, diff)| (key, diff)));
         touched.extend(self.missing.update(&mut self.state));
-        if touched.is_empty() && self.written {
-            return Ok(false);
-        }
-        let mut problems = self.state.problems();
+        self.unwritten |= !touched.is_empty();
+        self.unlogged
+            .extend(touched.into_iter().filter(TableKey::is_table_row));
+    }
+
+    /// Brings the tables, the log and the summary up to the state after scan `scan` of this
+    /// run. A batch run fails on any problem; a watched run reports quarantined files and
+    /// writes the others, holds the tables back only while a conflict (or, with `--strict`,
+    /// a shard without predictions) stands, and retries failed writes with backoff
+    /// (returning the summary once one succeeds).
+    fn flush(
+        &mut self,
+        scan: u64,
+        last: bool,
+        facts: RoundFacts<'_>,
+    ) -> anyhow::Result<Option<AnalysisSummary>> {
+        let conflicts = self.state.conflicts();
         let missing = describe_missing(&self.missing.missing(), &self.truth);
-        if self.strict {
-            problems.extend(missing.iter().map(|m| format!("{m} (--strict)")));
-        }
-        if !problems.is_empty() {
-            let message = format!(
+        // With --strict a labelled shard without predictions is a problem like a conflict.
+        let strict_missing: Vec<String> = match self.strict {
+            true => missing.iter().map(|m| format!("{m} (--strict)")).collect(),
+            false => Vec::new(),
+        };
+        if !self.watching {
+            let mut problems = self.state.problems();
+            problems.extend(strict_missing.iter().cloned());
+            anyhow::ensure!(
+                problems.is_empty(),
                 "{} problem(s); the tables in {} are left as they were:\n  {}",
                 problems.len(),
                 self.out.display(),
                 problems.join("\n  ")
             );
-            if watching {
-                tracing::error!("{message}");
-                return Ok(false);
+        }
+        let quarantined = self.state.quarantined();
+        let mut pending = facts.pending.clone();
+        pending.extend(quarantined.iter().cloned());
+        pending.sort();
+        // What holds the tables back.
+        let held: Vec<String> = conflicts.iter().chain(&strict_missing).cloned().collect();
+        if (&pending, &held) != (&self.reported.0, &self.reported.1) {
+            for p in pending.iter().filter(|p| !self.reported.0.contains(p)) {
+                match quarantined.contains(p) {
+                    true => tracing::warn!(
+                        "quarantined: {}; the other inputs go on, and what it gave before (if anything) stays in the tables until it reads cleanly",
+                        p.reason
+                    ),
+                    // Settling is routine (every new file does it).
+                    false => tracing::info!("pending: {}: {}", p.file, p.reason),
+                }
             }
-            anyhow::bail!(message);
+            if !held.is_empty() {
+                tracing::error!(
+                    "{} problem(s); the tables in {} are left as they were until it is resolved:\n  {}",
+                    held.len(),
+                    self.out.display(),
+                    held.join("\n  ")
+                );
+            }
+            self.reported = (pending.clone(), held.clone());
+            self.summary_stale = true;
         }
-        for line in &missing {
-            tracing::warn!("{line}");
+        let blocked = !held.is_empty();
+        let behind = !blocked && (self.unwritten || !self.unlogged.is_empty());
+        if !(behind || self.summary_stale || last) || (self.backoff.waiting() && !last) {
+            return Ok(None);
         }
-        for skip in self.state.skipped() {
-            tracing::warn!(
-                unit = %skip.unit,
-                frames = skip.frames,
-                "skipped: {}",
-                skip.reason
-            );
+        let round = self.first_round + scan;
+        match self.write(round, blocked, &missing, pending, conflicts, facts) {
+            Ok(summary) => {
+                self.backoff = Backoff::default();
+                Ok(Some(summary))
+            }
+            Err(e) if self.watching && !last => {
+                let pause = self.backoff.failed();
+                tracing::warn!(
+                    "{e:#}; keeping the state, and trying again in {:.1} s",
+                    pause.as_secs_f64()
+                );
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
-        let writing = Instant::now();
-        write_tables(&self.out, &self.state, self.train.as_ref())?;
-        let lines = self.log.record(&self.state, &touched)?;
-        tracing::info!(
-            rows = self.state.table_rows().count(),
-            changes = lines,
-            seconds = writing.elapsed().as_secs_f64(),
-            "tables written to {}",
-            self.out.display()
-        );
-        self.written = true;
-        Ok(true)
+    }
+
+    fn write(
+        &mut self,
+        round: u64,
+        blocked: bool,
+        missing: &[String],
+        pending: Vec<Pending>,
+        conflicts: Vec<String>,
+        facts: RoundFacts<'_>,
+    ) -> anyhow::Result<AnalysisSummary> {
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("{}: cannot create", self.out.display()))?;
+        if !blocked {
+            if self.unwritten {
+                for line in missing {
+                    tracing::warn!("{line}");
+                }
+                for skip in self.state.skipped() {
+                    tracing::warn!(
+                        unit = %skip.unit,
+                        frames = skip.frames,
+                        "skipped: {}",
+                        skip.reason
+                    );
+                }
+                let writing = Instant::now();
+                write_tables(&self.out, &self.state, self.train.as_ref())?;
+                self.unwritten = false;
+                tracing::info!(
+                    rows = self.state.table_rows().count(),
+                    seconds = writing.elapsed().as_secs_f64(),
+                    "tables written to {}",
+                    self.out.display()
+                );
+            }
+            // After the tables: a crash in between is mended by the next start, which logs
+            // the difference between the replayed log and the rebuilt state.
+            let lines = self.log.record(round, &self.state, &self.unlogged)?;
+            self.unlogged.clear();
+            tracing::debug!(round, lines, "change log appended");
+        }
+        let summary = AnalysisSummary {
+            labels: self.labels.clone(),
+            train_labels: self.train_labels.clone(),
+            fps: self.truth.fps,
+            thresholds: self.thresholds.clone(),
+            inputs: records(facts.known, &self.state),
+            rounds: facts.scans,
+            last_round: round,
+            sources: facts.sources,
+            units: facts.units,
+            shards: facts.shards,
+            labelled_frames: facts.labelled_frames,
+            workers: facts.workers,
+            processes: facts.processes,
+            skipped: self.state.skipped(),
+            missing_shards: self.missing.missing(),
+            pending,
+            conflicts,
+            seconds: facts.started.elapsed().as_secs_f64(),
+            last_round_seconds: facts.round_started.elapsed().as_secs_f64(),
+        };
+        write_summary(&self.out, &summary)?;
+        self.summary_stale = false;
+        Ok(summary)
     }
 }

@@ -6,6 +6,7 @@
 //! removed file costs what that file costs.
 
 pub mod changelog;
+pub mod cluster;
 pub mod coverage;
 pub mod driver;
 pub mod graph;

@@ -29,21 +29,26 @@ impl SourceKind {
     }
 }
 
-/// Size and modification time: changes whenever a file is rewritten or replaced.
-pub type Fingerprint = (u64, u128);
+/// Size, modification time (ns since the epoch), status-change time and inode: changes
+/// whenever a file is rewritten, replaced by a rename, or has its permissions changed (so a
+/// file made readable again is read again).
+pub type Fingerprint = (u64, u128, u128, u64);
 
 pub fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path)?;
     let modified = meta
         .modified()?
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    Ok((meta.len(), modified))
+    let changed = (meta.ctime().max(0) as u128) * 1_000_000_000 + meta.ctime_nsec().max(0) as u128;
+    Ok((meta.len(), modified, changed, meta.ino()))
 }
 
 /// Source files under `root` (a file, or a directory searched recursively), skipping hidden
-/// files (our temporaries), anything under `exclude` (the output directory), and a training
-/// run's `best.onnx` (a copy of one of the `epoch-NNNN.onnx` beside it).
+/// files (our temporaries), the directory `exclude` (the output directory, canonical, however
+/// it is reached), and a training run's `best.onnx` (a copy of one of the `epoch-NNNN.onnx`
+/// beside it).
 pub fn find_sources(
     root: &Path,
     exclude: Option<&Path>,
@@ -67,7 +72,7 @@ pub fn find_sources(
         let hidden = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if hidden || exclude.is_some_and(|x| path.starts_with(x)) {
+        if hidden {
             continue;
         }
         // A training run's best.onnx is a copy of one of its epoch-NNNN.onnx: analysed, it
@@ -76,6 +81,11 @@ pub fn find_sources(
             continue;
         }
         if path.is_dir() {
+            let excluded =
+                exclude.is_some_and(|x| std::fs::canonicalize(&path).is_ok_and(|p| p == x));
+            if excluded {
+                continue;
+            }
             found.extend(find_sources(&path, exclude)?);
         } else if SourceKind::of(&path).is_some() {
             // A file can vanish between listing and stat; the next scan sees it gone.

@@ -5,6 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::keys::{Counts, TableKey};
 
+/// An input that is not (or not fully) in the tables yet, and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Pending {
+    pub file: String,
+    pub reason: String,
+}
+
 /// Current totals per key. Keys whose counts sum to zero are dropped, so the state of an
 /// incremental run equals that of a batch run over the same final inputs, key for key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,30 +47,47 @@ impl TableState {
         touched
     }
 
-    /// Why the tables cannot be written now: units that failed, and (model, shard) pairs
-    /// predicted by more than one unit (their frames would count twice).
+    /// Why a batch run cannot write the tables: units that failed, and conflicts.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems: Vec<String> = self.quarantined().into_iter().map(|p| p.reason).collect();
+        problems.extend(self.conflicts());
+        problems
+    }
+
+    /// Units whose last evaluation failed (they keep their last good contribution).
+    pub fn quarantined(&self) -> Vec<Pending> {
+        self.rows
+            .keys()
+            .filter_map(|key| match key {
+                TableKey::Problem { unit, message } => Some(Pending {
+                    file: unit.clone(),
+                    reason: message.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// (model, shard) pairs predicted by more than one unit: their frames would count twice,
+    /// so no table can be written while one stands.
+    pub fn conflicts(&self) -> Vec<String> {
         let mut coverage: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
         for key in self.rows.keys() {
-            match key {
-                TableKey::Problem { message, .. } => problems.push(message.clone()),
-                TableKey::Coverage { model, shard, unit } => {
-                    coverage.entry((model, shard)).or_default().push(unit)
-                }
-                _ => {}
+            if let TableKey::Coverage { model, shard, unit } = key {
+                coverage.entry((model, shard)).or_default().push(unit)
             }
         }
-        for ((model, shard), units) in coverage {
-            if units.len() > 1 {
-                problems.push(format!(
+        coverage
+            .into_iter()
+            .filter(|(_, units)| units.len() > 1)
+            .map(|((model, shard), units)| {
+                format!(
                     "model {model:?} on shard {shard:?} is predicted by {} files: {}",
                     units.len(),
                     units.join(", ")
-                ));
-            }
-        }
-        problems
+                )
+            })
+            .collect()
     }
 
     pub fn skipped(&self) -> Vec<Skip> {

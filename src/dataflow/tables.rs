@@ -21,6 +21,7 @@ use super::state::TableState;
 use super::truth::TrainCombinations;
 use crate::analysis::metrics::{FrameCounts, FrameMetrics};
 use crate::pitchset::{PitchSet, note_name};
+use crate::sink::checksum::{Checksummed, close_with_checksum};
 use crate::sink::{Durability, SinkError, write_atomically_with};
 
 /// File names of the tables in an analysis directory.
@@ -367,9 +368,10 @@ fn write_batch(path: &Path, batch: &RecordBatch) -> Result<(), SinkError> {
         path,
         Durability::Deferred,
         |w| -> Result<(), parquet::errors::ParquetError> {
+            let w = Checksummed::new(w);
             let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
             writer.write(batch)?;
-            writer.close()?;
+            close_with_checksum(writer)?;
             Ok(())
         },
     )

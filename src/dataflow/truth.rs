@@ -12,13 +12,16 @@ use crate::corpus::manifest::read_manifest;
 use crate::features::SpectrogramParams;
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
 use crate::pitchset::PitchSet;
-use crate::sink::labels_table::read_labels_table;
+use crate::sink::labels_table::{MissingFrames, read_labels_table_with};
 
 /// One labelled shard.
 #[derive(Debug, Clone)]
 pub struct ShardTruth {
     pub split: String,
     pub frames: Vec<PitchSet>,
+    /// Frames the labels really list (fewer than `frames` where missing ones were taken
+    /// as silence).
+    pub labelled: usize,
     /// The audio, when the truth came from a corpus manifest.
     pub audio: Option<PathBuf>,
 }
@@ -32,11 +35,15 @@ pub struct TruthIndex {
 
 impl TruthIndex {
     /// Loads labels tables, each tagged with the split its shards belong to.
-    pub fn from_labels_tables(tables: &[(String, PathBuf)]) -> anyhow::Result<Self> {
+    pub fn from_labels_tables(
+        tables: &[(String, PathBuf)],
+        missing: MissingFrames,
+    ) -> anyhow::Result<Self> {
         let mut index = Self::default();
         for (split, path) in tables {
-            for (shard, roll) in read_labels_table(path).map_err(anyhow::Error::msg)? {
-                index.add(path, split, shard, roll, None)?;
+            let shards = read_labels_table_with(path, missing).map_err(anyhow::Error::msg)?;
+            for (shard, roll, rows) in shards {
+                index.add(path, split, shard, roll, None, rows)?;
             }
         }
         Ok(index)
@@ -72,7 +79,8 @@ impl TruthIndex {
             let notes = read_notes(Path::new(&row.labels_path), ReadOptions::default())
                 .with_context(|| format!("{}: shard {}", manifest.display(), row.shard))?;
             let roll = PianoRoll::from_notes(&notes, fps, Some(frames));
-            index.add(manifest, &row.split, row.shard, roll, Some(audio))?;
+            let labelled = roll.frames.len();
+            index.add(manifest, &row.split, row.shard, roll, Some(audio), labelled)?;
         }
         Ok(index)
     }
@@ -84,6 +92,7 @@ impl TruthIndex {
         shard: String,
         roll: PianoRoll,
         audio: Option<PathBuf>,
+        labelled: usize,
     ) -> anyhow::Result<()> {
         if self.shards.is_empty() {
             self.fps = roll.fps;
@@ -97,6 +106,7 @@ impl TruthIndex {
         );
         let truth = ShardTruth {
             split: split.to_string(),
+            labelled,
             frames: roll.frames,
             audio,
         };
@@ -116,6 +126,38 @@ impl TruthIndex {
 
     pub fn total_frames(&self) -> usize {
         self.shards.values().map(|s| s.frames.len()).sum()
+    }
+
+    /// Frames the labels really list.
+    pub fn labelled_frames(&self) -> usize {
+        self.shards.values().map(|s| s.labelled).sum()
+    }
+
+    /// Shards, frames and a digest of their content, splits and audio: what processes of a
+    /// cluster compare.
+    pub fn describe(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for (name, shard) in &self.shards {
+            hash.update(name.as_bytes());
+            hash.update([0]);
+            hash.update(shard.split.as_bytes());
+            hash.update([0]);
+            if let Some(audio) = &shard.audio {
+                hash.update(audio.to_string_lossy().as_bytes());
+            }
+            hash.update((shard.frames.len() as u64).to_le_bytes());
+            for frame in &shard.frames {
+                hash.update(frame.0.to_le_bytes());
+            }
+        }
+        format!(
+            "{} shards, {} frames at {} fps (sha256 {})",
+            self.shards.len(),
+            self.total_frames(),
+            self.fps,
+            &hex::encode(hash.finalize())[..16]
+        )
     }
 }
 

@@ -81,6 +81,8 @@ pub struct EvaluationOptions {
     /// The model name of transcriptions and networks (`--name`); default: the
     /// transcriptions' directory name, the network file's stem.
     pub name: Option<String>,
+    /// What frames a labels table has no row for mean.
+    pub missing_frames: crate::sink::labels_table::MissingFrames,
 }
 
 /// The model name of `model`'s predictions thresholded at `threshold`: the tables say which
@@ -107,7 +109,10 @@ pub type Contributions = Vec<(Contribution, isize)>;
 pub struct Evaluator {
     truth: Arc<TruthIndex>,
     options: EvaluationOptions,
+    /// Each unit's last good contribution.
     current: HashMap<Unit, Contributions>,
+    /// Why units whose last evaluation failed are quarantined.
+    failed: HashMap<Unit, String>,
     networks: HashMap<PathBuf, (std::time::SystemTime, OnnxModel)>,
     spectrograms: HashMap<String, Arc<Spectrogram>>,
     computer: Option<SpectrogramComputer>,
@@ -119,37 +124,45 @@ impl Evaluator {
             truth,
             options,
             current: HashMap::new(),
+            failed: HashMap::new(),
             networks: HashMap::new(),
             spectrograms: HashMap::new(),
             computer: None,
         }
     }
 
-    /// Applies one event and returns the change to the unit's contribution: its previous
-    /// contribution negated, plus the new one. A unit that fails to evaluate contributes a
-    /// `Problem` fact instead of frames.
+    /// Applies one event and returns the change to the unit's contribution. A unit that
+    /// fails to evaluate is quarantined: it keeps its last good contribution (none if it never
+    /// had one) and adds a `Problem` fact saying why, until its next event settles it.
     pub fn apply(&mut self, event: &UnitEvent) -> Contributions {
-        let mut change: Contributions = self
-            .current
-            .remove(&event.unit)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(c, n)| (c, -n))
-            .collect();
-        if event.load {
-            let unit = &event.unit;
-            let new = self.evaluate(unit).unwrap_or_else(|message| {
-                tracing::error!(unit = %unit.name(), "{message}");
-                vec![(
-                    Contribution::Fact(TableKey::Problem {
-                        unit: unit.name(),
-                        message,
-                    }),
-                    1,
-                )]
-            });
-            change.extend(new.iter().cloned());
-            self.current.insert(unit.clone(), new);
+        let unit = &event.unit;
+        let problem = |message: String| {
+            Contribution::Fact(TableKey::Problem {
+                unit: unit.name(),
+                message,
+            })
+        };
+        let mut change: Contributions = Vec::new();
+        if let Some(message) = self.failed.remove(unit) {
+            change.push((problem(message), -1));
+        }
+        let retract = |old: Contributions| old.into_iter().map(|(c, n)| (c, -n));
+        if !event.load {
+            change.extend(retract(self.current.remove(unit).unwrap_or_default()));
+            return change;
+        }
+        match self.evaluate(unit) {
+            Ok(new) => {
+                change.extend(retract(self.current.remove(unit).unwrap_or_default()));
+                change.extend(new.iter().cloned());
+                self.current.insert(unit.clone(), new);
+            }
+            Err(message) => {
+                // Reported once by the sink (quarantined, or the batch run's error).
+                tracing::debug!(unit = %unit.name(), "{message}");
+                change.push((problem(message.clone()), 1));
+                self.failed.insert(unit.clone(), message);
+            }
         }
         change
     }
@@ -203,7 +216,9 @@ impl Evaluator {
         // Rows of one (model, shard) usually come together: remember the last slot to avoid
         // allocating its key per row.
         let mut last: Option<(String, String, usize)> = None;
+        let mut rows = 0usize;
         scan_predictions(path, rate, |row| {
+            rows += 1;
             let slot = match &last {
                 Some((m, s, slot)) if m == row.model && s == row.shard => *slot,
                 _ => {
@@ -213,7 +228,16 @@ impl Evaluator {
                 }
             };
             tally.frame(slot, row.frame as usize, row.pitches)
-        })
+        })?;
+        if rows == 0 {
+            // Legal (a system that predicted nothing anywhere still names no shard), but far
+            // more often a writer that failed: say so rather than add nothing in silence.
+            tracing::warn!(
+                "{}: an empty predictions table (0 rows): it adds nothing to the tables",
+                path.display()
+            );
+        }
+        Ok(())
     }
 
     fn evaluate_transcription(

@@ -12,8 +12,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 fn batches(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
     let file = std::fs::File::open(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot open: {e}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    crate::sink::checksum::verify(path, builder.metadata()).map_err(anyhow::Error::msg)?;
+    let reader = builder
+        .build()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     reader
         .map(|b| b.map_err(|e| anyhow::anyhow!("{}: {e}", path.display())))

@@ -1,4 +1,6 @@
-//! Atomic file output: temp file in the destination directory, fsync, rename.
+//! Atomic file output: temp file in the destination directory, fsync, rename. The file gets
+//! the permissions any other program's output would get (0666 less the umask), not the
+//! owner-only 0600 of a temporary file: tables are made to be read by others.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -70,11 +72,16 @@ where
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(create_error)?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
+    #[cfg(unix)]
+    {
+        // The mode goes to open(2), which applies the umask, as for any new file.
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temp = builder.tempfile_in(dir).map_err(create_error)?;
     let write_error = |reason: String| SinkError::Write {
         path: path.to_path_buf(),
         reason,
@@ -110,6 +117,25 @@ mod tests {
         assert!(result.unwrap_err().to_string().contains("disk on fire"));
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn outputs_get_the_umask_not_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("table.parquet");
+        write_atomically(&path, |w| w.write_all(b"x")).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        // What the umask leaves of 0666 (read without changing it: umask(2) is per process
+        // and tests run in threads).
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+            .unwrap();
+        assert_eq!(mode, 0o666 & !umask, "mode {mode:o}, umask {umask:o}");
     }
 
     #[test]

@@ -80,24 +80,45 @@ pub fn write_labels_table(path: &Path, shards: &[(String, PianoRoll)]) -> Result
         )]))
         .build();
     write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
+        let w = super::checksum::Checksummed::new(w);
         let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props))?;
         for (shard, roll) in shards {
             writer.write(&labels_batch(shard, roll))?;
         }
-        writer.close()?;
+        super::checksum::close_with_checksum(writer)?;
         Ok(())
     })
 }
 
+/// What a frame a shard has no row for means (the table promises one row per frame).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MissingFrames {
+    /// An error naming the shard and the first missing frame.
+    #[default]
+    Error,
+    /// Silence (an empty frame), for writers that leave empty frames out.
+    Silence,
+}
+
 /// Reads a labels table back into one roll per shard, in the order shards first appear.
-/// Frames a shard has no row for are empty, up to its highest frame. Rejects, naming the
-/// file and row: a missing or unreadable frame rate, pitches outside the piano, and a frame
-/// listed twice.
+/// Rejects, naming the file and row: a missing or unreadable frame rate, pitches outside the
+/// piano, a frame listed twice, and a frame missing before a shard's last one.
 pub fn read_labels_table(path: &Path) -> Result<Vec<(String, PianoRoll)>, String> {
+    let shards = read_labels_table_with(path, MissingFrames::Error)?;
+    Ok(shards.into_iter().map(|(s, roll, _)| (s, roll)).collect())
+}
+
+/// [`read_labels_table`] with a choice of what missing frames mean; also gives the number
+/// of frames each shard really has a row for.
+pub fn read_labels_table_with(
+    path: &Path,
+    missing: MissingFrames,
+) -> Result<Vec<(String, PianoRoll, usize)>, String> {
     let fail = |what: String| format!("{}: {what}", path.display());
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
+    super::checksum::verify(path, builder.metadata())?;
     let fps = builder
         .metadata()
         .file_metadata()
@@ -171,5 +192,27 @@ pub fn read_labels_table(path: &Path) -> Result<Vec<(String, PianoRoll)>, String
         }
         rows_before += batch.num_rows();
     }
-    Ok(shards)
+    if missing == MissingFrames::Error {
+        first_missing_frame(&shards, &seen).map_err(fail)?;
+    }
+    let rows = seen.iter().map(|s| s.iter().filter(|&&x| x).count());
+    Ok(shards
+        .into_iter()
+        .zip(rows)
+        .map(|((shard, roll), rows)| (shard, roll, rows))
+        .collect())
+}
+
+/// Fails naming the first shard with a gap, and its first missing frame.
+fn first_missing_frame(shards: &[(String, PianoRoll)], seen: &[Vec<bool>]) -> Result<(), String> {
+    for ((shard, _), seen) in shards.iter().zip(seen) {
+        if let Some(frame) = seen.iter().position(|&s| !s) {
+            let missing = seen.iter().filter(|&&s| !s).count();
+            return Err(format!(
+                "shard {shard:?} has no row for frame {frame} ({missing} of its {} frames missing); a labels table has one row per frame (if missing frames mean silence, say so with --missing-frames-are-silence)",
+                seen.len()
+            ));
+        }
+    }
+    Ok(())
 }

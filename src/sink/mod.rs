@@ -2,6 +2,7 @@
 //! renamed into place, so a failed or killed run never leaves a half-written table behind.
 
 pub mod atomic;
+pub mod checksum;
 pub mod columns;
 pub mod labels_table;
 pub mod npy;

@@ -98,9 +98,10 @@ pub fn write_predictions(path: &Path, rows: &[PredictionRow], fps: f64) -> Resul
         )]))
         .build();
     write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
+        let w = super::checksum::Checksummed::new(w);
         let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
         writer.write(&batch)?;
-        writer.close()?;
+        super::checksum::close_with_checksum(writer)?;
         Ok(())
     })
 }
@@ -329,6 +330,7 @@ where
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
+    super::checksum::verify(path, builder.metadata())?;
     let metadata = builder.metadata().clone();
     check_fps(metadata_fps(&metadata).map_err(fail)?, rate).map_err(fail)?;
     // A `probs` column that is null in every row (the column statistics say so) has nothing

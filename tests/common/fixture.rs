@@ -133,6 +133,7 @@ pub fn options(labels: &Path, train: Option<&Path>, out: &Path, workers: usize) 
             processes: 1,
             process: 0,
             hostfile: None,
+            ..Default::default()
         },
     }
 }

@@ -1,0 +1,106 @@
+//! Checksums for the Parquet files entangle writes, so that damaged data is an error naming
+//! the file rather than garbage rows. The `parquet` crate verifies page CRCs on read (its
+//! `crc` feature, on here), which covers files from writers that store them (parquet-mr,
+//! pyarrow with `write_page_checksum=True`), but version 60 cannot write them. So our
+//! writers also store a CRC-32 of every byte before the footer's indexes in the footer's
+//! key-value metadata, and our readers check it before decoding: a damaged data page under
+//! an intact footer (which the decoders can read as plausible numbers) is caught either way.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use parquet::arrow::ArrowWriter;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{KeyValue, ParquetMetaData};
+
+/// Key-value metadata key: `"<bytes>:<crc32 in hex>"` of the file's first `<bytes>` bytes.
+pub const DATA_CRC_KEY: &str = "entangle.data_crc32";
+
+/// A writer that checksums and counts what passes through it.
+pub struct Checksummed<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl<W: Write> Checksummed<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Closes `writer` (made with [`Checksummed::new`] around the output) with the checksum of
+/// everything written so far in its footer.
+pub fn close_with_checksum<W: Write + Send>(
+    mut writer: ArrowWriter<Checksummed<W>>,
+) -> Result<(), ParquetError> {
+    writer.flush()?;
+    writer.sync()?;
+    let inner = writer.inner();
+    let value = format!("{}:{:08x}", inner.len, inner.crc.clone().finalize());
+    writer.append_key_value_metadata(KeyValue::new(DATA_CRC_KEY.to_string(), value));
+    writer.close()?;
+    Ok(())
+}
+
+/// Checks the data of the Parquet file at `path` against the checksum in its footer (read
+/// into `metadata`). Files without one (other writers') pass; their page CRCs, if any, are
+/// checked as the pages are read.
+pub fn verify(path: &Path, metadata: &ParquetMetaData) -> Result<(), String> {
+    let Some(value) = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|kv| kv.key == DATA_CRC_KEY))
+        .and_then(|kv| kv.value.as_deref())
+    else {
+        return Ok(());
+    };
+    let fail = |what: String| format!("{}: {what}", path.display());
+    let parsed = value.split_once(':').and_then(|(len, crc)| {
+        Some((len.parse::<u64>().ok()?, u32::from_str_radix(crc, 16).ok()?))
+    });
+    let Some((len, expected)) = parsed else {
+        return Err(fail(format!(
+            "{DATA_CRC_KEY} = {value:?} is not a checksum"
+        )));
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let mut data = std::io::BufReader::with_capacity(1 << 20, file).take(len);
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut read = 0u64;
+    loop {
+        let n = data
+            .read(&mut buf)
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buf[..n]);
+        read += n as u64;
+    }
+    let actual = crc.finalize();
+    if read != len || actual != expected {
+        return Err(fail(format!(
+            "damaged: its data does not match the checksum in its footer (CRC-32 {actual:08x} over {read} bytes, written as {expected:08x} over {len}); write it again"
+        )));
+    }
+    Ok(())
+}
