@@ -210,7 +210,6 @@ struct ValidationSources {
 
 /// `## Findings`: per model, what its figures show; `validation` gives where a model's
 /// per-epoch validation lives, when it was trained by a pipeline.
-
 fn findings_section(
     md: &mut String,
     findings: &Findings,
