@@ -237,6 +237,9 @@ fn a_model_that_does_not_say_is_refused_once_naming_the_flag() {
         "0",
         "--rounds",
         "3",
+        // The copy was just written: without this, watch waits for it to settle (1 s).
+        "--settle",
+        "0",
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(count(&err, "pass --lowest-pitch"), 1, "{err}");

@@ -187,16 +187,30 @@ fn documented_statements(doc: &Path) -> Vec<String> {
         let body = rest[start..].split_once('\n').unwrap().1;
         let end = body.find("```").unwrap();
         let mut current = String::new();
+        // A `CREATE` (a macro, a view) returns no rows: it runs as a prelude of the queries
+        // after it in the same block, which use what it defines.
+        let mut prelude = String::new();
+        let mut finish = |current: String, statements: &mut Vec<String>| {
+            let first = current
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with("--"));
+            match first {
+                None => {}
+                Some(l) if l.to_ascii_uppercase().starts_with("CREATE") => {
+                    prelude.push_str(&current)
+                }
+                Some(_) => statements.push(format!("{prelude}{current}")),
+            }
+        };
         for line in body[..end].lines() {
             current.push_str(line);
             current.push('\n');
             if line.trim_end().ends_with(';') {
-                statements.push(std::mem::take(&mut current));
+                finish(std::mem::take(&mut current), &mut statements);
             }
         }
-        if !current.trim().is_empty() && current.lines().any(|l| !l.trim().starts_with("--")) {
-            statements.push(current);
-        }
+        finish(current, &mut statements);
         rest = &body[end + 3..];
     }
     statements
