@@ -10,6 +10,7 @@ pub enum CorpusCommand {
     /// A directory of recordings (.wav) and note lists (.mid/.midi, MAPS or mir_eval .txt,
     /// madmom .notes, MusicNet .csv) paired by file stem, anywhere under --root.
     Dir {
+        /// Directory searched (recursively) for recordings and their note lists.
         #[arg(long)]
         root: PathBuf,
         /// Output manifest (Parquet).
@@ -18,18 +19,23 @@ pub enum CorpusCommand {
         /// `STEM SPLIT` per line; without it, a seeded random split.
         #[arg(long, conflicts_with_all = ["seed", "validation_fraction", "test_fraction"])]
         splits: Option<PathBuf>,
+        /// Seed of the random split (without --splits).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Fraction of the pieces put in the `validation` split (without --splits).
         #[arg(long, default_value_t = 0.1)]
         validation_fraction: f64,
+        /// Fraction of the pieces put in the `test` split (without --splits).
         #[arg(long, default_value_t = 0.1)]
         test_fraction: f64,
     },
     /// A MAESTRO-style corpus: its CSV (split, midi_filename, audio_filename, duration),
     /// paths relative to --root; its splits are kept.
     Maestro {
+        /// The corpus's metadata CSV (e.g. maestro-v3.0.0.csv).
         #[arg(long)]
         csv: PathBuf,
+        /// Directory the CSV's paths are relative to.
         #[arg(long)]
         root: PathBuf,
         /// Output manifest (Parquet).
