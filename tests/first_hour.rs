@@ -226,9 +226,12 @@ fn a_model_that_does_not_say_is_refused_once_naming_the_flag() {
     let watched = dir.path().join("run");
     std::fs::create_dir(&watched).unwrap();
     std::fs::copy(&model, watched.join("anonymous.onnx")).unwrap();
+    // Files just copied in: read at once (issue 16's default waits --settle 1 s).
     let out = entangle(&[
         "watch",
         s(&watched),
+        "--settle",
+        "0",
         "--manifest",
         s(&manifest),
         "--out",
@@ -237,9 +240,6 @@ fn a_model_that_does_not_say_is_refused_once_naming_the_flag() {
         "0",
         "--rounds",
         "3",
-        // The copy was just written: without this, watch waits for it to settle (1 s).
-        "--settle",
-        "0",
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(count(&err, "pass --lowest-pitch"), 1, "{err}");
@@ -360,7 +360,7 @@ fn a_training_runs_best_onnx_is_not_a_model_of_its_own() {
         if command == "analyze" {
             args.extend(["--predictions", s(&run)]);
         } else {
-            args.extend([s(&run), "--rounds", "1", "--poll", "0"]);
+            args.extend([s(&run), "--rounds", "1", "--poll", "0", "--settle", "0"]);
         }
         args.extend(["--manifest", s(&manifest), "--out", s(&out)]);
         ok(&entangle(&args));

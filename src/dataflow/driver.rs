@@ -490,6 +490,9 @@ fn write_summary(dir: &Path, summary: &AnalysisSummary) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The reason given for a file that is still settling.
+const SETTLING: &str = "being written";
+
 /// Worker 0's view of the sources: what it has fed, and what changed since.
 struct Feeder {
     sources: Sources,
@@ -536,7 +539,7 @@ impl Feeder {
         let settling = self.settling.keys().map(|path| Pending {
             file: path.display().to_string(),
             reason: format!(
-                "being written: read once it is left alone for {:.1} s",
+                "{SETTLING}: read once it is left alone for {:.1} s",
                 self.settle.as_secs_f64()
             ),
         });
@@ -859,8 +862,12 @@ impl Sink {
                         "quarantined: {}; the other inputs go on, and what it gave before (if anything) stays in the tables until it reads cleanly",
                         p.reason
                     ),
-                    // Settling is routine (every new file does it).
-                    false => tracing::info!("pending: {}: {}", p.file, p.reason),
+                    // Settling is routine (every new file does it). A file that gives no
+                    // units was reported as an error by the feeder already.
+                    false if p.reason.starts_with(SETTLING) => {
+                        tracing::info!("pending: {}: {}", p.file, p.reason)
+                    }
+                    false => {}
                 }
             }
             if !held.is_empty() {
