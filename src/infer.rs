@@ -71,8 +71,8 @@ pub enum InferError {
         input: Vec<i64>,
         features: Vec<usize>,
     },
-    #[error("{reason}")]
-    Metadata { reason: String },
+    #[error(transparent)]
+    Metadata(#[from] crate::model::metadata::MetadataError),
     #[error("{path}: the model produced a non-finite output for frame {frame}")]
     NonFinite { path: PathBuf, frame: usize },
     #[error(
@@ -154,8 +154,7 @@ impl OnnxModel {
         let props = session
             .metadata()
             .map_err(|e| model_error(format!("cannot read its metadata: {e}")))?;
-        let metadata = ModelMetadata::from_props(path, |key| props.custom(key))
-            .map_err(|reason| InferError::Metadata { reason })?;
+        let metadata = ModelMetadata::from_props(path, |key| props.custom(key))?;
         drop(props);
         Ok(Self {
             path: path.to_path_buf(),

@@ -8,20 +8,25 @@
 //! |---|---|
 //! | [`analysis`] | frame classes, framewise metrics, per-combination aggregation (pure) |
 //! | [`audio`] | WAV decoding, down-mix, resampling to 44.1 kHz (streamed) |
+//! | [`console`] | what the binaries print besides the work: logs, stdout, error messages |
+//! | [`corpus`] | SoundFont rendering, FLUID and MAPS-like corpora, MAPS layout, own corpora, manifests |
+//! | [`dataflow`] | the timely / differential analysis graph: sources, inference, tables, watch, cluster |
+//! | [`demo`] | `entangle demo`: one chord rendered, its spectrogram and labels summarised |
 //! | [`features`] | madmom-identical log-filtered spectrogram, context windows |
 //! | [`infer`] | ONNX Runtime sessions (CPU / CUDA), batched frame predictions |
-//! | [`labels`] | note lists from MIDI / MAPS `.txt`, frame piano rolls |
+//! | [`labels`] | note lists from MIDI / MAPS `.txt` / `.notes` / `.csv`, frame piano rolls |
+//! | [`model`] | the three architectures as data; shapes, parameter counts, summaries, ONNX export |
+//! | [`pipeline`] | `entangle run`: specs, stages, model selection, figures, reports |
 //! | [`pitchset`] | pitch sets as `u128` bitmasks |
-//! | [`corpus`] | SoundFont rendering, FLUID and MAPS-like corpora, MAPS layout, manifests |
-//! | [`model`] | the three architectures as data; shapes, parameter counts, summaries |
-//! | `train` | (feature `train`) the networks on libtorch (tch), training |
 //! | [`predict`] | frame predictions of a network over a corpus split |
-//! | [`protocol`] | training-protocol choices (optimizer, output bias, selection) |
-//! | [`sink`] | atomic `.npy` and Parquet writers |
-//! | [`demo`] | the README's main job |
+//! | [`protocol`] | training-protocol choices and training jobs (no libtorch needed) |
+//! | [`sink`] | atomic `.npy` and Parquet writers, table checksums |
+//! | `train` | (feature `train`) the networks on libtorch (tch), training; linked only by `entangle-train` |
+//! | [`trainer`] | runs a training job in the `entangle-train` process |
 
 pub mod analysis;
 pub mod audio;
+pub mod console;
 pub mod corpus;
 pub mod dataflow;
 pub mod demo;
@@ -36,3 +41,4 @@ pub mod protocol;
 pub mod sink;
 #[cfg(feature = "train")]
 pub mod train;
+pub mod trainer;

@@ -30,7 +30,7 @@ pub fn predict_split(
     lowest_pitch: Option<u8>,
     options: InferenceOptions,
 ) -> anyhow::Result<(Vec<PredictionRow>, f64)> {
-    let all = read_manifest(manifest).map_err(anyhow::Error::msg)?;
+    let all = read_manifest(manifest)?;
     let rows: Vec<_> = all.iter().filter(|r| r.split == split).collect();
     if rows.is_empty() {
         let splits: std::collections::BTreeSet<&str> =
@@ -51,8 +51,7 @@ pub fn predict_split(
     let recorded = model.metadata().outputs;
     let lowest = model
         .metadata()
-        .output_pitch(model_path, lowest_pitch, recorded, fps)
-        .map_err(anyhow::Error::msg)?;
+        .output_pitch(model_path, lowest_pitch, recorded, fps)?;
     let computer = SpectrogramComputer::new(SpectrogramParams {
         fps,
         ..Default::default()
@@ -67,8 +66,7 @@ pub fn predict_split(
         if let Some(first) = outputs.first() {
             model
                 .metadata()
-                .output_pitch(model_path, lowest_pitch, Some(first.len()), fps)
-                .map_err(anyhow::Error::msg)?;
+                .output_pitch(model_path, lowest_pitch, Some(first.len()), fps)?;
         }
         let offset = usize::from(lowest - PIANO_MIN);
         for (frame, outputs) in outputs.into_iter().enumerate() {

@@ -35,9 +35,7 @@ fn setup() -> Setup {
     }
 }
 
-fn entangle() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_entangle"))
-}
+use common::entangle_command as entangle;
 
 fn analyze(s: &Setup, labels: &str, out: &str) -> Command {
     let mut cmd = entangle();

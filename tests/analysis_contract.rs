@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::fixture::*;
 use common::{duckdb, duckdb_with};
@@ -15,12 +15,7 @@ use entangle::dataflow::TruthSource;
 use entangle::pitchset::PitchSet;
 use entangle::sink::predictions_table::{PredictionRow, write_predictions};
 
-fn entangle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_entangle"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::entangle;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

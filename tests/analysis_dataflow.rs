@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use common::fixture::*;
 use entangle::analysis::aggregate::aggregate;
@@ -172,7 +171,7 @@ fn one_worker_four_workers_and_two_processes_write_identical_tables() {
     let out = dir.path().join("out-2x2");
     let children: Vec<_> = (0..2)
         .map(|process| {
-            Command::new(env!("CARGO_BIN_EXE_entangle"))
+            common::entangle_command()
                 .args(["analyze", "--predictions"])
                 .arg(dir.path().join("predictions"))
                 .arg("--labels")

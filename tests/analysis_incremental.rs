@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -154,7 +153,7 @@ fn watch_survives_kill_9_and_rebuilds_the_same_tables() {
     let watched = s.root.join("watched");
     let out = s.root.join("watch-out");
     let watch = |rounds: Option<u64>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_entangle"));
+        let mut cmd = common::entangle_command();
         cmd.arg("watch")
             .arg(&watched)
             .arg("--labels")

@@ -2,16 +2,15 @@
 //! no output behind. Run through the real binary, as a user would.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
 
 fn entangle(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_entangle"))
-        .args(args)
-        .output()
-        .expect("run entangle");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "entangle panicked: {stderr}");
-    (out.status.success(), stderr)
+    let out = common::entangle(args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn write_wav(path: &Path, spec: hound::WavSpec, samples: &[i32]) {

@@ -16,12 +16,7 @@ use entangle::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
 use entangle::labels::Note;
 use entangle::model::{Weights, export_onnx, small_convnet};
 
-fn entangle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_entangle"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::entangle;
 
 fn ok(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -499,7 +494,7 @@ fn model_export_takes_trained_weights_from_a_checkpoint() {
 
 #[test]
 fn a_closed_pipe_is_a_normal_stop() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entangle"))
+    let mut child = common::entangle_command()
         .args(["synth", "presets", "--soundfont", "FluidR3_GM"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -593,7 +588,7 @@ fn a_pipeline_on_an_existing_manifest_is_validated_before_work() {
     let run = |spec: &str| {
         let path = dir.path().join("spec.toml");
         std::fs::write(&path, spec).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_entangle"))
+        common::entangle_command()
             .args(["run", s(&path), "--dry-run"])
             .current_dir(dir.path())
             .output()
@@ -657,7 +652,7 @@ fn a_pipeline_on_an_existing_manifest_runs_and_its_models_describe_themselves() 
     let manifest = tiny_corpus(dir.path());
     let spec = dir.path().join("spec.toml");
     std::fs::write(&spec, pipeline_spec(&manifest)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_entangle"))
+    let out = common::entangle_command()
         .args(["run", s(&spec)])
         .current_dir(dir.path())
         .output()

@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use entangle::labels::{Note, ReadOptions, read_notes};
 
@@ -123,12 +123,7 @@ fn mir_eval_note_text_and_maps_text_are_told_apart() {
 
 // --- entangle corpus ---
 
-fn entangle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_entangle"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::entangle;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -1,7 +1,8 @@
 //! The MAPS reader on a tiny fake tree with MAPS' real naming (real MAPS cannot be shipped).
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use entangle::corpus::maps::{configuration_ii, scan_mus};
 
@@ -112,12 +113,7 @@ fn the_cli_writes_the_manifest_and_explains_bad_trees() {
     let dir = tempfile::tempdir().unwrap();
     fake_maps(dir.path());
     let out = dir.path().join("maps.parquet");
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_entangle"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| common::entangle_command().args(args).output().unwrap();
     let ok = run(&[
         "maps",
         "--root",

@@ -2,6 +2,8 @@
 //! dimensions (with kernel / window) and parameter count. `tests/golden/paper_tables.txt` is
 //! the three tables as they appear in the paper's text (one `Input` row starts each table).
 
+mod common;
+
 use entangle::model::{aunet, convnet, parameter_count, small_convnet, summarize};
 
 /// (first word of the layer type, dimensions, parameters) per paper row.
@@ -89,7 +91,7 @@ fn parameter_totals_are_the_papers() {
 
 #[test]
 fn the_summary_command_prints_the_table() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entangle"))
+    let out = common::entangle_command()
         .args(["model", "summary", "smallconvnet", "--outputs", "23"])
         .output()
         .unwrap();
@@ -101,9 +103,14 @@ fn the_summary_command_prints_the_table() {
         "{text}"
     );
     assert!(text.trim_end().ends_with("5,327"), "{text}");
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_entangle"))
+    let bad = common::entangle_command()
         .args(["model", "summary", "resnet"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown architecture \"resnet\""));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("'resnet'") && stderr.contains("convnet, smallconvnet, aunet"),
+        "{stderr}"
+    );
 }

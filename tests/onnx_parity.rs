@@ -8,16 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn entangle(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_entangle"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    common::succeeded(common::entangle(args)).stdout
 }
 
 #[derive(serde::Deserialize)]

@@ -1,14 +1,16 @@
 //! `entangle run`: spec validation before any work, the demo-sized pipeline end to end with
 //! its tables read back by DuckDB, stage skipping on a second run, and a killed run resuming.
 
+#![cfg(feature = "train")]
+
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 fn entangle(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_entangle"))
+    common::entangle_command()
         .args(args)
         .current_dir(cwd)
         .output()
@@ -62,7 +64,7 @@ fn invalid_specs_fail_before_any_work_naming_the_key_and_the_file() {
         ),
         (
             good.replace("arch = \"smallconvnet\"", "arch = \"resnet\""),
-            "networks[0].arch = \"resnet\": not convnet, smallconvnet or aunet",
+            "unknown variant `resnet`, expected one of `convnet`, `smallconvnet`, `aunet`",
         ),
         (
             good.replace(
@@ -158,7 +160,7 @@ fn a_small_pipeline_runs_end_to_end_skips_on_rerun_and_resumes_when_killed() {
     let run: PathBuf = dir.path().join("run");
 
     // Kill the first run once training has written its first epoch.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entangle"))
+    let mut child = common::entangle_command()
         .args(["run", "tiny.toml"])
         .current_dir(dir.path())
         .spawn()

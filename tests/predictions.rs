@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::duckdb;
 use entangle::corpus::build::{RenderJob, Renderer, render_jobs};
@@ -57,7 +56,7 @@ fn predict_writes_a_table_duckdb_reads() {
     let arch = small_convnet(23);
     export_onnx(&arch, &Weights::random(&arch, 4).unwrap(), &model).unwrap();
     let out = dir.path().join("predictions.parquet");
-    let status = Command::new(env!("CARGO_BIN_EXE_entangle"))
+    let status = common::entangle_command()
         .args([
             "predict",
             "--model",
@@ -96,7 +95,7 @@ fn predict_records_the_frame_rate_it_ran_at() {
     let arch = small_convnet(23).trained_on(49, 50.0);
     export_onnx(&arch, &Weights::random(&arch, 4).unwrap(), &model).unwrap();
     let out = dir.path().join("predictions.parquet");
-    let status = Command::new(env!("CARGO_BIN_EXE_entangle"))
+    let status = common::entangle_command()
         .args(["predict", "--model", model.to_str().unwrap()])
         .args(["--manifest", manifest.to_str().unwrap()])
         .args(["-o", out.to_str().unwrap()])
@@ -173,7 +172,7 @@ fn tables_from_elsewhere_are_validated() {
 }
 
 fn analyze(dir: &Path, manifest: &Path, sources: &[&Path], out: &str) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entangle"));
+    let mut cmd = common::entangle_command();
     cmd.arg("analyze")
         .arg("--manifest")
         .arg(manifest)
@@ -196,7 +195,7 @@ fn networks_in_the_dataflow_match_their_prediction_tables() {
     // Biased so that some outputs pass 0.5 and some do not.
     export_onnx(&arch, &Weights::random(&arch, 11).unwrap(), &model).unwrap();
     let table = dir.path().join("fluidnet.parquet");
-    let status = Command::new(env!("CARGO_BIN_EXE_entangle"))
+    let status = common::entangle_command()
         .args(["predict", "--lowest-pitch", "49", "--split", "test"])
         .arg("--model")
         .arg(&model)
@@ -280,7 +279,7 @@ fn segment_networks_run_in_the_dataflow() {
     // Exported as training exports it: the file says its first output is A0.
     let arch = entangle::model::aunet(88).trained_on(21, 100.0);
     export_onnx(&arch, &Weights::random(&arch, 2).unwrap(), &model).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_entangle"))
+    let out = common::entangle_command()
         .arg("analyze")
         .arg("--manifest")
         .arg(&manifest)

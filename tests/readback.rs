@@ -23,15 +23,7 @@ fn run_python(script: &str, args: &[&str]) -> String {
 }
 
 fn entangle(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_entangle"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(common::entangle(args));
 }
 
 #[test]

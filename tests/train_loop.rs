@@ -203,10 +203,16 @@ fn bad_set_ups_are_refused() {
     .to_string();
     assert_eq!(err, "SmallConvNet has 88 outputs, the labels 23");
     // An empty split.
-    let err = FrameData::load(&manifest, "test", 49, 23).err().unwrap();
+    let err = FrameData::load(&manifest, "test", 49, 23)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.ends_with("the test split is empty"), "{err}");
     // Pitches that do not fit the outputs.
-    let err = FrameData::load(&manifest, "train", 61, 23).err().unwrap();
+    let err = FrameData::load(&manifest, "train", 61, 23)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("pitch 60 does not fit 23 outputs starting at 61"),
         "{err}"

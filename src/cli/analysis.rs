@@ -100,8 +100,7 @@ fn seconds(text: &str) -> Result<f64, String> {
 impl AnalysisArgs {
     pub fn options(&self) -> anyhow::Result<AnalysisOptions> {
         if let (Some(manifest), Some(split)) = (&self.manifest, &self.train_split) {
-            let rows =
-                entangle::corpus::manifest::read_manifest(manifest).map_err(anyhow::Error::msg)?;
+            let rows = entangle::corpus::manifest::read_manifest(manifest)?;
             let splits: std::collections::BTreeSet<&str> =
                 rows.iter().map(|r| r.split.as_str()).collect();
             anyhow::ensure!(
@@ -190,7 +189,7 @@ impl AnalysisArgs {
 /// The manifest's `train` split when it has one; otherwise no training labels (a test-only
 /// corpus), said in the log, and `shared` is NULL.
 fn default_train_split(manifest: &std::path::Path) -> anyhow::Result<Option<TruthSource>> {
-    let rows = entangle::corpus::manifest::read_manifest(manifest).map_err(anyhow::Error::msg)?;
+    let rows = entangle::corpus::manifest::read_manifest(manifest)?;
     if rows.iter().any(|r| r.split == "train") {
         return Ok(Some(TruthSource::Manifest {
             path: manifest.to_path_buf(),

@@ -83,3 +83,24 @@ pub fn run_corpus(command: CorpusCommand) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[derive(clap::Args, Debug)]
+pub struct MapsArgs {
+    /// The MAPS root (holding AkPnBcht/, ..., ENSTDkCl/).
+    #[arg(long)]
+    root: PathBuf,
+    /// Output manifest (Parquet).
+    #[arg(long)]
+    out: PathBuf,
+    /// The synthesized piano held out for validation.
+    #[arg(long, default_value = entangle::corpus::maps::DEFAULT_VALIDATION_PIANO)]
+    validation_instrument: String,
+}
+
+/// `entangle maps`: the Configuration-II manifest of a real MAPS directory.
+pub fn run_maps(args: MapsArgs) -> anyhow::Result<()> {
+    let rows = entangle::corpus::maps::maps_manifest(&args.root, &args.validation_instrument)?;
+    entangle::corpus::manifest::write_manifest(&args.out, &rows)?;
+    tracing::info!(recordings = rows.len(), "wrote {}", args.out.display());
+    Ok(())
+}

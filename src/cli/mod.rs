@@ -1,4 +1,12 @@
-//! Subcommand argument structs and handlers that grew too large for `main.rs`.
+//! One module per subcommand: its arguments (clap) and the call into the library.
 
 pub mod analysis;
 pub mod corpus;
+pub mod demo;
+pub mod labels;
+pub mod model;
+pub mod pipeline;
+pub mod predict;
+pub mod spectrogram;
+pub mod synth;
+pub mod train;

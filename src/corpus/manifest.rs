@@ -111,28 +111,56 @@ pub fn write_manifest(path: &Path, rows: &[ManifestRow]) -> Result<(), SinkError
     })
 }
 
+/// A manifest that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{}: cannot read manifest: {problem}", path.display())]
+    Unreadable {
+        path: std::path::PathBuf,
+        #[source]
+        problem: ManifestProblem,
+    },
+    #[error(transparent)]
+    Damaged(#[from] crate::sink::checksum::ChecksumError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestProblem {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("missing or mistyped column {0}")]
+    Column(&'static str),
+}
+
 /// Reads a manifest written by [`write_manifest`]; relative paths are resolved against the
 /// manifest's directory.
-pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, String> {
+pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ManifestError> {
     use arrow::array::{Array, BooleanArray, Float64Array, StringArray, UInt8Array, UInt16Array};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-    let fail = |e: &dyn std::fmt::Display| format!("{}: cannot read manifest: {e}", path.display());
-    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
+    let fail = |problem: ManifestProblem| ManifestError::Unreadable {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(e.into()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(e.into()))?;
     crate::sink::checksum::verify(path, builder.metadata())?;
-    let reader = builder.build().map_err(|e| fail(&e))?;
+    let reader = builder.build().map_err(|e| fail(e.into()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &str| base.join(p).to_string_lossy().into_owned();
     let mut rows = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| fail(&e))?;
+        let batch = batch.map_err(|e| fail(e.into()))?;
         macro_rules! column {
             ($name:literal, $ty:ty) => {
                 batch
                     .column_by_name($name)
                     .and_then(|c| c.as_any().downcast_ref::<$ty>())
-                    .ok_or_else(|| fail(&concat!("missing or mistyped column ", $name)))?
+                    .ok_or_else(|| fail(ManifestProblem::Column($name)))?
             };
         }
         let shard = column!("shard", StringArray);

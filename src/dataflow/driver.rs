@@ -31,6 +31,7 @@ use super::state::{Pending, Skip, TableState};
 use super::tables::write_tables;
 use super::truth::{TrainCombinations, TruthIndex};
 use super::units::{EvaluationOptions, Unit, UnitEvent};
+use crate::console::error_message;
 use crate::model::metadata::check_network;
 use crate::sink::labels_table::MissingFrames;
 use crate::sink::write_atomically;
@@ -356,7 +357,7 @@ fn run(
                     Ok(events) => events.into_iter().for_each(|e| graph.events.send(e)),
                     // A watched directory can be briefly unreadable; say so and look again
                     // next round.
-                    Err(e) if watching => tracing::error!("{e:#}"),
+                    Err(e) if watching => tracing::error!("{}", error_message(&e)),
                     Err(e) => return Err(e),
                 }
             }
@@ -643,7 +644,7 @@ impl Feeder {
                 Some(SourceKind::Network) => {
                     check_network(&path, self.lowest_pitch, self.truth.fps)
                         .map(drop)
-                        .map_err(anyhow::Error::msg)
+                        .map_err(anyhow::Error::from)
                 }
                 _ => Ok(()),
             };
@@ -652,8 +653,9 @@ impl Feeder {
                 Err(e) if matches!(self.sources, Sources::Watched(_)) => {
                     // Not fatal while watching: report it (once for this version of the
                     // file), and retry when the file changes.
-                    tracing::error!("{e:#}");
-                    self.unusable.insert(path, (print, format!("{e:#}")));
+                    let message = error_message(&e);
+                    tracing::error!("{message}");
+                    self.unusable.insert(path, (print, message));
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -895,7 +897,8 @@ impl Sink {
             Err(e) if self.watching && !last => {
                 let pause = self.backoff.failed();
                 tracing::warn!(
-                    "{e:#}; keeping the state, and trying again in {:.1} s",
+                    "{}; keeping the state, and trying again in {:.1} s",
+                    error_message(&e),
                     pause.as_secs_f64()
                 );
                 Ok(None)

@@ -59,7 +59,7 @@ impl TruthIndex {
         };
         params.validate()?;
         let mut index = Self::default();
-        let rows = read_manifest(manifest).map_err(anyhow::Error::msg)?;
+        let rows = read_manifest(manifest)?;
         // A misspelt split would otherwise give empty tables and exit 0.
         let present: std::collections::BTreeSet<&str> =
             rows.iter().map(|r| r.split.as_str()).collect();

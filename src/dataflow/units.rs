@@ -291,7 +291,8 @@ impl Evaluator {
         // replaced since.
         let lowest = network
             .metadata()
-            .output_pitch(path, lowest_pitch, Some(units), truth.fps)?;
+            .output_pitch(path, lowest_pitch, Some(units), truth.fps)
+            .map_err(|e| e.to_string())?;
         let runs: Vec<(String, f32)> = if thresholds.is_empty() {
             vec![(model.to_string(), THRESHOLD)]
         } else {

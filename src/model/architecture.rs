@@ -170,22 +170,52 @@ pub fn aunet(outputs: usize) -> Architecture {
     }
 }
 
-/// The architectures by command-line name.
-/// The output count the paper's appendix table of the architecture `name` has: ConvNet and
-/// AUNet 88 (Tables 1 and 3), SmallConvNet 23 (Table 2, the FLUID networks).
-pub fn paper_outputs(name: &str) -> Option<usize> {
-    match name.to_ascii_lowercase().as_str() {
-        "convnet" | "aunet" => Some(88),
-        "smallconvnet" => Some(23),
-        _ => None,
+/// The paper's three architectures, by the name used on the command line and in specs.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
+pub enum Arch {
+    /// The ConvNet of the paper's appendix (Table 1).
+    ConvNet,
+    /// The SmallConvNet of section 4.1 (Table 2).
+    SmallConvNet,
+    /// The all-convolutional U-net of section 4.2 (Table 3).
+    AuNet,
+}
+
+impl Arch {
+    /// The output count of the paper's appendix table: ConvNet and AUNet 88 (Tables 1 and
+    /// 3), SmallConvNet 23 (Table 2, the FLUID networks).
+    pub fn paper_outputs(self) -> usize {
+        match self {
+            Arch::ConvNet | Arch::AuNet => crate::pitchset::PIANO_KEYS,
+            Arch::SmallConvNet => 23,
+        }
+    }
+
+    /// The architecture with `outputs` output units.
+    pub fn build(self, outputs: usize) -> Architecture {
+        match self {
+            Arch::ConvNet => convnet(outputs),
+            Arch::SmallConvNet => small_convnet(outputs),
+            Arch::AuNet => aunet(outputs),
+        }
+    }
+
+    /// The command-line name (`convnet`, `smallconvnet`, `aunet`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::ConvNet => "convnet",
+            Arch::SmallConvNet => "smallconvnet",
+            Arch::AuNet => "aunet",
+        }
     }
 }
 
-pub fn by_name(name: &str, outputs: usize) -> Option<Architecture> {
-    match name.to_ascii_lowercase().as_str() {
-        "convnet" => Some(convnet(outputs)),
-        "smallconvnet" => Some(small_convnet(outputs)),
-        "aunet" => Some(aunet(outputs)),
-        _ => None,
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }

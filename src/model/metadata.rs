@@ -5,9 +5,62 @@
 //! puts every note on the wrong key without a word (issue 17), so a consumer that finds no
 //! lowest pitch in the file refuses the model unless `--lowest-pitch` says it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::pitchset::{PIANO_MAX, PIANO_MIN};
+
+/// A network file whose metadata cannot be read, or does not fit the analysis.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct MetadataError {
+    pub path: PathBuf,
+    #[source]
+    pub problem: MetadataProblem,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataProblem {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("not an ONNX model: {0}")]
+    NotOnnx(#[from] prost::DecodeError),
+    #[error("metadata {key} = {value:?} is not a number")]
+    NotANumber { key: &'static str, value: String },
+    #[error("metadata {FPS_KEY} = {0} is not a frame rate")]
+    NotAFrameRate(f64),
+    #[error("the model records {recorded} outputs ({OUTPUTS_KEY}) but produces {produced}")]
+    Outputs { recorded: usize, produced: usize },
+    #[error(
+        "the model was trained on spectrograms at {recorded} fps ({FPS_KEY}), the analysis \
+         runs at {analysis} fps; pass --fps {recorded}"
+    )]
+    FrameRate { recorded: f64, analysis: f64 },
+    #[error(
+        "--lowest-pitch {given} contradicts the model, whose first output is MIDI {recorded} \
+         ({LOWEST_PITCH_KEY}); leave the flag out"
+    )]
+    ContradictingFlag { given: u8, recorded: u8 },
+    #[error(
+        "the model does not record the MIDI pitch of its first output (ONNX metadata \
+         {LOWEST_PITCH_KEY}; models exported by entangle carry it): pass --lowest-pitch (21 \
+         for a piano network with 88 outputs, 49 for the FLUID networks{})",
+        units.map_or(String::new(), |n| format!("; this one has {n} outputs"))
+    )]
+    NoLowestPitch { units: Option<usize> },
+    #[error(
+        "{units} outputs from MIDI {lowest} do not fit the piano's keys {PIANO_MIN}..{PIANO_MAX}"
+    )]
+    OutsidePiano { units: usize, lowest: u8 },
+}
+
+impl MetadataProblem {
+    fn at(self, path: &Path) -> MetadataError {
+        MetadataError {
+            path: path.to_path_buf(),
+            problem: self,
+        }
+    }
+}
 
 /// `metadata_props` keys (ONNX Runtime shows them as the model's custom metadata).
 pub const ARCHITECTURE_KEY: &str = "entangle.architecture";
@@ -46,16 +99,23 @@ impl ModelMetadata {
 
     /// Reads the entries through `get` (key -> value); a value that does not parse is an
     /// error naming `path`, the key and the value.
-    pub fn from_props(path: &Path, get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_props(
+        path: &Path,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, MetadataError> {
         fn parse<T: std::str::FromStr>(
             path: &Path,
-            key: &str,
+            key: &'static str,
             value: Option<String>,
-        ) -> Result<Option<T>, String> {
+        ) -> Result<Option<T>, MetadataError> {
             value
                 .map(|v| {
                     v.trim().parse().map_err(|_| {
-                        format!("{}: metadata {key} = {v:?} is not a number", path.display())
+                        MetadataProblem::NotANumber {
+                            key,
+                            value: v.clone(),
+                        }
+                        .at(path)
                     })
                 })
                 .transpose()
@@ -68,17 +128,14 @@ impl ModelMetadata {
         };
         if let Some(f) = meta.fps {
             if !(f.is_finite() && f > 0.0) {
-                return Err(format!(
-                    "{}: metadata {FPS_KEY} = {f} is not a frame rate",
-                    path.display()
-                ));
+                return Err(MetadataProblem::NotAFrameRate(f).at(path));
             }
         }
         Ok(meta)
     }
 
     /// Reads the metadata of the ONNX file at `path` (only the protobuf, no runtime).
-    pub fn read(path: &Path) -> Result<Self, String> {
+    pub fn read(path: &Path) -> Result<Self, MetadataError> {
         metadata_of(path, &decode(path)?)
     }
 
@@ -93,40 +150,32 @@ impl ModelMetadata {
         flag: Option<u8>,
         units: Option<usize>,
         fps: f64,
-    ) -> Result<u8, String> {
-        let file = path.display();
-        if let (Some(n), Some(units)) = (self.outputs, units) {
-            if n != units {
-                return Err(format!(
-                    "{file}: the model records {n} outputs ({OUTPUTS_KEY}) but produces {units}"
-                ));
+    ) -> Result<u8, MetadataError> {
+        if let (Some(recorded), Some(produced)) = (self.outputs, units) {
+            if recorded != produced {
+                return Err(MetadataProblem::Outputs { recorded, produced }.at(path));
             }
         }
-        if let Some(f) = self.fps {
-            if (f - fps).abs() > 1e-9 * f.max(fps) {
-                return Err(format!(
-                    "{file}: the model was trained on spectrograms at {f} fps ({FPS_KEY}), \
-                     the analysis runs at {fps} fps; pass --fps {f}"
-                ));
+        if let Some(recorded) = self.fps {
+            if (recorded - fps).abs() > 1e-9 * recorded.max(fps) {
+                let analysis = fps;
+                return Err(MetadataProblem::FrameRate { recorded, analysis }.at(path));
             }
         }
         let lowest = match (self.lowest_pitch, flag) {
             (Some(recorded), Some(given)) if recorded != given => {
-                return Err(format!(
-                    "{file}: --lowest-pitch {given} contradicts the model, whose first output \
-                     is MIDI {recorded} ({LOWEST_PITCH_KEY}); leave the flag out"
-                ));
+                return Err(MetadataProblem::ContradictingFlag { given, recorded }.at(path));
             }
             (Some(recorded), _) => recorded,
             (None, Some(given)) => given,
-            (None, None) => return Err(missing_pitch_hint(path, units.or(self.outputs))),
+            (None, None) => {
+                let units = units.or(self.outputs);
+                return Err(MetadataProblem::NoLowestPitch { units }.at(path));
+            }
         };
         let units = units.or(self.outputs).unwrap_or(1);
         if lowest < PIANO_MIN || usize::from(lowest) + units > usize::from(PIANO_MAX) + 1 {
-            return Err(format!(
-                "{file}: {units} outputs from MIDI {lowest} do not fit the piano's keys \
-                 {PIANO_MIN}..{PIANO_MAX}"
-            ));
+            return Err(MetadataProblem::OutsidePiano { units, lowest }.at(path));
         }
         Ok(lowest)
     }
@@ -135,24 +184,24 @@ impl ModelMetadata {
 /// Checks, before any work, that the ONNX file at `path` can be analysed at `fps` with
 /// `--lowest-pitch` `flag`: reads its metadata and its output shape (without a runtime) and
 /// returns the MIDI pitch of its first output.
-pub fn check_network(path: &Path, flag: Option<u8>, fps: f64) -> Result<u8, String> {
+pub fn check_network(path: &Path, flag: Option<u8>, fps: f64) -> Result<u8, MetadataError> {
     let model = decode(path)?;
     let meta = metadata_of(path, &model)?;
     meta.output_pitch(path, flag, static_outputs(&model), fps)
 }
 
 /// The ONNX file at `path`, parsed (weights included: a few MB for the paper's networks).
-fn decode(path: &Path) -> Result<super::onnx::proto::ModelProto, String> {
+fn decode(path: &Path) -> Result<super::onnx::proto::ModelProto, MetadataError> {
     use prost::Message;
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| MetadataProblem::from(e).at(path))?;
     super::onnx::proto::ModelProto::decode(bytes.as_slice())
-        .map_err(|e| format!("{}: not an ONNX model: {e}", path.display()))
+        .map_err(|e| MetadataProblem::from(e).at(path))
 }
 
 fn metadata_of(
     path: &Path,
     model: &super::onnx::proto::ModelProto,
-) -> Result<ModelMetadata, String> {
+) -> Result<ModelMetadata, MetadataError> {
     ModelMetadata::from_props(path, |key| {
         model
             .metadata_props
@@ -179,17 +228,6 @@ fn static_outputs(model: &super::onnx::proto::ModelProto) -> Option<usize> {
         Some(Value::DimValue(n)) if n > 0 => Some(n as usize),
         _ => None,
     }
-}
-
-/// The error for a network that does not say which pitch its first output is.
-pub fn missing_pitch_hint(path: &Path, units: Option<usize>) -> String {
-    let units = units.map_or(String::new(), |n| format!("; this one has {n} outputs"));
-    format!(
-        "{}: the model does not record the MIDI pitch of its first output (ONNX metadata \
-         {LOWEST_PITCH_KEY}; models exported by entangle carry it): pass --lowest-pitch \
-         (21 for a piano network with 88 outputs, 49 for the FLUID networks{units})",
-        path.display()
-    )
 }
 
 #[cfg(test)]
@@ -223,13 +261,22 @@ mod tests {
     fn recorded_pitch_wins_and_a_contradicting_flag_is_an_error() {
         let p = Path::new("m.onnx");
         let m = meta(Some(49), Some(23), Some(100.0));
-        assert_eq!(m.output_pitch(p, None, Some(23), 100.0), Ok(49));
-        assert_eq!(m.output_pitch(p, Some(49), Some(23), 100.0), Ok(49));
-        let e = m.output_pitch(p, Some(21), Some(23), 100.0).unwrap_err();
+        assert_eq!(m.output_pitch(p, None, Some(23), 100.0).unwrap(), 49);
+        assert_eq!(m.output_pitch(p, Some(49), Some(23), 100.0).unwrap(), 49);
+        let e = m
+            .output_pitch(p, Some(21), Some(23), 100.0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--lowest-pitch 21 contradicts"), "{e}");
-        let e = m.output_pitch(p, None, Some(88), 100.0).unwrap_err();
+        let e = m
+            .output_pitch(p, None, Some(88), 100.0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("records 23 outputs"), "{e}");
-        let e = m.output_pitch(p, None, Some(23), 25.0).unwrap_err();
+        let e = m
+            .output_pitch(p, None, Some(23), 25.0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("100 fps") && e.contains("--fps 100"), "{e}");
     }
 
@@ -237,13 +284,19 @@ mod tests {
     fn a_model_without_metadata_needs_the_flag_even_with_88_outputs() {
         let p = Path::new("foreign.onnx");
         let none = ModelMetadata::default();
-        let e = none.output_pitch(p, None, Some(88), 100.0).unwrap_err();
+        let e = none
+            .output_pitch(p, None, Some(88), 100.0)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("--lowest-pitch") && e.contains("foreign.onnx"),
             "{e}"
         );
-        assert_eq!(none.output_pitch(p, Some(21), Some(88), 100.0), Ok(21));
-        let e = none.output_pitch(p, Some(49), Some(88), 100.0).unwrap_err();
+        assert_eq!(none.output_pitch(p, Some(21), Some(88), 100.0).unwrap(), 21);
+        let e = none
+            .output_pitch(p, Some(49), Some(88), 100.0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("do not fit"), "{e}");
     }
 
@@ -252,7 +305,8 @@ mod tests {
         let e = ModelMetadata::from_props(Path::new("m.onnx"), |k| {
             (k == LOWEST_PITCH_KEY).then(|| "C4".to_string())
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains(LOWEST_PITCH_KEY) && e.contains("C4"), "{e}");
     }
 }

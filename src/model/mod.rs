@@ -9,7 +9,7 @@ pub mod onnx;
 pub mod summary;
 pub mod weights;
 
-pub use architecture::{Architecture, aunet, by_name, convnet, paper_outputs, small_convnet};
+pub use architecture::{Arch, Architecture, aunet, convnet, small_convnet};
 pub use metadata::ModelMetadata;
 pub use onnx::{ExportError, export_onnx};
 pub use summary::{ModelError, parameter_count, render_table, summarize};

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::run::Layout;
+use super::findings::{Findings, ModelRows, error_proportions};
+use super::layout::Layout;
 use super::selection::{Selected, best_epoch, read_history, validation_curve};
 use super::spec::PipelineSpec;
 use super::tables_read::{Combination, read_combinations, read_pitch_errors};
@@ -42,19 +43,6 @@ fn register_font() -> anyhow::Result<()> {
         })
         .clone()
         .map_err(anyhow::Error::msg)
-}
-
-/// The omission proportions the paper's FLUID-ISOL claim is read at ("close to or exactly 1.0"
-/// gives no number, so the report counts at three).
-pub const OMISSION_THRESHOLDS: [f64; 3] = [0.5, 0.9, 0.99];
-
-/// What the report says about each network, computed while drawing.
-#[derive(Debug, Clone, Default)]
-pub struct Findings {
-    pub figures: Vec<PathBuf>,
-    /// Figures the tables had nothing for: (file stem, why).
-    pub not_drawn: Vec<(String, String)>,
-    pub per_network: BTreeMap<String, NetworkFindings>,
 }
 
 /// What to draw from: one analysis directory's tables, and per model its training run and
@@ -107,22 +95,6 @@ impl FigureInputs {
                 .collect(),
         }
     }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct NetworkFindings {
-    pub notes: usize,
-    pub notes_mostly_exact: usize,
-    pub notes_with_companions: usize,
-    pub intervals: usize,
-    /// Intervals with a note omitted in at least each of [`OMISSION_THRESHOLDS`] of their frames.
-    pub intervals_omitted_at: [usize; 3],
-    pub intervals_mostly_exact: usize,
-    /// Frame-weighted exact proportion of shared and unshared combinations (frames).
-    pub shared: (f64, u64),
-    pub unshared: (f64, u64),
-    /// Most frequent additions: (combination, added note, proportion).
-    pub top_additions: Vec<(String, String, f64)>,
 }
 
 /// One bar group per category, three bars (exact, added, omitted) per group.
@@ -263,262 +235,228 @@ pub fn draw_all(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<Findings
     draw_figures(&FigureInputs::of_run(spec, layout))
 }
 
+/// Where figures go, and the record of what was drawn and what could not be.
+struct Canvas<'a> {
+    dir: &'a Path,
+    formats: &'a [String],
+    split: &'a str,
+    top: usize,
+    findings: Findings,
+}
+
+impl Canvas<'_> {
+    fn stem(&self, stem: &str) -> PathBuf {
+        self.dir.join(stem)
+    }
+
+    fn not_drawn(&mut self, stem: String, why: String) {
+        self.findings.not_drawn.push((stem, why));
+    }
+
+    fn bars(&mut self, stem: &str, bars: &Bars) -> anyhow::Result<()> {
+        let size = bar_size(bars);
+        save_figure!(
+            self.stem(stem),
+            self.formats,
+            size,
+            self.findings.figures,
+            |area| draw_bars(&area, bars)
+        );
+        Ok(())
+    }
+}
+
 /// Draws every figure the tables of `inputs.analysis` allow into `inputs.figures`, and
 /// returns what the report needs.
 pub fn draw_figures(inputs: &FigureInputs) -> anyhow::Result<Findings> {
     register_font()?;
     std::fs::create_dir_all(&inputs.figures)?;
-    let dir = &inputs.figures;
-    let formats = &inputs.formats;
-    let top = inputs.top;
-    let split = inputs.split.as_str();
     let combinations = read_combinations(&inputs.analysis.join(COMBINATIONS))?;
     let additions = read_pitch_errors(&inputs.analysis.join(ADDITIONS))?;
-    let mut findings = Findings::default();
+    let mut canvas = Canvas {
+        dir: &inputs.figures,
+        formats: &inputs.formats,
+        split: &inputs.split,
+        top: inputs.top,
+        findings: Findings::default(),
+    };
     let mut network_rows: Vec<(String, [f64; 3])> = Vec::new();
     let mut kinds_drawn = [false; 2];
     for model in &inputs.models {
         let name = &model.name;
-        let mine: Vec<&Combination> = combinations
-            .iter()
-            .filter(|c| &c.model == name && c.split == split && !c.combination.is_empty())
-            .collect();
-        let mut f = NetworkFindings::default();
-
-        // Figure 2 analogue: every isolated note, by pitch.
-        let mut notes: Vec<&Combination> = mine
-            .iter()
-            .copied()
-            .filter(|c| c.combination.len() == 1)
-            .collect();
-        notes.sort_by_key(|c| c.combination.clone());
-        f.notes = notes.len();
-        f.notes_mostly_exact = notes.iter().filter(|c| c.exact_ratio >= 0.5).count();
-        f.notes_with_companions = notes.iter().filter(|c| c.added_ratio >= 0.1).count();
-        if notes.is_empty() {
-            findings.not_drawn.push((
-                format!("isolated-notes-{name}"),
-                format!("the {split} split has no single notes"),
-            ));
-        } else {
-            let bars = bars_for(&notes, format!("{name}: isolated notes ({split})"));
-            let size = bar_size(&bars);
-            save_figure!(
-                dir.join(format!("isolated-notes-{name}")),
-                formats,
-                size,
-                findings.figures,
-                |area| draw_bars(&area, &bars)
-            );
-        }
-
-        // Figure 3 analogue: the best-transcribed intervals.
-        let mut intervals: Vec<&Combination> = mine
-            .iter()
-            .copied()
-            .filter(|c| c.combination.len() == 2)
-            .collect();
-        f.intervals = intervals.len();
-        f.intervals_mostly_exact = intervals.iter().filter(|c| c.exact_ratio >= 0.5).count();
-        f.intervals_omitted_at =
-            OMISSION_THRESHOLDS.map(|t| intervals.iter().filter(|c| c.omitted_ratio >= t).count());
-        intervals.sort_by(|a, b| {
-            b.exact_ratio
-                .total_cmp(&a.exact_ratio)
-                .then(a.combination.cmp(&b.combination))
-        });
-        if intervals.is_empty() {
-            findings.not_drawn.push((
-                format!("best-intervals-{name}"),
-                format!("the {split} split has no two-note combinations"),
-            ));
-        } else {
-            let shown = &intervals[..intervals.len().min(top)];
-            let bars = bars_for(
-                shown,
-                format!(
-                    "{name}: best-transcribed intervals ({split}, top {})",
-                    shown.len()
-                ),
-            );
-            let size = bar_size(&bars);
-            save_figure!(
-                dir.join(format!("best-intervals-{name}")),
-                formats,
-                size,
-                findings.figures,
-                |area| draw_bars(&area, &bars)
-            );
-        }
-
-        // Figures 4-5 analogues: the most common shared and unshared combinations.
-        for shared in [true, false] {
-            let mut common: Vec<&Combination> = mine
-                .iter()
-                .copied()
-                .filter(|c| c.shared == Some(shared))
-                .collect();
-            let frames: u64 = common.iter().map(|c| c.frames).sum();
-            let exact: u64 = common.iter().map(|c| c.exact).sum();
-            let weighted = (
-                if frames > 0 {
-                    exact as f64 / frames as f64
-                } else {
-                    0.0
-                },
-                frames,
-            );
-            if shared {
-                f.shared = weighted;
-            } else {
-                f.unshared = weighted;
+        let rows = ModelRows::select(&combinations, &additions, name, &inputs.split);
+        draw_isolated_notes(&mut canvas, name, &rows)?;
+        draw_best_intervals(&mut canvas, name, &rows)?;
+        for (i, shared) in [true, false].into_iter().enumerate() {
+            let common = if shared { &rows.shared } else { &rows.unshared };
+            if draw_common(&mut canvas, name, &rows, shared)? {
+                kinds_drawn[i] = true;
+                let kind = if shared { "shared" } else { "unshared" };
+                network_rows.push((format!("{name}, {kind}"), error_proportions(common)));
             }
-            common.sort_by(|a, b| {
-                b.frames
-                    .cmp(&a.frames)
-                    .then(a.combination.cmp(&b.combination))
-            });
-            let kind = if shared { "shared" } else { "unshared" };
-            if common.is_empty() {
-                findings.not_drawn.push((
-                    format!("common-{kind}-{name}"),
-                    if mine.iter().any(|c| c.shared.is_none()) {
-                        // Analysed without training labels: `shared` is NULL (unknown).
-                        format!("the {split} split was analysed without training labels")
-                    } else if shared {
-                        format!(
-                            "no combination of the {split} split occurs in the training split \
-                             (or no training labels were given)"
-                        )
-                    } else {
-                        format!(
-                            "every combination of the {split} split occurs in the training split"
-                        )
-                    },
-                ));
-                continue;
-            }
-            kinds_drawn[usize::from(!shared)] = true;
-            let shown = &common[..common.len().min(top)];
-            let bars = bars_for(
-                shown,
-                format!("{name}: most common {kind} combinations ({split})"),
-            );
-            let size = bar_size(&bars);
-            save_figure!(
-                dir.join(format!("common-{kind}-{name}")),
-                formats,
-                size,
-                findings.figures,
-                |area| draw_bars(&area, &bars)
-            );
-            let n = frames.max(1) as f64;
-            let sum =
-                |g: fn(&Combination) -> u64| common.iter().map(|c| g(c)).sum::<u64>() as f64 / n;
-            network_rows.push((
-                format!("{name}, {kind}"),
-                [sum(|c| c.exact), sum(|c| c.added), sum(|c| c.omitted)],
-            ));
         }
-
-        // Training curves: the trainer's losses and the dataflow's validation F per epoch.
-        let curve = model
-            .validation
-            .as_ref()
-            .and_then(|v| validation_curve(&v.join(SPLIT_METRICS)).ok())
-            .unwrap_or_default();
-        let history = model.training.as_ref().map(|t| t.join("history.json"));
-        let losses: Vec<(usize, f64, f64)> = history
-            .as_ref()
-            .map(|h| read_history(h))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| (e.epoch, e.train_loss, e.validation_loss))
-            .collect();
-        let selected = match (&model.validation, &history) {
-            (Some(v), Some(h)) => best_epoch(&v.join(SPLIT_METRICS), h, model.select_by).ok(),
-            _ => None,
-        };
-        if !curve.is_empty() {
-            save_figure!(
-                dir.join(format!("training-{name}")),
-                formats,
-                (1000, 420),
-                findings.figures,
-                |area| draw_training(&area, name, &losses, &curve, selected.as_ref())
-            );
-        }
-
-        // The entanglement signature: which notes are added to which combinations.
-        let mine_added: Vec<_> = additions.iter().filter(|a| &a.model == name).collect();
-        let mut by_frames = mine.clone();
-        by_frames.sort_by(|a, b| {
-            b.frames
-                .cmp(&a.frames)
-                .then(a.combination.cmp(&b.combination))
-        });
-        let rows: Vec<&Combination> = by_frames.into_iter().take(top).collect();
-        // The most frequent, by frames (a ratio of 1 over two frames says little). Additions
-        // to silence are false alarms, not entanglement: left to the tables.
-        let mut ranked: Vec<_> = mine_added
-            .iter()
-            .filter(|a| !a.combination.is_empty())
-            .collect();
-        ranked.sort_by(|a, b| {
-            b.frames
-                .cmp(&a.frames)
-                .then(a.combination.cmp(&b.combination))
-                .then(a.pitch.cmp(&b.pitch))
-        });
-        let mut top_additions: Vec<_> = ranked
-            .iter()
-            .map(|a| (a.name.clone(), crate::pitchset::note_name(a.pitch), a.ratio))
-            .collect();
-        top_additions.truncate(5);
-        f.top_additions = top_additions;
-        if rows.is_empty() || mine_added.is_empty() {
-            findings.not_drawn.push((
-                format!("additions-{name}"),
-                format!("no note was added to a sounding combination of the {split} split"),
-            ));
-        } else {
-            let size = (1100, heat_map_height(rows.len()));
-            save_figure!(
-                dir.join(format!("additions-{name}")),
-                formats,
-                size,
-                findings.figures,
-                |area| draw_additions(&area, name, split, &rows, mine.len(), &mine_added)
-            );
-        }
-        findings.per_network.insert(name.clone(), f);
+        draw_training_of(&mut canvas, model)?;
+        draw_additions_of(&mut canvas, name, &rows)?;
+        canvas
+            .findings
+            .per_network
+            .insert(name.clone(), rows.findings());
     }
+    draw_networks(&mut canvas, &network_rows, kinds_drawn)?;
+    Ok(canvas.findings)
+}
 
-    // Figure 6 analogue: every network, shared vs unshared, frame-weighted. The title says
-    // which groups there are: a FLUID-COMBI test split (isolated notes) has no shared one.
-    if !network_rows.is_empty() {
-        let groups = match kinds_drawn {
-            [true, true] => "shared vs unshared combinations".to_string(),
-            [true, false] => "shared combinations (none unshared)".to_string(),
-            [false, false] => "all combinations (no training labels)".to_string(),
-            [false, true] => "unshared combinations (none shared with training)".to_string(),
-        };
-        let bars = Bars {
-            title: format!("networks: {groups} ({split}, frame-weighted)"),
-            categories: network_rows.iter().map(|(n, _)| n.clone()).collect(),
-            rows: network_rows.iter().map(|(_, r)| *r).collect(),
-            caption_y: "proportion of frames",
-        };
-        let size = bar_size(&bars);
-        save_figure!(
-            dir.join("networks"),
-            formats,
-            size,
-            findings.figures,
-            |area| draw_bars(&area, &bars)
+/// Figure 2 analogue: every isolated note, by pitch.
+fn draw_isolated_notes(canvas: &mut Canvas, name: &str, rows: &ModelRows) -> anyhow::Result<()> {
+    let split = canvas.split;
+    if rows.notes.is_empty() {
+        canvas.not_drawn(
+            format!("isolated-notes-{name}"),
+            format!("the {split} split has no single notes"),
         );
+        return Ok(());
     }
-    Ok(findings)
+    let bars = bars_for(&rows.notes, format!("{name}: isolated notes ({split})"));
+    canvas.bars(&format!("isolated-notes-{name}"), &bars)
+}
+
+/// Figure 3 analogue: the best-transcribed intervals.
+fn draw_best_intervals(canvas: &mut Canvas, name: &str, rows: &ModelRows) -> anyhow::Result<()> {
+    let split = canvas.split;
+    if rows.intervals.is_empty() {
+        canvas.not_drawn(
+            format!("best-intervals-{name}"),
+            format!("the {split} split has no two-note combinations"),
+        );
+        return Ok(());
+    }
+    let shown = &rows.intervals[..rows.intervals.len().min(canvas.top)];
+    let bars = bars_for(
+        shown,
+        format!(
+            "{name}: best-transcribed intervals ({split}, top {})",
+            shown.len()
+        ),
+    );
+    canvas.bars(&format!("best-intervals-{name}"), &bars)
+}
+
+/// Figures 4-5 analogues: the most common shared (or unshared) combinations. Returns
+/// whether there were any.
+fn draw_common(
+    canvas: &mut Canvas,
+    name: &str,
+    rows: &ModelRows,
+    shared: bool,
+) -> anyhow::Result<bool> {
+    let split = canvas.split;
+    let (common, kind) = if shared {
+        (&rows.shared, "shared")
+    } else {
+        (&rows.unshared, "unshared")
+    };
+    if common.is_empty() {
+        let why = if rows.shared_unknown {
+            // Analysed without training labels: `shared` is NULL (unknown).
+            format!("the {split} split was analysed without training labels")
+        } else if shared {
+            format!(
+                "no combination of the {split} split occurs in the training split (or no \
+                 training labels were given)"
+            )
+        } else {
+            format!("every combination of the {split} split occurs in the training split")
+        };
+        canvas.not_drawn(format!("common-{kind}-{name}"), why);
+        return Ok(false);
+    }
+    let shown = &common[..common.len().min(canvas.top)];
+    let bars = bars_for(
+        shown,
+        format!("{name}: most common {kind} combinations ({split})"),
+    );
+    canvas.bars(&format!("common-{kind}-{name}"), &bars)?;
+    Ok(true)
+}
+
+/// Training curves: the trainer's losses and the dataflow's validation F per epoch.
+fn draw_training_of(canvas: &mut Canvas, model: &ModelInputs) -> anyhow::Result<()> {
+    let name = &model.name;
+    let curve = model
+        .validation
+        .as_ref()
+        .and_then(|v| validation_curve(&v.join(SPLIT_METRICS)).ok())
+        .unwrap_or_default();
+    if curve.is_empty() {
+        return Ok(());
+    }
+    let history = model.training.as_ref().map(|t| t.join("history.json"));
+    let losses: Vec<(usize, f64, f64)> = history
+        .as_ref()
+        .map(|h| read_history(h))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.epoch, e.train_loss, e.validation_loss))
+        .collect();
+    let selected = match (&model.validation, &history) {
+        (Some(v), Some(h)) => best_epoch(&v.join(SPLIT_METRICS), h, model.select_by).ok(),
+        _ => None,
+    };
+    save_figure!(
+        canvas.stem(&format!("training-{name}")),
+        canvas.formats,
+        (1000, 420),
+        canvas.findings.figures,
+        |area| draw_training(&area, name, &losses, &curve, selected.as_ref())
+    );
+    Ok(())
+}
+
+/// The entanglement signature: which notes are added to which combinations.
+fn draw_additions_of(canvas: &mut Canvas, name: &str, rows: &ModelRows) -> anyhow::Result<()> {
+    let split = canvas.split;
+    let shown: Vec<&Combination> = rows.by_frames.iter().copied().take(canvas.top).collect();
+    if shown.is_empty() || rows.additions.is_empty() {
+        canvas.not_drawn(
+            format!("additions-{name}"),
+            format!("no note was added to a sounding combination of the {split} split"),
+        );
+        return Ok(());
+    }
+    let size = (1100, heat_map_height(shown.len()));
+    save_figure!(
+        canvas.stem(&format!("additions-{name}")),
+        canvas.formats,
+        size,
+        canvas.findings.figures,
+        |area| draw_additions(&area, name, split, &shown, rows.all.len(), &rows.additions)
+    );
+    Ok(())
+}
+
+/// Figure 6 analogue: every network, shared vs unshared, frame-weighted. The title says
+/// which groups there are: a FLUID-COMBI test split (isolated notes) has no shared one.
+fn draw_networks(
+    canvas: &mut Canvas,
+    network_rows: &[(String, [f64; 3])],
+    kinds_drawn: [bool; 2],
+) -> anyhow::Result<()> {
+    if network_rows.is_empty() {
+        return Ok(());
+    }
+    let groups = match kinds_drawn {
+        [true, true] => "shared vs unshared combinations",
+        [true, false] => "shared combinations (none unshared)",
+        [false, false] => "all combinations (no training labels)",
+        [false, true] => "unshared combinations (none shared with training)",
+    };
+    let bars = Bars {
+        title: format!("networks: {groups} ({}, frame-weighted)", canvas.split),
+        categories: network_rows.iter().map(|(n, _)| n.clone()).collect(),
+        rows: network_rows.iter().map(|(_, r)| *r).collect(),
+        caption_y: "proportion of frames",
+    };
+    canvas.bars("networks", &bars)
 }
 
 fn draw_training<DB: DrawingBackend>(

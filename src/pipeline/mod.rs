@@ -4,6 +4,8 @@
 //! skipping stages whose inputs and parameters are unchanged.
 
 pub mod figures;
+pub mod findings;
+pub mod layout;
 pub mod report;
 pub mod run;
 pub mod selection;

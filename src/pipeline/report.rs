@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::figures::Findings;
-use super::run::Layout;
+use super::findings::{COMPANIONS_ADDED, Findings, MOSTLY_EXACT, OMISSION_THRESHOLDS, percentages};
+use super::layout::Layout;
 use super::selection::{best_epoch, validation_curve};
 use super::spec::PipelineSpec;
 use super::tables_read::read_split_metrics;
@@ -105,7 +105,7 @@ fn write_seed_spread(
             .filter(|m| members.contains(&m.model.as_str()))
             .map(|m| m.f1)
             .collect();
-        let of = |pick: fn(&super::figures::NetworkFindings) -> String| {
+        let of = |pick: fn(&super::findings::NetworkFindings) -> String| {
             members
                 .iter()
                 .filter_map(|m| findings.per_network.get(*m).map(pick))
@@ -143,9 +143,10 @@ fn write_seed_spread(
     writeln!(
         md,
         "Test F (mean over shards) over the instances of each network, and per instance: \
-         isolated notes exact in >= 50 % of frames; intervals with a note omitted in >= \
-         {:?} of frames; exact proportion shared / unshared.\n",
-        super::figures::OMISSION_THRESHOLDS
+         isolated notes exact in >= {} % of frames; intervals with a note omitted in >= \
+         {} % of frames; exact proportion shared / unshared.\n",
+        percentages(&[MOSTLY_EXACT]),
+        percentages(&OMISSION_THRESHOLDS)
     )?;
     writeln!(
         md,
@@ -221,21 +222,27 @@ fn findings_section(
         if f.notes > 0 {
             writeln!(
                 md,
-                "- Isolated notes: {} of {} transcribed exactly in at least half of their frames; \
-                 {} get companion notes added in at least 10 % of their frames.",
-                f.notes_mostly_exact, f.notes, f.notes_with_companions
+                "- Isolated notes: {} of {} transcribed exactly in at least {} % of their \
+                 frames; {} get companion notes added in at least {} % of their frames.",
+                f.notes_mostly_exact,
+                f.notes,
+                percentages(&[MOSTLY_EXACT]),
+                f.notes_with_companions,
+                percentages(&[COMPANIONS_ADDED])
             )?;
         }
         if f.intervals > 0 {
             writeln!(
                 md,
-                "- Intervals: {} / {} / {} of {} have a note omitted in at least 50 / 90 / 99 % \
-                 of their frames; {} are transcribed exactly in at least half of their frames.",
+                "- Intervals: {} / {} / {} of {} have a note omitted in at least {} % of their \
+                 frames; {} are transcribed exactly in at least {} % of their frames.",
                 f.intervals_omitted_at[0],
                 f.intervals_omitted_at[1],
                 f.intervals_omitted_at[2],
                 f.intervals,
-                f.intervals_mostly_exact
+                percentages(&OMISSION_THRESHOLDS),
+                f.intervals_mostly_exact,
+                percentages(&[MOSTLY_EXACT])
             )?;
         }
         writeln!(

@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use super::layout::{Layout, manifest_path};
 use super::selection::best_epoch;
-use super::spec::{CorpusSpec, FluidSet, NetworkSpec, PipelineSpec};
+use super::spec::{CorpusSpec, NetworkSpec, PipelineSpec};
 use super::stages::{
     RunRecord, StageRecord, finished, hash_file, hash_tree, mark_finished, stage_key, tool_versions,
 };
@@ -26,46 +27,6 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Progress bars.
     pub progress: bool,
-}
-
-/// The directories of a run.
-pub struct Layout {
-    pub out: PathBuf,
-}
-
-impl Layout {
-    pub fn corpus(&self) -> PathBuf {
-        self.out.join("corpus")
-    }
-    pub fn training(&self, network: &str) -> PathBuf {
-        self.out.join("train").join(network)
-    }
-    pub fn validation(&self, network: &str) -> PathBuf {
-        self.out.join("validation").join(network)
-    }
-    pub fn models(&self) -> PathBuf {
-        self.out.join("models")
-    }
-    pub fn analysis(&self) -> PathBuf {
-        self.out.join("analysis")
-    }
-    pub fn figures(&self) -> PathBuf {
-        self.out.join("figures")
-    }
-}
-
-/// The corpus manifest a spec's stages read.
-pub fn manifest_path(spec: &PipelineSpec, layout: &Layout) -> PathBuf {
-    let name = match &spec.corpus {
-        CorpusSpec::Fluid { dataset, .. } => crate::corpus::fluid::manifest_name(match dataset {
-            FluidSet::Combi => crate::corpus::fluid::FluidDataset::Combi,
-            FluidSet::Isol => crate::corpus::fluid::FluidDataset::Isol,
-        }),
-        CorpusSpec::MapsLike { .. } => crate::corpus::maps_like::MANIFEST.to_string(),
-        CorpusSpec::Maps { .. } => "maps.manifest.parquet".to_string(),
-        CorpusSpec::Manifest { path } => return path.clone(),
-    };
-    layout.corpus().join(name)
 }
 
 /// Runs (or with `dry_run`, plans) the pipeline of the spec at `spec_path`.
@@ -373,25 +334,10 @@ fn analysis_options(
     }
 }
 
-#[cfg(not(feature = "train"))]
-fn train_network(
-    _spec: &PipelineSpec,
-    network: &NetworkSpec,
-    _layout: &Layout,
-    _manifest: &Path,
-    _key: &str,
-    _progress: bool,
-) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "training {} needs libtorch: build with `--features train` (`make demo` does)",
-        network.name
-    )
-}
-
-/// Trains one network epoch by epoch inside `watch` rounds: before round `r` the hook trains
-/// epoch `r` (resuming from the last checkpoint), and the round's scan hands the new
-/// `epoch-NNNN.onnx` to the dataflow, which evaluates it on the validation split.
-#[cfg(feature = "train")]
+/// Trains one network epoch by epoch inside `watch` rounds: before round `r` the hook has
+/// the `entangle-train` process train epoch `r` (resuming from the last checkpoint), and the
+/// round's scan hands the new `epoch-NNNN.onnx` to the dataflow, which evaluates it on the
+/// validation split.
 fn train_network(
     spec: &PipelineSpec,
     network: &NetworkSpec,
@@ -402,42 +348,23 @@ fn train_network(
 ) -> anyhow::Result<()> {
     use std::sync::{Arc, Mutex};
 
-    use crate::train::{FitOptions, FrameData, Start, TrainConfig, fit};
+    use crate::protocol::{Start, TrainConfig, TrainJob, last_checkpoint};
 
+    // Fails early, before the dataflow starts, when the trainer is not built.
+    crate::trainer::train_binary()?;
     let run_dir = layout.training(&network.name);
     let validation_dir = layout.validation(&network.name);
     // Checkpoints of other parameters must not be resumed from.
     let key_file = run_dir.join("key.txt");
-    let trained = crate::train::fit::last_checkpoint(&run_dir).unwrap_or(0);
+    let trained = last_checkpoint(&run_dir).unwrap_or(0);
     if std::fs::read_to_string(&key_file).ok().as_deref() != Some(key) || trained > network.epochs {
         let _ = std::fs::remove_dir_all(&run_dir);
         let _ = std::fs::remove_dir_all(&validation_dir);
         std::fs::create_dir_all(&run_dir)?;
         std::fs::write(&key_file, key)?;
     }
-    let (outputs, lowest) = spec.output_range();
-    let arch = crate::model::by_name(&network.arch, outputs).expect("validated");
-    let device =
-        crate::train::torch_device(network.device.request()).map_err(anyhow::Error::msg)?;
-    let train = FrameData::load(manifest, "train", lowest, outputs).map_err(anyhow::Error::msg)?;
-    // Every exported epoch records its lowest pitch and frame rate (model metadata).
-    let arch = arch.trained_on(lowest, train.shards[0].0.fps);
-    let validation =
-        FrameData::load(manifest, "validation", lowest, outputs).map_err(anyhow::Error::msg)?;
-    let config = TrainConfig {
-        learning_rate: network.learning_rate,
-        batch_size: network.batch_size,
-        steps_per_epoch: network.steps_per_epoch,
-        epochs: network.epochs,
-        patience: network.patience,
-        seed: network.seed,
-        optimizer: network.optimizer,
-        warmup_steps: network.warmup_steps,
-        output_bias: network.output_bias,
-        select_by: network.select_by,
-        ..Default::default()
-    };
-    let done = crate::train::fit::last_checkpoint(&run_dir).unwrap_or(0);
+    let (outputs, lowest_pitch) = spec.output_range();
+    let done = last_checkpoint(&run_dir).unwrap_or(0);
     if done > 0 {
         tracing::info!(
             network = %network.name,
@@ -446,26 +373,40 @@ fn train_network(
             run_dir.display()
         );
     }
+    let job = TrainJob {
+        manifest: manifest.to_path_buf(),
+        arch: network.arch,
+        outputs,
+        lowest_pitch,
+        out: run_dir.clone(),
+        config: TrainConfig {
+            learning_rate: network.learning_rate,
+            batch_size: network.batch_size,
+            steps_per_epoch: network.steps_per_epoch,
+            epochs: network.epochs,
+            patience: network.patience,
+            seed: network.seed,
+            optimizer: network.optimizer,
+            warmup_steps: network.warmup_steps,
+            output_bias: network.output_bias,
+            select_by: network.select_by,
+            ..Default::default()
+        },
+        start: Start::Resume,
+        device: network.device.request(),
+        progress,
+    };
     let remaining = network.epochs.saturating_sub(done) as u64;
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let hook_failure = failure.clone();
-    let (hook_dir, data) = (run_dir.clone(), Arc::new((arch, train, validation)));
     let hook = Arc::new(move |round: u64| {
         if round == 0 || hook_failure.lock().unwrap().is_some() {
             return;
         }
-        let (arch, train, validation) = &*data;
-        let config = TrainConfig {
-            epochs: done + round as usize,
-            ..config.clone()
-        };
-        let options = FitOptions {
-            start: Start::Resume,
-            device,
-            progress,
-        };
-        if let Err(e) = fit(arch, train, validation, &config, &hook_dir, options) {
-            *hook_failure.lock().unwrap() = Some(e.to_string());
+        let mut epoch = job.clone();
+        epoch.config.epochs = done + round as usize;
+        if let Err(e) = crate::trainer::run_in_child(&epoch) {
+            *hook_failure.lock().unwrap() = Some(crate::console::error_message(&e));
         }
     });
     let options = analysis_options(spec, manifest, "validation", validation_dir);

@@ -81,16 +81,16 @@ fn default_soundfont() -> String {
     "FluidR3_GM".into()
 }
 fn default_train_velocities() -> Vec<u8> {
-    vec![64, 96]
+    crate::corpus::fluid::FluidParams::default().train_velocities
 }
 fn default_eval_velocities() -> Vec<u8> {
-    vec![80]
+    crate::corpus::fluid::FluidParams::default().test_velocities
 }
 fn default_note_seconds() -> f64 {
-    1.0
+    crate::corpus::fluid::FluidParams::default().note_seconds
 }
 fn default_validation_instrument() -> String {
-    "SptkBGCl".into()
+    crate::corpus::maps::DEFAULT_VALIDATION_PIANO.into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +101,7 @@ pub struct FeatureSpec {
 }
 
 fn default_fps() -> f64 {
-    100.0
+    crate::features::SpectrogramParams::default().fps
 }
 
 impl Default for FeatureSpec {
@@ -117,7 +117,7 @@ pub struct NetworkSpec {
     /// Name in tables and figures.
     pub name: String,
     /// `convnet`, `smallconvnet` or `aunet`.
-    pub arch: String,
+    pub arch: crate::model::Arch,
     pub epochs: usize,
     #[serde(default = "default_steps")]
     pub steps_per_epoch: usize,
@@ -177,16 +177,16 @@ impl TrainingDevice {
 }
 
 fn default_steps() -> usize {
-    8192
+    crate::protocol::TrainConfig::default().steps_per_epoch
 }
 fn default_batch() -> usize {
-    32
+    crate::protocol::TrainConfig::default().batch_size
 }
 fn default_lr() -> f64 {
-    0.25
+    crate::protocol::TrainConfig::default().learning_rate
 }
 fn default_patience() -> usize {
-    20
+    crate::protocol::TrainConfig::default().patience
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -394,13 +394,6 @@ impl PipelineSpec {
         let mut names = std::collections::BTreeSet::new();
         for (i, n) in self.networks.iter().enumerate() {
             let key = |k: &str| format!("networks[{i}].{k}");
-            if crate::model::by_name(&n.arch, 88).is_none() {
-                return Err(format!(
-                    "{} = {:?}: not convnet, smallconvnet or aunet",
-                    key("arch"),
-                    n.arch
-                ));
-            }
             if n.name.is_empty() || n.name.contains(['/', '\\']) || !names.insert(&n.name) {
                 return Err(format!(
                     "{} = {:?}: names must be unique, non-empty and without slashes",

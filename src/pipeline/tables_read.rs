@@ -14,7 +14,7 @@ fn batches(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
         .map_err(|e| anyhow::anyhow!("{}: cannot open: {e}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    crate::sink::checksum::verify(path, builder.metadata()).map_err(anyhow::Error::msg)?;
+    crate::sink::checksum::verify(path, builder.metadata())?;
     let reader = builder
         .build()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

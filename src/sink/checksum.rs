@@ -7,7 +7,7 @@
 //! an intact footer (which the decoders can read as plausible numbers) is caught either way.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use parquet::arrow::ArrowWriter;
 use parquet::errors::ParquetError;
@@ -15,6 +15,33 @@ use parquet::file::metadata::{KeyValue, ParquetMetaData};
 
 /// Key-value metadata key: `"<bytes>:<crc32 in hex>"` of the file's first `<bytes>` bytes.
 pub const DATA_CRC_KEY: &str = "entangle.data_crc32";
+
+/// A Parquet file whose data does not match the checksum in its footer, or cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct ChecksumError {
+    pub path: PathBuf,
+    #[source]
+    pub problem: ChecksumProblem,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChecksumProblem {
+    #[error("{DATA_CRC_KEY} = {0:?} is not a checksum")]
+    Malformed(String),
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(
+        "damaged: its data does not match the checksum in its footer (CRC-32 {actual:08x} over \
+         {read} bytes, written as {expected:08x} over {len}); write it again"
+    )]
+    Damaged {
+        actual: u32,
+        read: u64,
+        expected: u32,
+        len: u64,
+    },
+}
 
 /// A writer that checksums and counts what passes through it.
 pub struct Checksummed<W> {
@@ -63,7 +90,7 @@ pub fn close_with_checksum<W: Write + Send>(
 /// Checks the data of the Parquet file at `path` against the checksum in its footer (read
 /// into `metadata`). Files without one (other writers') pass; their page CRCs, if any, are
 /// checked as the pages are read.
-pub fn verify(path: &Path, metadata: &ParquetMetaData) -> Result<(), String> {
+pub fn verify(path: &Path, metadata: &ParquetMetaData) -> Result<(), ChecksumError> {
     let Some(value) = metadata
         .file_metadata()
         .key_value_metadata()
@@ -72,35 +99,42 @@ pub fn verify(path: &Path, metadata: &ParquetMetaData) -> Result<(), String> {
     else {
         return Ok(());
     };
-    let fail = |what: String| format!("{}: {what}", path.display());
+    let fail = |problem: ChecksumProblem| ChecksumError {
+        path: path.to_path_buf(),
+        problem,
+    };
     let parsed = value.split_once(':').and_then(|(len, crc)| {
         Some((len.parse::<u64>().ok()?, u32::from_str_radix(crc, 16).ok()?))
     });
     let Some((len, expected)) = parsed else {
-        return Err(fail(format!(
-            "{DATA_CRC_KEY} = {value:?} is not a checksum"
-        )));
+        return Err(fail(ChecksumProblem::Malformed(value.to_string())));
     };
-    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let (read, actual) = crc_of_prefix(path, len).map_err(|e| fail(e.into()))?;
+    if read != len || actual != expected {
+        return Err(fail(ChecksumProblem::Damaged {
+            actual,
+            read,
+            expected,
+            len,
+        }));
+    }
+    Ok(())
+}
+
+/// The bytes read (at most `len`) of the file at `path`, and their CRC-32.
+fn crc_of_prefix(path: &Path, len: u64) -> std::io::Result<(u64, u32)> {
+    let file = std::fs::File::open(path)?;
     let mut data = std::io::BufReader::with_capacity(1 << 20, file).take(len);
     let mut crc = crc32fast::Hasher::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut read = 0u64;
     loop {
-        let n = data
-            .read(&mut buf)
-            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        let n = data.read(&mut buf)?;
         if n == 0 {
             break;
         }
         crc.update(&buf[..n]);
         read += n as u64;
     }
-    let actual = crc.finalize();
-    if read != len || actual != expected {
-        return Err(fail(format!(
-            "damaged: its data does not match the checksum in its footer (CRC-32 {actual:08x} over {read} bytes, written as {expected:08x} over {len}); write it again"
-        )));
-    }
-    Ok(())
+    Ok((read, crc.finalize()))
 }

@@ -118,7 +118,7 @@ pub fn read_labels_table_with(
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
-    super::checksum::verify(path, builder.metadata())?;
+    super::checksum::verify(path, builder.metadata()).map_err(|e| e.to_string())?;
     let fps = builder
         .metadata()
         .file_metadata()

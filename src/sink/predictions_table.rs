@@ -330,7 +330,7 @@ where
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
-    super::checksum::verify(path, builder.metadata())?;
+    super::checksum::verify(path, builder.metadata()).map_err(|e| e.to_string())?;
     let metadata = builder.metadata().clone();
     check_fps(metadata_fps(&metadata).map_err(fail)?, rate).map_err(fail)?;
     // A `probs` column that is null in every row (the column statistics say so) has nothing

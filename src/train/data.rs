@@ -5,6 +5,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use super::fit::TrainError;
 use crate::corpus::manifest::{ManifestRow, read_manifest};
 use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams, context_window};
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
@@ -26,39 +27,37 @@ impl FrameData {
         split: &str,
         lowest_pitch: u8,
         outputs: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TrainError> {
         let rows: Vec<ManifestRow> = read_manifest(manifest)?
             .into_iter()
             .filter(|r| r.split == split)
             .collect();
         if rows.is_empty() {
-            return Err(format!(
-                "{}: the {split} split is empty",
-                manifest.display()
-            ));
+            return Err(TrainError::EmptySplit {
+                manifest: manifest.to_path_buf(),
+                split: split.to_string(),
+            });
         }
-        let computer =
-            SpectrogramComputer::new(SpectrogramParams::default()).map_err(|e| e.to_string())?;
+        let computer = SpectrogramComputer::new(SpectrogramParams::default())?;
         let shards: Vec<(Spectrogram, PianoRoll)> = rows
             .par_iter()
             .map(|row| {
-                let spec = computer
-                    .compute_wav(Path::new(&row.path))
-                    .map_err(|e| e.to_string())?;
-                let notes = read_notes(Path::new(&row.labels_path), ReadOptions::default())
-                    .map_err(|e| e.to_string())?;
+                let spec = computer.compute_wav(Path::new(&row.path))?;
+                let notes = read_notes(Path::new(&row.labels_path), ReadOptions::default())?;
                 if let Some(n) = notes.iter().find(|n| {
                     n.pitch < lowest_pitch || usize::from(n.pitch - lowest_pitch) >= outputs
                 }) {
-                    return Err(format!(
-                        "{}: pitch {} does not fit {outputs} outputs starting at {lowest_pitch}",
-                        row.labels_path, n.pitch
-                    ));
+                    return Err(TrainError::PitchOutsideOutputs {
+                        labels: row.labels_path.clone(),
+                        pitch: n.pitch,
+                        outputs,
+                        lowest_pitch,
+                    });
                 }
                 let roll = PianoRoll::from_notes(&notes, spec.fps, Some(spec.frames));
                 Ok((spec, roll))
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, TrainError>>()?;
         let index = shards
             .iter()
             .enumerate()

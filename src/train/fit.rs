@@ -23,61 +23,9 @@ use crate::model::layers::Shape;
 use crate::model::weights::{Role, parameter_specs};
 use crate::model::{Architecture, Weights, export_onnx};
 use crate::pitchset::PitchSet;
-use crate::protocol::{Optimizer, OutputBias, Selection};
+use crate::protocol::{OutputBias, Selection};
+pub use crate::protocol::{Start, TrainConfig, last_checkpoint};
 use crate::sink::write_atomically;
-
-/// Training hyper-parameters; defaults are the paper's (Kelz et al. 2016).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainConfig {
-    pub learning_rate: f64,
-    pub momentum: f64,
-    pub weight_decay: f64,
-    pub batch_size: usize,
-    pub steps_per_epoch: usize,
-    pub epochs: usize,
-    /// Epochs without a better validation loss before the learning rate is halved.
-    pub patience: usize,
-    pub seed: u64,
-    /// The update rule: the paper's Nesterov SGD, or Adam.
-    pub optimizer: Optimizer,
-    /// Steps over which the learning rate rises linearly from 0 (0: none).
-    pub warmup_steps: usize,
-    /// How the output layer's bias starts.
-    pub output_bias: OutputBias,
-    /// Which epoch `best.onnx` holds.
-    pub select_by: Selection,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            learning_rate: 0.25,
-            momentum: 0.9,
-            weight_decay: 1e-6,
-            batch_size: 32,
-            steps_per_epoch: 8192,
-            epochs: 100,
-            patience: 20,
-            seed: 0,
-            optimizer: Optimizer::Sgd,
-            warmup_steps: 0,
-            output_bias: OutputBias::Random,
-            select_by: Selection::ValidationF1,
-        }
-    }
-}
-
-/// How `fit` treats a run directory that already holds checkpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// Refuse a directory with checkpoints (they would be silently overwritten).
-    Fresh,
-    /// Continue after the last complete checkpoint.
-    Resume,
-    /// Delete the old checkpoints, exports and history, then start from scratch.
-    Overwrite,
-}
 
 /// How a training run is carried out (as opposed to what it trains: [`TrainConfig`]).
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +68,25 @@ struct RunState {
 pub enum TrainError {
     #[error("{0}")]
     Data(String),
+    #[error(transparent)]
+    Manifest(#[from] crate::corpus::manifest::ManifestError),
+    #[error("{}: the {split} split is empty", manifest.display())]
+    EmptySplit { manifest: PathBuf, split: String },
+    #[error(transparent)]
+    Audio(#[from] crate::audio::AudioError),
+    #[error(transparent)]
+    Labels(#[from] crate::labels::LabelError),
+    #[error(transparent)]
+    Spectrogram(#[from] crate::features::ParamsError),
+    #[error("{labels}: pitch {pitch} does not fit {outputs} outputs starting at {lowest_pitch}")]
+    PitchOutsideOutputs {
+        labels: String,
+        pitch: u8,
+        outputs: usize,
+        lowest_pitch: u8,
+    },
+    #[error("device cuda: libtorch sees no CUDA device")]
+    NoCuda,
     #[error(
         "the training loss became NaN in epoch {epoch}, step {step}; the last good checkpoint is {checkpoint}"
     )]
@@ -168,21 +135,6 @@ fn checkpoint_paths(run_dir: &Path, epoch: usize) -> (PathBuf, PathBuf) {
         run_dir.join(format!("checkpoint-{epoch:04}.safetensors")),
         run_dir.join(format!("state-{epoch:04}.json")),
     )
-}
-
-/// The last epoch whose checkpoint is complete (its state file is written last).
-pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
-    std::fs::read_dir(run_dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("state-")?
-                .strip_suffix(".json")?
-                .parse()
-                .ok()
-        })
-        .max()
 }
 
 /// The names of the files a run directory holds, which `Start::Overwrite` removes.

@@ -2,6 +2,7 @@
 //! PyTorch) from the project venv.
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// The venv interpreter: `ENTANGLE_PYTHON` (set by `make test`), else `.venv/bin/python`.
 /// Missing is a failure, not a skip: these tests must not pass vacuously.
@@ -45,3 +46,33 @@ pub fn duckdb(sql: &str) -> Result<String, String> {
 
 #[allow(dead_code)]
 pub mod fixture;
+
+/// The `entangle` binary this test run built, ready for arguments.
+#[allow(dead_code)]
+pub fn entangle_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_entangle"))
+}
+
+/// Runs `entangle ARGS` to the end; a panic inside the binary fails the test whatever the
+/// exit status (errors must be messages, never panics).
+#[allow(dead_code)]
+pub fn entangle(args: &[&str]) -> Output {
+    let out = entangle_command()
+        .args(args)
+        .output()
+        .expect("run entangle");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "entangle panicked: {stderr}");
+    out
+}
+
+/// The output of a run that must have succeeded (else the test fails with its stderr).
+#[allow(dead_code)]
+pub fn succeeded(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -1,0 +1,33 @@
+//! `entangle-train JOB.json`: carries out one training job (see `entangle::protocol::TrainJob`)
+//! for `entangle train` and the pipeline's training stage. The only binary that links
+//! libtorch; people call `entangle train`, not this.
+
+use std::process::ExitCode;
+
+// Training data is decoded once and held; mimalloc as in the main binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn run() -> anyhow::Result<()> {
+    use anyhow::Context;
+    let path = std::env::args_os()
+        .nth(1)
+        .context("usage: entangle-train JOB.json (run by `entangle train`)")?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: reading the training job", path.to_string_lossy()))?;
+    let job: entangle::protocol::TrainJob = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a training job", path.to_string_lossy()))?;
+    entangle::train::run_job(&job)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    entangle::console::init_logging(0);
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", entangle::console::error_message(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
