@@ -10,12 +10,17 @@ ENV := source scripts/env.sh &&
 .PHONY: demo test setup system-deps venv lint bench goldens music21-midi clean-venv
 
 # The end-to-end demo: pipelines/demo.toml (FLUID-COMBI, two networks, a few short epochs)
-# -> runs/demo/ (tables, figures, report.md). Needs libtorch, hence the train feature.
+# -> runs/demo/ (tables, figures, report.md). Trains, hence both binaries: `entangle` and
+# the `entangle-train` it hands training jobs to (crates/entangle-train, libtorch).
 demo: setup
-	$(ENV) $(CARGO) run --release --features train --quiet -- run pipelines/demo.toml
+	$(ENV) $(CARGO) build --release --workspace --bins --quiet
+	$(ENV) target/release/entangle run pipelines/demo.toml
 
+# Both crates; `train` marks the tests that need the entangle-train binary, which the
+# workspace build puts beside entangle.
 test: setup lint
-	$(ENV) $(CARGO) test --release --all-features --all-targets
+	$(ENV) $(CARGO) build --release --workspace --bins
+	$(ENV) $(CARGO) test --release --workspace --all-features --all-targets
 
 setup: system-deps venv
 
@@ -27,10 +32,11 @@ venv:
 
 lint:
 	$(CARGO) fmt --all --check
-	$(ENV) $(CARGO) clippy --release --all-features --all-targets --quiet -- -D warnings
+	$(ENV) $(CARGO) clippy --release --workspace --all-features --all-targets --quiet -- -D warnings
 
 bench: setup
-	$(ENV) $(CARGO) bench --all-features --bench spectrogram --bench render --bench inference --bench train --bench analysis
+	$(ENV) $(CARGO) bench --all-features --bench spectrogram --bench render --bench inference --bench analysis
+	$(ENV) $(CARGO) bench -p entangle-train --bench train
 	scripts/time-madmom.sh
 	$(ENV) $$ENTANGLE_PYTHON scripts/time_onnxruntime.py target/bench-models
 

@@ -170,11 +170,6 @@ impl OnnxModel {
         &self.metadata
     }
 
-    /// Input shape without the batch axis (e.g. `[1, 5, 229]`).
-    pub fn input_shape(&self) -> &[i64] {
-        &self.input
-    }
-
     /// Runs one batch: `input` holds `batch` examples of the input shape, row-major. Returns
     /// the outputs, `batch` x (output size), row-major.
     pub fn run_batch(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, InferError> {

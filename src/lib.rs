@@ -21,7 +21,7 @@
 //! | [`predict`] | frame predictions of a network over a corpus split |
 //! | [`protocol`] | training-protocol choices and training jobs (no libtorch needed) |
 //! | [`sink`] | atomic `.npy` and Parquet writers, table checksums |
-//! | `train` | (feature `train`) the networks on libtorch (tch), training; linked only by `entangle-train` |
+//! | (`crates/entangle-train`) | the networks on libtorch (tch), training: its own crate and binary |
 //! | [`trainer`] | runs a training job in the `entangle-train` process |
 
 pub mod analysis;
@@ -39,6 +39,4 @@ pub mod pitchset;
 pub mod predict;
 pub mod protocol;
 pub mod sink;
-#[cfg(feature = "train")]
-pub mod train;
 pub mod trainer;

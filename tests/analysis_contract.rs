@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::fixture::*;
-use common::{duckdb, duckdb_with};
+use common::{duckdb, duckdb_with, midi};
 use entangle::corpus::manifest::{ManifestRow, write_manifest};
 use entangle::dataflow::TruthSource;
 use entangle::pitchset::PitchSet;
@@ -438,56 +438,6 @@ fn a_wrong_train_split_is_an_error_and_no_training_labels_is_null() {
         shared(&dir_null),
         "|NULL|NULL\nC4|NULL|NULL\nE4|NULL|NULL\n"
     );
-}
-
-/// A type-0 MIDI file with the notes (onset s, offset s, pitch) at 120 bpm, 480 ticks a beat.
-fn midi(notes: &[(f64, f64, u8)]) -> Vec<u8> {
-    use midly::num::{u4, u7, u15, u28};
-    use midly::{Format, Header, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
-    let mut events: Vec<(u32, bool, u8)> = notes
-        .iter()
-        .flat_map(|&(on, off, p)| {
-            [
-                ((on * 960.0) as u32, true, p),
-                ((off * 960.0) as u32, false, p),
-            ]
-        })
-        .collect();
-    events.sort();
-    let mut track = Vec::new();
-    let mut now = 0;
-    for (tick, on, key) in events {
-        let message = if on {
-            MidiMessage::NoteOn {
-                key: u7::new(key),
-                vel: u7::new(80),
-            }
-        } else {
-            MidiMessage::NoteOff {
-                key: u7::new(key),
-                vel: u7::new(0),
-            }
-        };
-        track.push(TrackEvent {
-            delta: u28::new(tick - now),
-            kind: TrackEventKind::Midi {
-                channel: u4::new(0),
-                message,
-            },
-        });
-        now = tick;
-    }
-    track.push(TrackEvent {
-        delta: u28::new(0),
-        kind: TrackEventKind::Meta(midly::MetaMessage::EndOfTrack),
-    });
-    let smf = Smf {
-        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(480))),
-        tracks: vec![track],
-    };
-    let mut bytes = Vec::new();
-    smf.write_std(&mut bytes).unwrap();
-    bytes
 }
 
 fn models(out: &Path) -> String {

@@ -19,7 +19,8 @@ fn paper_tables() -> Vec<Vec<(String, String, usize)>> {
                 .all(|c| c.is_ascii_digit() || c == 'x' || c == '@')
     };
     let mut tables: Vec<Vec<(String, String, usize)>> = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    let is_table_row = |l: &&str| !l.trim().is_empty() && !l.starts_with('#');
+    for line in text.lines().filter(is_table_row) {
         let tokens: Vec<&str> = line.split_whitespace().collect();
         let n = tokens.len();
         let (dims, params) = if n >= 3

@@ -187,6 +187,23 @@ fn a_small_pipeline_runs_end_to_end_skips_on_rerun_and_resumes_when_killed() {
     );
     let stages = statuses(&run);
     assert_eq!(stages[0], ("corpus".into(), "skipped".into()));
+    // run.json records the versions that were built (Cargo.lock, the trainer's libtorch).
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
+    for name in ["timely", "differential-dataflow", "ort", "tch"] {
+        let version = record["tools"][name].as_str().unwrap_or_default();
+        assert!(
+            lock.contains(&format!("name = \"{name}\"\nversion = \"{version}\"")),
+            "{name} {version:?} is not the locked version"
+        );
+    }
+    assert!(
+        record["tools"]["libtorch"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("2.")),
+        "{record}"
+    );
     assert_eq!(stages[1], ("train small".into(), "ran".into()));
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("resuming from"), "{log}");

@@ -17,17 +17,6 @@ pub struct CombinationCounts {
     pub omitted: u64,
 }
 
-impl CombinationCounts {
-    pub fn ratios(&self) -> (f64, f64, f64) {
-        let n = self.frames.max(1) as f64;
-        (
-            self.exact as f64 / n,
-            self.added as f64 / n,
-            self.omitted as f64 / n,
-        )
-    }
-}
-
 /// The three tables for one (model, split).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CombinationTables {

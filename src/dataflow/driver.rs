@@ -30,7 +30,7 @@ use super::sources::{Fingerprint, SourceKind, find_sources, units_of};
 use super::state::{Pending, Skip, TableState};
 use super::tables::write_tables;
 use super::truth::{TrainCombinations, TruthIndex};
-use super::units::{EvaluationOptions, Unit, UnitEvent};
+use super::units::{EvaluationOptions, Unit, UnitChange, UnitEvent};
 use crate::console::error_message;
 use crate::model::metadata::check_network;
 use crate::sink::labels_table::MissingFrames;
@@ -294,32 +294,9 @@ fn run(
 ) -> anyhow::Result<Option<AnalysisSummary>> {
     let started = Instant::now();
     let addresses = options.cluster.addresses()?;
-    let missing = options.evaluation.missing_frames;
-    let truth = Arc::new(options.truth.load(options.fps, missing)?);
-    if let Some(fps) = options.evaluation.assumed_fps {
-        anyhow::ensure!(
-            crate::sink::predictions_table::same_fps(fps, truth.fps),
-            "--fps {fps}, but the labels {} are at {} fps",
-            options.truth,
-            truth.fps
-        );
-    }
-    tracing::info!(
-        shards = truth.shards.len(),
-        frames = truth.total_frames(),
-        seconds = started.elapsed().as_secs_f64(),
-        "labels loaded"
-    );
-    let owns_tables = options.cluster.process == 0;
-    let train = match (&options.train, owns_tables) {
-        (Some(source), true) => {
-            // Training labels that were named must load: a wrong split or file would mark
-            // every combination unshared without a word. Without any, `shared` is NULL.
-            let index = source
-                .load(options.fps, missing)
-                .with_context(|| format!("training labels {source}"))?;
-            Some(TrainCombinations::from_index(&index))
-        }
+    let truth = Arc::new(load_truth(options, started)?);
+    let train = match options.cluster.process {
+        0 => load_training_labels(options)?,
         _ => None,
     };
     // The output directory is created by the first write, so a run that fails before it
@@ -331,74 +308,16 @@ fn run(
         )?),
         false => None,
     };
-    let shared = Arc::new((options.clone(), sources, watch, train, started, exclude));
-    let work = move |worker: &mut Worker<Allocator>| {
-        let (options, sources, watch, train, started, exclude) = &*shared;
-        let index = worker.index();
-        let watching = watch.rounds != Some(1);
-        let mut graph = build_graph(worker, truth.clone(), options.evaluation.clone());
-        let mut feeder = (index == 0).then(|| {
-            let mut feeder = Feeder::new(sources, &truth, watch, exclude);
-            feeder.lowest_pitch = options.evaluation.lowest_pitch;
-            feeder
-        });
-        let mut sink = match index {
-            0 => Some(Sink::open(options, train.clone(), &truth, watching)?),
-            _ => None,
-        };
-        let mut round: Round = 0;
-        loop {
-            if let (Some(hook), 0) = (&watch.before_scan, index) {
-                hook(round);
-            }
-            let round_started = Instant::now();
-            if let Some(feeder) = &mut feeder {
-                match feeder.scan() {
-                    Ok(events) => events.into_iter().for_each(|e| graph.events.send(e)),
-                    // A watched directory can be briefly unreadable; say so and look again
-                    // next round.
-                    Err(e) if watching => tracing::error!("{}", error_message(&e)),
-                    Err(e) => return Err(e),
-                }
-            }
-            round += 1;
-            graph.events.advance_to(round);
-            while graph.probe.less_than(&round) {
-                worker.step_or_park(Some(Duration::from_millis(50)));
-            }
-            if index == 0 {
-                tracing::debug!(
-                    round,
-                    seconds = round_started.elapsed().as_secs_f64(),
-                    "round computed"
-                );
-            }
-            let last = watch.rounds.is_some_and(|r| round >= r);
-            let mut summary = None;
-            if let (Some(sink), Some(feeder)) = (&mut sink, &feeder) {
-                let updates = std::mem::take(&mut *graph.updates.borrow_mut());
-                sink.absorb(updates);
-                let facts = RoundFacts {
-                    scans: round,
-                    sources: feeder.known.len(),
-                    units: feeder.known.values().map(|(_, u)| u.len()).sum(),
-                    shards: truth.shards.len(),
-                    labelled_frames: truth.labelled_frames(),
-                    workers: worker.peers(),
-                    processes: options.cluster.processes(),
-                    pending: feeder.pending(),
-                    known: &feeder.known,
-                    started: *started,
-                    round_started,
-                };
-                summary = sink.flush(round - 1, last, facts)?;
-            }
-            if last {
-                return anyhow::Ok(summary);
-            }
-            std::thread::sleep(watch.poll);
-        }
-    };
+    let context = Arc::new(WorkerContext {
+        options: options.clone(),
+        sources,
+        watch,
+        train,
+        started,
+        exclude,
+        truth,
+    });
+    let work = move |worker: &mut Worker<Allocator>| run_worker(worker, &context);
     let guards = match fingerprint {
         Some(fingerprint) => cluster::execute(
             &addresses,
@@ -428,6 +347,129 @@ fn run(
         }
     }
     Ok(summary)
+}
+
+/// The labels of the analysed split(s), checked against an assumed prediction frame rate.
+fn load_truth(options: &AnalysisOptions, started: Instant) -> anyhow::Result<TruthIndex> {
+    let truth = options
+        .truth
+        .load(options.fps, options.evaluation.missing_frames)?;
+    if let Some(fps) = options.evaluation.assumed_fps {
+        anyhow::ensure!(
+            crate::sink::predictions_table::same_fps(fps, truth.fps),
+            "--fps {fps}, but the labels {} are at {} fps",
+            options.truth,
+            truth.fps
+        );
+    }
+    tracing::info!(
+        shards = truth.shards.len(),
+        frames = truth.total_frames(),
+        seconds = started.elapsed().as_secs_f64(),
+        "labels loaded"
+    );
+    Ok(truth)
+}
+
+/// The training split's combinations. Training labels that were named must load: a wrong
+/// split or file would mark every combination unshared without a word. Without any,
+/// `shared` is NULL.
+fn load_training_labels(options: &AnalysisOptions) -> anyhow::Result<Option<TrainCombinations>> {
+    let Some(source) = &options.train else {
+        return Ok(None);
+    };
+    let index = source
+        .load(options.fps, options.evaluation.missing_frames)
+        .with_context(|| format!("training labels {source}"))?;
+    Ok(Some(TrainCombinations::from_index(&index)))
+}
+
+/// What every worker of a run reads.
+struct WorkerContext {
+    options: AnalysisOptions,
+    sources: Sources,
+    watch: WatchOptions,
+    train: Option<TrainCombinations>,
+    started: Instant,
+    exclude: Option<PathBuf>,
+    truth: Arc<TruthIndex>,
+}
+
+/// One worker's rounds: worker 0 scans the sources and feeds their changes in; every worker
+/// computes; worker 0 writes the tables. Returns worker 0's summary of the last round.
+fn run_worker(
+    worker: &mut Worker<Allocator>,
+    context: &WorkerContext,
+) -> anyhow::Result<Option<AnalysisSummary>> {
+    let WorkerContext {
+        options,
+        watch,
+        truth,
+        ..
+    } = context;
+    let index = worker.index();
+    let watching = watch.rounds != Some(1);
+    let mut graph = build_graph(worker, truth.clone(), options.evaluation.clone());
+    let mut feeder = (index == 0).then(|| {
+        let mut feeder = Feeder::new(&context.sources, truth, watch, &context.exclude);
+        feeder.lowest_pitch = options.evaluation.lowest_pitch;
+        feeder
+    });
+    let mut sink = match index {
+        0 => Some(Sink::open(options, context.train.clone(), truth, watching)?),
+        _ => None,
+    };
+    let mut round: Round = 0;
+    loop {
+        if let (Some(hook), 0) = (&watch.before_scan, index) {
+            hook(round);
+        }
+        let round_started = Instant::now();
+        if let Some(feeder) = &mut feeder {
+            match feeder.scan() {
+                Ok(events) => events.into_iter().for_each(|e| graph.events.send(e)),
+                // A watched directory can be briefly unreadable; say so and look again
+                // next round.
+                Err(e) if watching => tracing::error!("{}", error_message(&e)),
+                Err(e) => return Err(e),
+            }
+        }
+        round += 1;
+        graph.events.advance_to(round);
+        while graph.probe.less_than(&round) {
+            worker.step_or_park(Some(Duration::from_millis(50)));
+        }
+        if index == 0 {
+            tracing::debug!(
+                round,
+                seconds = round_started.elapsed().as_secs_f64(),
+                "round computed"
+            );
+        }
+        let last = watch.rounds.is_some_and(|r| round >= r);
+        let mut summary = None;
+        if let (Some(sink), Some(feeder)) = (&mut sink, &feeder) {
+            sink.absorb(std::mem::take(&mut *graph.updates.borrow_mut()));
+            let facts = RoundFacts {
+                scans: round,
+                sources: feeder.known.len(),
+                units: feeder.known.values().map(|(_, u)| u.len()).sum(),
+                shards: truth.shards.len(),
+                labelled_frames: truth.labelled_frames(),
+                workers: worker.peers(),
+                processes: options.cluster.processes(),
+                pending: feeder.pending(),
+                known: &feeder.known,
+                started: context.started,
+                round_started,
+            };
+            summary = sink.flush(round - 1, last, facts)?;
+        }
+        if last {
+            return Ok(summary);
+        }
+        std::thread::sleep(watch.poll);
+    }
 }
 
 /// What every process of a cluster must share: the program, the cluster's shape, the truth
@@ -618,11 +660,10 @@ impl Feeder {
         for path in gone {
             let (_, units) = self.known.remove(&path).expect("known");
             tracing::info!(file = %path.display(), "removed: retracting its rows");
-            events.extend(
-                units
-                    .into_iter()
-                    .map(|unit| UnitEvent { unit, load: false }),
-            );
+            events.extend(units.into_iter().map(|unit| UnitEvent {
+                unit,
+                change: UnitChange::Remove,
+            }));
         }
         for (path, print) in found {
             let unchanged = self
@@ -671,12 +712,12 @@ impl Feeder {
             for unit in old.iter().filter(|u| !units.contains(u)) {
                 events.push(UnitEvent {
                     unit: unit.clone(),
-                    load: false,
+                    change: UnitChange::Remove,
                 });
             }
             events.extend(units.iter().map(|unit| UnitEvent {
                 unit: unit.clone(),
-                load: true,
+                change: UnitChange::Load,
             }));
             self.known.insert(path, (print, units));
         }

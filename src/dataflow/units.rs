@@ -48,11 +48,18 @@ impl Unit {
     }
 }
 
-/// A change to a unit: (re)load it from its current contents, or remove it.
+/// A change to a unit.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UnitEvent {
     pub unit: Unit,
-    pub load: bool,
+    pub change: UnitChange,
+}
+
+/// What happens to a unit: its rows are retracted, or (re)loaded from its current contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum UnitChange {
+    Remove,
+    Load,
 }
 
 /// What a unit contributes to the analysis.
@@ -147,7 +154,7 @@ impl Evaluator {
             change.push((problem(message), -1));
         }
         let retract = |old: Contributions| old.into_iter().map(|(c, n)| (c, -n));
-        if !event.load {
+        if event.change == UnitChange::Remove {
             change.extend(retract(self.current.remove(unit).unwrap_or_default()));
             return change;
         }

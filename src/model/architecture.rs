@@ -191,7 +191,7 @@ impl Arch {
     pub fn paper_outputs(self) -> usize {
         match self {
             Arch::ConvNet | Arch::AuNet => crate::pitchset::PIANO_KEYS,
-            Arch::SmallConvNet => 23,
+            Arch::SmallConvNet => crate::corpus::fluid::FLUID_NOTES,
         }
     }
 

@@ -14,8 +14,8 @@ use std::path::Path;
 use prost::Message;
 
 use super::architecture::Architecture;
-use super::layers::{Activation, BATCH_NORM_EPSILON, Layer, Shape};
-use super::summary::{ModelError, summarize};
+use super::layers::{Activation, BATCH_NORM_EPSILON, Layer, Padding, Shape};
+use super::summary::{LayerRow, ModelError, summarize};
 use super::weights::Weights;
 use crate::sink::{SinkError, write_atomically};
 
@@ -198,144 +198,36 @@ pub fn build_model(arch: &Architecture, weights: &Weights) -> Result<ModelProto,
     let mut current = INPUT_NAME.to_string();
     let mut taps: HashMap<&str, String> = HashMap::new();
     let mut final_shape = arch.input;
-    let rows_by_layer: HashMap<usize, &super::summary::LayerRow> = rows
+    let rows_by_layer: HashMap<usize, &LayerRow> = rows
         .iter()
         .filter_map(|r| r.layer.map(|i| (i, r)))
         .collect();
     for (index, layer) in arch.layers.iter().enumerate() {
-        // Taps have no row of their own: they name the current tensor for a later Concat.
-        if let Layer::Tap(tap) = layer {
-            taps.insert(tap, current.clone());
-            continue;
-        }
-        let row = rows_by_layer[&index];
-        let out = format!("t{index}");
-        let name = |suffix: &str| format!("{index}.{suffix}");
-        let produced = match *layer {
-            Layer::Conv {
-                out_channels,
-                kernel: (kh, kw),
-                stride: (sh, sw),
-                padding,
-                bias,
-                activation,
-            } => {
-                let c = row.input.channels();
-                let w = g.weight(&name("weight"), &[out_channels, c, kh, kw])?;
-                let mut inputs = vec![current.clone(), w];
-                if bias {
-                    inputs.push(g.weight(&name("bias"), &[out_channels])?);
-                }
-                let (ph, pw) = padding.amounts((kh, kw));
-                let conv_out = format!("{out}_conv");
-                let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-                g.node(
-                    "Conv",
-                    &inputs,
-                    &conv_out,
-                    vec![
-                        ints("kernel_shape", &[kh as i64, kw as i64]),
-                        ints("strides", &[sh as i64, sw as i64]),
-                        ints("pads", &[ph as i64, pw as i64, ph as i64, pw as i64]),
-                    ],
-                );
-                if g.activation(activation, &conv_out, &out) {
-                    out.clone()
-                } else {
-                    conv_out
-                }
-            }
-            Layer::BatchNorm => {
-                let c = row.input.channels();
-                let params: Vec<String> = ["weight", "bias", "running_mean", "running_var"]
-                    .iter()
-                    .map(|p| g.weight(&name(p), &[c]))
-                    .collect::<Result<_, _>>()?;
-                let mut inputs = vec![current.as_str()];
-                inputs.extend(params.iter().map(String::as_str));
-                g.node(
-                    "BatchNormalization",
-                    &inputs,
-                    &out,
-                    vec![float("epsilon", BATCH_NORM_EPSILON)],
-                );
-                out.clone()
-            }
-            Layer::Activation(a) => {
-                g.activation(a, &current, &out);
-                out.clone()
-            }
-            Layer::MaxPool { kernel: (kh, kw) } => {
-                let k = [kh as i64, kw as i64];
-                g.node(
-                    "MaxPool",
-                    &[&current],
-                    &out,
-                    vec![ints("kernel_shape", &k), ints("strides", &k)],
-                );
-                out.clone()
+        match layer {
+            // Taps have no row of their own: they name the current tensor for a later Concat.
+            Layer::Tap(tap) => {
+                taps.insert(tap, current.clone());
             }
             // Inference mode: dropout is the identity.
-            Layer::Dropout { .. } => continue,
-            Layer::Tap(_) => unreachable!("handled above"),
-            Layer::Dense {
-                units,
-                bias,
-                activation,
-            } => {
-                let n = row.input.numel();
-                let flat = if matches!(row.input, Shape::Map(..)) {
-                    let flat = format!("{out}_flat");
-                    g.node("Flatten", &[&current], &flat, vec![int("axis", 1)]);
-                    flat
-                } else {
-                    current.clone()
-                };
-                let w = g.weight(&name("weight"), &[units, n])?;
-                let mut inputs = vec![flat, w];
-                if bias {
-                    inputs.push(g.weight(&name("bias"), &[units])?);
-                }
-                let gemm_out = format!("{out}_gemm");
-                let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-                g.node("Gemm", &inputs, &gemm_out, vec![int("transB", 1)]);
-                if g.activation(activation, &gemm_out, &out) {
-                    out.clone()
-                } else {
-                    gemm_out
-                }
-            }
-            Layer::Upscale { factor: (fh, fw) } => {
-                let scales = format!("{out}_scales");
-                g.initializers.push(TensorProto {
-                    name: Some(scales.clone()),
-                    dims: vec![4],
-                    data_type: Some(DataType::Float as i32),
-                    float_data: vec![1.0, 1.0, fh as f32, fw as f32],
-                    ..Default::default()
-                });
-                // Nearest neighbour, each input pixel repeated: torch's nn.Upsample(nearest).
-                g.node(
-                    "Resize",
-                    &[&current, "", &scales],
-                    &out,
-                    vec![
-                        string("mode", "nearest"),
-                        string("coordinate_transformation_mode", "asymmetric"),
-                        string("nearest_mode", "floor"),
-                    ],
-                );
-                out.clone()
-            }
+            Layer::Dropout { .. } => {}
             Layer::Concat(tap) => {
                 // summarize() has checked that the tap exists.
-                let skip = taps[tap].clone();
-                g.node("Concat", &[&current, &skip], &out, vec![int("axis", 1)]);
-                out.clone()
+                let out = format!("t{index}");
+                g.node(
+                    "Concat",
+                    &[&current, &taps[tap]],
+                    &out,
+                    vec![int("axis", 1)],
+                );
+                current = out;
+                final_shape = rows_by_layer[&index].output;
             }
-        };
-        current = produced;
-        final_shape = row.output;
+            _ => {
+                let row = rows_by_layer[&index];
+                current = g.layer(index, layer, row, &current)?;
+                final_shape = row.output;
+            }
+        }
     }
     // Name the last tensor `probabilities`.
     g.node("Identity", &[&current], OUTPUT_NAME, vec![]);
@@ -350,13 +242,174 @@ pub fn build_model(arch: &Architecture, weights: &Weights) -> Result<ModelProto,
     let outputs = match final_shape {
         Shape::Vector(n) | Shape::Map(_, _, n) => n,
     };
+    Ok(model_proto(arch, graph, outputs))
+}
+
+impl GraphBuilder<'_> {
+    /// Adds the nodes of layer `index` (not a tap, dropout or concat), which reads tensor
+    /// `input` of the shape in `row`; returns the name of the tensor it produces.
+    fn layer(
+        &mut self,
+        index: usize,
+        layer: &Layer,
+        row: &LayerRow,
+        input: &str,
+    ) -> Result<String, ExportError> {
+        let out = format!("t{index}");
+        let name = |suffix: &str| format!("{index}.{suffix}");
+        match *layer {
+            Layer::Conv {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                bias,
+                activation,
+            } => {
+                let w = self.weight(
+                    &name("weight"),
+                    &[out_channels, row.input.channels(), kernel.0, kernel.1],
+                )?;
+                let b = if bias {
+                    Some(self.weight(&name("bias"), &[out_channels])?)
+                } else {
+                    None
+                };
+                let conv_out = format!("{out}_conv");
+                self.conv(
+                    input,
+                    &w,
+                    b.as_deref(),
+                    (kernel, stride, padding),
+                    &conv_out,
+                );
+                Ok(self.activated(activation, conv_out, out))
+            }
+            Layer::BatchNorm => {
+                let c = row.input.channels();
+                let params: Vec<String> = ["weight", "bias", "running_mean", "running_var"]
+                    .iter()
+                    .map(|p| self.weight(&name(p), &[c]))
+                    .collect::<Result<_, _>>()?;
+                let mut inputs = vec![input];
+                inputs.extend(params.iter().map(String::as_str));
+                let epsilon = float("epsilon", BATCH_NORM_EPSILON);
+                self.node("BatchNormalization", &inputs, &out, vec![epsilon]);
+                Ok(out)
+            }
+            Layer::Activation(a) => {
+                self.activation(a, input, &out);
+                Ok(out)
+            }
+            Layer::MaxPool { kernel: (kh, kw) } => {
+                let k = [kh as i64, kw as i64];
+                let attributes = vec![ints("kernel_shape", &k), ints("strides", &k)];
+                self.node("MaxPool", &[input], &out, attributes);
+                Ok(out)
+            }
+            Layer::Dense {
+                units,
+                bias,
+                activation,
+            } => {
+                let gemm_out = self.dense(&name, row, input, units, bias, &out)?;
+                Ok(self.activated(activation, gemm_out, out))
+            }
+            Layer::Upscale { factor } => {
+                self.upscale(input, factor, &out);
+                Ok(out)
+            }
+            Layer::Tap(_) | Layer::Dropout { .. } | Layer::Concat(_) => {
+                unreachable!("build_model handles taps, dropout and concatenation")
+            }
+        }
+    }
+
+    /// A 2-D convolution of `input` with weight `w` (and bias `b`) into `out`.
+    fn conv(
+        &mut self,
+        input: &str,
+        w: &str,
+        b: Option<&str>,
+        (kernel, stride, padding): ((usize, usize), (usize, usize), Padding),
+        out: &str,
+    ) {
+        let (ph, pw) = padding.amounts(kernel);
+        let mut inputs = vec![input, w];
+        inputs.extend(b);
+        let attributes = vec![
+            ints("kernel_shape", &[kernel.0 as i64, kernel.1 as i64]),
+            ints("strides", &[stride.0 as i64, stride.1 as i64]),
+            ints("pads", &[ph as i64, pw as i64, ph as i64, pw as i64]),
+        ];
+        self.node("Conv", &inputs, out, attributes);
+    }
+
+    /// A dense layer (flattening a feature map first); returns its pre-activation tensor.
+    fn dense(
+        &mut self,
+        name: &dyn Fn(&str) -> String,
+        row: &LayerRow,
+        input: &str,
+        units: usize,
+        bias: bool,
+        out: &str,
+    ) -> Result<String, ExportError> {
+        let flat = if matches!(row.input, Shape::Map(..)) {
+            let flat = format!("{out}_flat");
+            self.node("Flatten", &[input], &flat, vec![int("axis", 1)]);
+            flat
+        } else {
+            input.to_string()
+        };
+        let w = self.weight(&name("weight"), &[units, row.input.numel()])?;
+        let mut inputs = vec![flat, w];
+        if bias {
+            inputs.push(self.weight(&name("bias"), &[units])?);
+        }
+        let gemm_out = format!("{out}_gemm");
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        self.node("Gemm", &inputs, &gemm_out, vec![int("transB", 1)]);
+        Ok(gemm_out)
+    }
+
+    /// Nearest-neighbour upscaling, each input pixel repeated: torch's nn.Upsample(nearest).
+    fn upscale(&mut self, input: &str, (fh, fw): (usize, usize), out: &str) {
+        let scales = format!("{out}_scales");
+        self.initializers.push(TensorProto {
+            name: Some(scales.clone()),
+            dims: vec![4],
+            data_type: Some(DataType::Float as i32),
+            float_data: vec![1.0, 1.0, fh as f32, fw as f32],
+            ..Default::default()
+        });
+        let attributes = vec![
+            string("mode", "nearest"),
+            string("coordinate_transformation_mode", "asymmetric"),
+            string("nearest_mode", "floor"),
+        ];
+        self.node("Resize", &[input, "", &scales], out, attributes);
+    }
+
+    /// `pre` through `activation` into `out`; `pre` itself when the activation is the identity.
+    fn activated(&mut self, activation: Activation, pre: String, out: String) -> String {
+        if self.activation(activation, &pre, &out) {
+            out
+        } else {
+            pre
+        }
+    }
+}
+
+/// The model around `graph`: opset, producer, and the metadata saying what its outputs mean.
+fn model_proto(arch: &Architecture, graph: GraphProto, outputs: usize) -> ModelProto {
     let metadata = super::metadata::ModelMetadata {
         architecture: Some(arch.name.to_string()),
         lowest_pitch: arch.lowest_pitch,
         outputs: Some(outputs),
         fps: arch.fps,
     };
-    Ok(ModelProto {
+    ModelProto {
         ir_version: Some(IR_VERSION),
         metadata_props: metadata
             .to_props()
@@ -374,7 +427,7 @@ pub fn build_model(arch: &Architecture, weights: &Weights) -> Result<ModelProto,
         producer_version: Some(env!("CARGO_PKG_VERSION").into()),
         graph: Some(graph),
         ..Default::default()
-    })
+    }
 }
 
 /// Writes the ONNX model of `arch` with `weights` to `path`, atomically.

@@ -14,7 +14,8 @@ use super::layout::{Layout, manifest_path};
 use super::selection::best_epoch;
 use super::spec::{CorpusSpec, NetworkSpec, PipelineSpec};
 use super::stages::{
-    RunRecord, StageRecord, finished, hash_file, hash_tree, mark_finished, stage_key, tool_versions,
+    RunRecord, StageRecord, StageStatus, finished, hash_file, hash_tree, mark_finished, stage_key,
+    tool_versions,
 };
 use crate::dataflow::units::EvaluationOptions;
 use crate::dataflow::{AnalysisOptions, ClusterOptions, TruthSource};
@@ -127,7 +128,7 @@ pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Opt
     stages.push(StageRecord {
         stage: "figures and report".into(),
         key: String::new(),
-        status: "ran".into(),
+        status: StageStatus::Ran,
         seconds: figures_started.elapsed().as_secs_f64(),
         inputs: BTreeMap::new(),
     });
@@ -176,7 +177,7 @@ where
 {
     if let Some(mut record) = finished(dir, key) {
         tracing::info!(stage, "up to date: skipped");
-        record.status = "skipped".into();
+        record.status = StageStatus::Skipped;
         record.seconds = 0.0;
         return Ok(record);
     }
@@ -187,7 +188,7 @@ where
     let record = StageRecord {
         stage: stage.to_string(),
         key: key.to_string(),
-        status: "ran".into(),
+        status: StageStatus::Ran,
         seconds: started.elapsed().as_secs_f64(),
         inputs,
     };

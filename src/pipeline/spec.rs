@@ -448,7 +448,10 @@ impl PipelineSpec {
     /// from C#3 (49); the piano networks 88 from A0.
     pub fn output_range(&self) -> (usize, u8) {
         match self.corpus {
-            CorpusSpec::Fluid { .. } => (23, 49),
+            CorpusSpec::Fluid { .. } => {
+                use crate::corpus::fluid::{FLUID_LOW, FLUID_NOTES};
+                (FLUID_NOTES, FLUID_LOW)
+            }
             _ => (88, 21),
         }
     }

@@ -66,13 +66,30 @@ pub fn stage_key<P: Serialize>(
     hex::encode(hasher.finalize())
 }
 
+/// Whether a stage did its work in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageStatus {
+    Ran,
+    /// Up to date: its key and inputs are unchanged.
+    Skipped,
+}
+
+impl std::fmt::Display for StageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            StageStatus::Ran => "ran",
+            StageStatus::Skipped => "skipped",
+        })
+    }
+}
+
 /// What a finished stage leaves behind (`stage.json`), and what the run record lists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageRecord {
     pub stage: String,
     pub key: String,
-    /// `ran`, or `skipped` (up to date).
-    pub status: String,
+    pub status: StageStatus,
     pub seconds: f64,
     /// Input name -> SHA-256.
     pub inputs: BTreeMap<String, String>,
@@ -114,10 +131,22 @@ pub fn tool_versions() -> BTreeMap<String, String> {
     if let Ok(path) = std::env::var("ORT_DYLIB_PATH") {
         tools.insert("onnxruntime_library".into(), path);
     }
-    tools.insert("timely".into(), "0.26".into());
-    tools.insert("differential-dataflow".into(), "0.19".into());
-    #[cfg(feature = "train")]
-    tools.insert("tch".into(), "0.26 (libtorch 2.13)".into());
+    for (name, version) in env!("ENTANGLE_LOCKED_VERSIONS")
+        .split(';')
+        .filter_map(|pair| pair.split_once('='))
+    {
+        tools.insert(name.into(), version.into());
+    }
+    // The trainer's tch and libtorch, when it is built (pipelines that train need it).
+    if let Ok(trainer) = crate::trainer::train_binary()
+        && let Ok(out) = std::process::Command::new(trainer)
+            .arg("--versions")
+            .output()
+        && out.status.success()
+        && let Ok(versions) = serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout)
+    {
+        tools.extend(versions);
+    }
     if let Ok(out) = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -76,3 +76,54 @@ pub fn succeeded(out: Output) -> Output {
     );
     out
 }
+
+/// A type-0 MIDI file with the notes (onset s, offset s, pitch) at 120 bpm, 480 ticks a beat.
+#[allow(dead_code)]
+pub fn midi(notes: &[(f64, f64, u8)]) -> Vec<u8> {
+    use midly::num::{u4, u7, u15, u28};
+    use midly::{Format, Header, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
+    let mut events: Vec<(u32, bool, u8)> = notes
+        .iter()
+        .flat_map(|&(on, off, p)| {
+            [
+                ((on * 960.0) as u32, true, p),
+                ((off * 960.0) as u32, false, p),
+            ]
+        })
+        .collect();
+    events.sort();
+    let mut track = Vec::new();
+    let mut now = 0;
+    for (tick, on, key) in events {
+        let message = if on {
+            MidiMessage::NoteOn {
+                key: u7::new(key),
+                vel: u7::new(80),
+            }
+        } else {
+            MidiMessage::NoteOff {
+                key: u7::new(key),
+                vel: u7::new(0),
+            }
+        };
+        track.push(TrackEvent {
+            delta: u28::new(tick - now),
+            kind: TrackEventKind::Midi {
+                channel: u4::new(0),
+                message,
+            },
+        });
+        now = tick;
+    }
+    track.push(TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(midly::MetaMessage::EndOfTrack),
+    });
+    let smf = Smf {
+        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(480))),
+        tracks: vec![track],
+    };
+    let mut bytes = Vec::new();
+    smf.write_std(&mut bytes).unwrap();
+    bytes
+}

@@ -4,7 +4,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use entangle::model::weights::{Role, parameter_specs};
 use entangle::model::{Weights, convnet, small_convnet};
-use entangle::train::{OptimizerState, TchNet, TrainConfig};
+use entangle_train::{OptimizerState, TchNet, TrainConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
 fn bench(c: &mut Criterion) {

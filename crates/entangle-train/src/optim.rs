@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use tch::Tensor;
 
 use super::net::TchNet;
-use crate::protocol::Optimizer;
+use entangle::protocol::Optimizer;
 
 const ADAM_BETA1: f64 = 0.9;
 const ADAM_BETA2: f64 = 0.999;

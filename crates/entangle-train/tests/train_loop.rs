@@ -1,7 +1,6 @@
 //! The training loop on real rendered audio (FluidR3_GM), on CPU: SmallConvNet learns a small
 //! FLUID-style set, ConvNet's loss goes down, an interrupted run resumes to the same weights,
 //! and bad set-ups are refused with clear messages.
-#![cfg(feature = "train")]
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +9,7 @@ use entangle::corpus::manifest::write_manifest;
 use entangle::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
 use entangle::labels::Note;
 use entangle::model::{convnet, small_convnet};
-use entangle::train::{
+use entangle_train::{
     FitOptions, FrameData, Optimizer, OutputBias, Start, TrainConfig, TrainError, fit,
 };
 

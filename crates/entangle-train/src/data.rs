@@ -6,9 +6,9 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::fit::TrainError;
-use crate::corpus::manifest::{ManifestRow, read_manifest};
-use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams, context_window};
-use crate::labels::{PianoRoll, ReadOptions, read_notes};
+use entangle::corpus::manifest::{ManifestRow, read_manifest};
+use entangle::features::{Spectrogram, SpectrogramComputer, SpectrogramParams, context_window};
+use entangle::labels::{PianoRoll, ReadOptions, read_notes};
 
 /// One split of a corpus: spectrograms and their label rolls.
 pub struct FrameData {

@@ -1,7 +1,7 @@
 //! Carries out a [`TrainJob`]: loads the manifest's train and validation splits and fits the
 //! network; what the `entangle-train` process does.
 
-use crate::protocol::TrainJob;
+use entangle::protocol::TrainJob;
 
 use super::{EpochRecord, FitOptions, FrameData, fit, torch_device};
 

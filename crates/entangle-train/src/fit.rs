@@ -18,14 +18,14 @@ use tch::{Device, Kind, Reduction, Tensor};
 use super::data::{FrameData, InputLayout};
 use super::net::TchNet;
 use super::optim::OptimizerState;
-use crate::analysis::FrameCounts;
-use crate::model::layers::Shape;
-use crate::model::weights::{Role, parameter_specs};
-use crate::model::{Architecture, Weights, export_onnx};
-use crate::pitchset::PitchSet;
-use crate::protocol::{OutputBias, Selection};
-pub use crate::protocol::{Start, TrainConfig, last_checkpoint};
-use crate::sink::write_atomically;
+use entangle::analysis::FrameCounts;
+use entangle::model::layers::Shape;
+use entangle::model::weights::{Role, parameter_specs};
+use entangle::model::{Architecture, Weights, export_onnx};
+use entangle::pitchset::PitchSet;
+use entangle::protocol::{OutputBias, Selection};
+pub use entangle::protocol::{Start, TrainConfig, last_checkpoint};
+use entangle::sink::write_atomically;
 
 /// How a training run is carried out (as opposed to what it trains: [`TrainConfig`]).
 #[derive(Debug, Clone, Copy)]
@@ -69,15 +69,15 @@ pub enum TrainError {
     #[error("{0}")]
     Data(String),
     #[error(transparent)]
-    Manifest(#[from] crate::corpus::manifest::ManifestError),
+    Manifest(#[from] entangle::corpus::manifest::ManifestError),
     #[error("{}: the {split} split is empty", manifest.display())]
     EmptySplit { manifest: PathBuf, split: String },
     #[error(transparent)]
-    Audio(#[from] crate::audio::AudioError),
+    Audio(#[from] entangle::audio::AudioError),
     #[error(transparent)]
-    Labels(#[from] crate::labels::LabelError),
+    Labels(#[from] entangle::labels::LabelError),
     #[error(transparent)]
-    Spectrogram(#[from] crate::features::ParamsError),
+    Spectrogram(#[from] entangle::features::ParamsError),
     #[error("{labels}: pitch {pitch} does not fit {outputs} outputs starting at {lowest_pitch}")]
     PitchOutsideOutputs {
         labels: String,
@@ -98,9 +98,9 @@ pub enum TrainError {
     #[error("{path}: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
     #[error(transparent)]
-    Export(#[from] crate::model::ExportError),
+    Export(#[from] entangle::model::ExportError),
     #[error(transparent)]
-    Model(#[from] crate::model::ModelError),
+    Model(#[from] entangle::model::ModelError),
 }
 
 /// A xorshift64* stream; training's only source of randomness besides libtorch's (dropout),
@@ -273,7 +273,7 @@ fn input_layout(arch: &Architecture, train: &FrameData) -> Result<InputLayout, T
         }
     };
     // Units per frame: a dense layer's width, or the width of AUNet's last feature map.
-    let outputs = match crate::model::summarize(arch)?.last().map(|r| r.output) {
+    let outputs = match entangle::model::summarize(arch)?.last().map(|r| r.output) {
         Some(Shape::Vector(n)) => n,
         Some(Shape::Map(_, _, w)) => w,
         None => 0,
@@ -339,7 +339,7 @@ fn set_prior_bias(
     };
     weights
         .tensors
-        .insert(name, crate::model::Tensor { shape, data });
+        .insert(name, entangle::model::Tensor { shape, data });
     Ok(())
 }
 
@@ -372,7 +372,7 @@ fn restore_checkpoint(
             .map_err(|e| checkpoint_error(&tensors_path, e.to_string()))?;
         weights
             .tensors
-            .insert(name, crate::model::Tensor { shape, data });
+            .insert(name, entangle::model::Tensor { shape, data });
     }
     optimizer.to_device(device);
     optimizer.steps = state.steps;

@@ -1,11 +1,10 @@
 //! tch (libtorch) and ONNX Runtime on the same weights, for all three networks, in
 //! inference mode: the exported graph computes what the training stage's network computes.
-#![cfg(feature = "train")]
 
 use entangle::infer::{InferenceOptions, OnnxModel};
 use entangle::model::layers::Shape;
 use entangle::model::{Weights, aunet, convnet, export_onnx, small_convnet};
-use entangle::train::TchNet;
+use entangle_train::TchNet;
 
 #[test]
 fn tch_and_onnx_runtime_agree_for_all_three_networks() {

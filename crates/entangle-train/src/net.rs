@@ -1,5 +1,5 @@
 //! An [`Architecture`] run by libtorch. Parameters live in a tch `VarStore` under the names
-//! of [`crate::model::weights`] (`"{layer}.weight"`, ...), so [`Weights`] move between tch,
+//! of [`entangle::model::weights`] (`"{layer}.weight"`, ...), so [`Weights`] move between tch,
 //! checkpoints and the ONNX exporter without a mapping table. The forward pass interprets the
 //! layer list with libtorch's functional ops, the same list the ONNX graph is built from.
 
@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use tch::{Device, Kind, Tensor, nn};
 
-use crate::model::layers::{Activation, BATCH_NORM_EPSILON, Layer};
-use crate::model::summary::ModelError;
-use crate::model::weights::{Role, Tensor as WeightTensor, Weights, parameter_specs};
-use crate::model::{Architecture, summary::output_activation};
+use entangle::model::layers::{Activation, BATCH_NORM_EPSILON, Layer};
+use entangle::model::summary::ModelError;
+use entangle::model::weights::{Role, Tensor as WeightTensor, Weights, parameter_specs};
+use entangle::model::{Architecture, summary::output_activation};
 
 /// Momentum of the batch-norm running statistics (torch's default).
 const BATCH_NORM_MOMENTUM: f64 = 0.1;

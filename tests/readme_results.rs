@@ -1,0 +1,170 @@
+//! The README's Results against the runs they come from: every test P / R / F, interval
+//! count, isolated-note count and shared / unshared exact proportion quoted in a Results
+//! section must be the one in that run's `report.md` (committed in
+//! `pipelines/results/NAME/`, generated from the run's tables). A README edited by hand, or a
+//! rerun whose numbers were not carried over, fails here.
+
+use std::collections::BTreeMap;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The README section `### {title}...` up to the next heading, without emphasis marks.
+fn readme_section(title: &str) -> String {
+    let readme = read("README.md");
+    let start = readme
+        .find(&format!("### {title}"))
+        .unwrap_or_else(|| panic!("README has no section {title}"));
+    let rest = &readme[start + 4..];
+    let end = rest.find("\n#").unwrap_or(rest.len());
+    rest[..end].replace("**", "")
+}
+
+/// `value` (as the report prints it, 4 decimals) at `decimals`, either way the rounding of
+/// the unrounded table value can go.
+fn roundings(value: f64, decimals: usize) -> Vec<String> {
+    [-0.00005, 0.0, 0.00005]
+        .iter()
+        .map(|d| format!("{:.*}", decimals, value + d))
+        .collect()
+}
+
+/// Test-split (P, R, F) per network of a report's framewise metrics table.
+fn test_prf(report: &str) -> BTreeMap<String, [f64; 3]> {
+    report
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+        .filter(|c| c.len() > 8 && c[2] == "test")
+        .map(|c| {
+            let f = |i: usize| c[i].parse::<f64>().unwrap();
+            (c[1].to_string(), [f(6), f(7), f(8)])
+        })
+        .collect()
+}
+
+/// Per network of a report's findings: the lines under its `**name**` heading.
+fn findings(report: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let section = report.split("## Findings").nth(1).unwrap_or_default();
+    for block in section.split("\n**").skip(1) {
+        if let Some((name, body)) = block.split_once("**") {
+            out.insert(name.to_string(), body.to_string());
+        }
+    }
+    out
+}
+
+/// The numbers in `line` after `prefix`, up to `of`: "Intervals: 228 / 173 / 140 of" ->
+/// [228, 173, 140].
+fn counts_after(text: &str, prefix: &str) -> Vec<u64> {
+    let line = text
+        .lines()
+        .find(|l| l.contains(prefix))
+        .unwrap_or_default();
+    let after = line.split(prefix).nth(1).unwrap_or_default();
+    after
+        .split(" of ")
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect()
+}
+
+fn assert_quoted(section: &str, what: &str, choices: &[String]) {
+    assert!(
+        choices.iter().any(|c| section.contains(c.as_str())),
+        "README quotes none of {choices:?} for {what}"
+    );
+}
+
+/// Every network's test P / R / F, at the README's precision.
+fn check_prf(title: &str, run: &str, decimals: usize) {
+    let section = readme_section(title);
+    let report = read(&format!("pipelines/results/{run}/report.md"));
+    let prf = test_prf(&report);
+    assert!(!prf.is_empty(), "{run}: no test rows in report.md");
+    for (network, [p, r, f]) in prf {
+        let mut choices = Vec::new();
+        for p in roundings(p, decimals) {
+            for r in roundings(r, decimals) {
+                for f in roundings(f, decimals) {
+                    choices.push(format!("{p} / {r} / {f}"));
+                }
+            }
+        }
+        choices.sort();
+        choices.dedup();
+        assert_quoted(
+            &section,
+            &format!("{run} {network} test P / R / F"),
+            &choices,
+        );
+    }
+}
+
+/// Per seed instance `family-sN`, in seed order, the counts of `prefix` joined as the README
+/// writes them ("228 / 238 / 235").
+fn per_seed(report: &str, family: &str, prefix: &str, index: usize) -> String {
+    let findings = findings(report);
+    (0..)
+        .map(|s| format!("{family}-s{s}"))
+        .take_while(|n| findings.contains_key(n))
+        .map(|n| counts_after(&findings[&n], prefix)[index].to_string())
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+#[test]
+fn fluid_combi_numbers_are_the_runs() {
+    check_prf("FLUID-COMBI", "fluid-combi", 2);
+    let section = readme_section("FLUID-COMBI");
+    let report = read("pipelines/results/fluid-combi/report.md");
+    for family in ["smallconvnet", "convnet"] {
+        let notes = per_seed(&report, family, "Isolated notes: ", 0);
+        assert_quoted(&section, family, &[format!("{notes} of 23")]);
+    }
+}
+
+#[test]
+fn fluid_isol_numbers_are_the_runs() {
+    check_prf("FLUID-ISOL", "fluid-isol", 2);
+    let section = readme_section("FLUID-ISOL");
+    let report = read("pipelines/results/fluid-isol/report.md");
+    for family in ["smallconvnet", "convnet"] {
+        for (threshold, index) in [("| >= 50 % |", 0), ("| >= 90 % |", 1), ("| >= 99 % of", 2)] {
+            let counts = per_seed(&report, family, "Intervals: ", index);
+            let row = section
+                .lines()
+                .find(|l| l.contains(threshold))
+                .unwrap_or_else(|| panic!("no README row for {threshold}"));
+            assert!(
+                row.contains(&counts),
+                "{family} {threshold}: {counts} not in {row}"
+            );
+        }
+    }
+}
+
+#[test]
+fn synth_mus_numbers_are_the_runs() {
+    check_prf("SYNTH-MUS", "synth-mus", 3);
+    let section = readme_section("SYNTH-MUS");
+    let report = read("pipelines/results/synth-mus/report.md");
+    for (network, body) in findings(&report) {
+        let line = body
+            .lines()
+            .find(|l| l.contains("Exact proportion"))
+            .unwrap();
+        for kind in ["shared combinations ", "unshared "] {
+            let value: f64 = line.split(kind).nth(1).unwrap()[..5].parse().unwrap();
+            assert_quoted(
+                &section,
+                &format!("{network} {kind}exact proportion"),
+                &[format!("{value:.3}")],
+            );
+        }
+    }
+}
