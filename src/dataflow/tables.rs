@@ -5,13 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, ListBuilder, RecordBatch, StringBuilder,
-    UInt8Builder, UInt32Builder, UInt64Builder,
-};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -22,6 +17,9 @@ use super::truth::TrainCombinations;
 use crate::analysis::metrics::{FrameCounts, FrameMetrics};
 use crate::pitchset::{PitchSet, note_name};
 use crate::sink::checksum::{Checksummed, close_with_checksum};
+use crate::sink::rows::{
+    CombinationRow, FrameMetricsRow, PitchErrorRow, SplitMetricsRow, TableRow,
+};
 use crate::sink::{Durability, SinkError, write_atomically_with};
 
 /// File names of the tables in an analysis directory.
@@ -30,93 +28,6 @@ pub const ADDITIONS: &str = "additions.parquet";
 pub const OMISSIONS: &str = "omissions.parquet";
 pub const FRAME_METRICS: &str = "frame_metrics.parquet";
 pub const SPLIT_METRICS: &str = "split_metrics.parquet";
-
-/// Column builders of one table, in schema order.
-struct TableBuilder {
-    fields: Vec<Field>,
-    columns: Vec<Box<dyn arrow::array::ArrayBuilder>>,
-}
-
-impl TableBuilder {
-    fn new(columns: &[(&str, DataType)]) -> Self {
-        let fields = columns
-            .iter()
-            .map(|(name, t)| Field::new(*name, t.clone(), false))
-            .collect();
-        let columns = columns
-            .iter()
-            .map(|(_, t)| -> Box<dyn arrow::array::ArrayBuilder> {
-                match t {
-                    DataType::Utf8 => Box::new(StringBuilder::new()),
-                    DataType::UInt8 => Box::new(UInt8Builder::new()),
-                    DataType::UInt32 => Box::new(UInt32Builder::new()),
-                    DataType::UInt64 => Box::new(UInt64Builder::new()),
-                    DataType::Float64 => Box::new(Float64Builder::new()),
-                    DataType::Boolean => Box::new(BooleanBuilder::new()),
-                    DataType::List(_) => {
-                        Box::new(ListBuilder::new(UInt8Builder::new()).with_field(pitch_item()))
-                    }
-                    other => unreachable!("no builder for {other}"),
-                }
-            })
-            .collect();
-        Self { fields, columns }
-    }
-
-    /// Lets column `i` hold nulls.
-    fn nullable(mut self, i: usize) -> Self {
-        self.fields[i] = self.fields[i].clone().with_nullable(true);
-        self
-    }
-
-    fn builder<B: 'static>(&mut self, i: usize) -> &mut B {
-        self.columns[i]
-            .as_any_mut()
-            .downcast_mut::<B>()
-            .expect("column type matches the schema")
-    }
-
-    fn str(&mut self, i: usize, v: &str) {
-        self.builder::<StringBuilder>(i).append_value(v);
-    }
-    fn u8(&mut self, i: usize, v: u8) {
-        self.builder::<UInt8Builder>(i).append_value(v);
-    }
-    fn u32(&mut self, i: usize, v: u32) {
-        self.builder::<UInt32Builder>(i).append_value(v);
-    }
-    fn u64(&mut self, i: usize, v: u64) {
-        self.builder::<UInt64Builder>(i).append_value(v);
-    }
-    fn f64(&mut self, i: usize, v: f64) {
-        self.builder::<Float64Builder>(i).append_value(v);
-    }
-    fn opt_u64(&mut self, i: usize, v: Option<u64>) {
-        self.builder::<UInt64Builder>(i).append_option(v);
-    }
-    fn opt_bool(&mut self, i: usize, v: Option<bool>) {
-        self.builder::<BooleanBuilder>(i).append_option(v);
-    }
-    fn pitches(&mut self, i: usize, set: PitchSet) {
-        let list = self.builder::<ListBuilder<UInt8Builder>>(i);
-        list.values().append_slice(&set.to_vec());
-        list.append(true);
-    }
-
-    fn finish(mut self) -> RecordBatch {
-        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(|c| c.finish()).collect();
-        RecordBatch::try_new(Arc::new(Schema::new(self.fields)), arrays)
-            .expect("columns match the schema")
-    }
-}
-
-fn pitch_item() -> Arc<Field> {
-    Arc::new(Field::new("item", DataType::UInt8, false))
-}
-
-fn pitch_list() -> DataType {
-    DataType::List(pitch_item())
-}
 
 fn ratio(num: u64, den: u64) -> f64 {
     if den == 0 {
@@ -149,59 +60,37 @@ fn combination_counts(state: &TableState) -> BTreeMap<(&str, &str, PitchSet), [u
 }
 
 fn combinations_batch(state: &TableState, train: Option<&TrainCombinations>) -> RecordBatch {
-    let mut t = TableBuilder::new(&[
-        ("model", DataType::Utf8),
-        ("split", DataType::Utf8),
-        ("combination", pitch_list()),
-        ("name", DataType::Utf8),
-        ("polyphony", DataType::UInt8),
-        ("frames", DataType::UInt64),
-        ("exact", DataType::UInt64),
-        ("added", DataType::UInt64),
-        ("omitted", DataType::UInt64),
-        ("exact_ratio", DataType::Float64),
-        ("added_ratio", DataType::Float64),
-        ("omitted_ratio", DataType::Float64),
-        ("train_frames", DataType::UInt64),
-        ("shared", DataType::Boolean),
-    ])
-    .nullable(12)
-    .nullable(13);
-    for ((model, split, set), [frames, exact, added, omitted]) in combination_counts(state) {
-        // Without training labels whether a combination was seen in training is unknown
-        // (NULL), not "no".
-        let train_frames = train.map(|t| t.frames(set));
-        t.str(0, model);
-        t.str(1, split);
-        t.pitches(2, set);
-        t.str(3, &set.name());
-        t.u8(4, set.len() as u8);
-        t.u64(5, frames);
-        t.u64(6, exact);
-        t.u64(7, added);
-        t.u64(8, omitted);
-        t.f64(9, ratio(exact, frames));
-        t.f64(10, ratio(added, frames));
-        t.f64(11, ratio(omitted, frames));
-        t.opt_u64(12, train_frames);
-        t.opt_bool(13, train_frames.map(|n| n > 0));
-    }
-    t.finish()
+    let rows: Vec<CombinationRow> = combination_counts(state)
+        .into_iter()
+        .map(|((model, split, set), [frames, exact, added, omitted])| {
+            // Without training labels whether a combination was seen in training is unknown
+            // (NULL), not "no".
+            let train_frames = train.map(|t| t.frames(set));
+            CombinationRow {
+                model: model.into(),
+                split: split.into(),
+                combination: set.to_vec(),
+                name: set.name(),
+                polyphony: set.len() as u8,
+                frames,
+                exact,
+                added,
+                omitted,
+                exact_ratio: ratio(exact, frames),
+                added_ratio: ratio(added, frames),
+                omitted_ratio: ratio(omitted, frames),
+                train_frames,
+                shared: train_frames.map(|n| n > 0),
+            }
+        })
+        .collect();
+    CombinationRow::to_batch(&rows)
 }
 
 /// `additions` or `omissions`: which pitch, in how many of the combination's frames.
 fn pitch_errors_batch(state: &TableState, additions: bool) -> RecordBatch {
     let totals = combination_counts(state);
-    let mut t = TableBuilder::new(&[
-        ("model", DataType::Utf8),
-        ("split", DataType::Utf8),
-        ("combination", pitch_list()),
-        ("name", DataType::Utf8),
-        ("pitch", DataType::UInt8),
-        ("note", DataType::Utf8),
-        ("frames", DataType::UInt64),
-        ("ratio", DataType::Float64),
-    ]);
+    let mut rows = Vec::new();
     for (key, c) in state.table_rows() {
         let (model, split, combination, pitch) = match (key, additions) {
             (
@@ -228,47 +117,18 @@ fn pitch_errors_batch(state: &TableState, additions: bool) -> RecordBatch {
         let total = totals
             .get(&(model.as_str(), split.as_str(), combination))
             .map_or(0, |c| c[0]);
-        t.str(0, model);
-        t.str(1, split);
-        t.pitches(2, combination);
-        t.str(3, &combination.name());
-        t.u8(4, pitch);
-        t.str(5, &note_name(pitch));
-        t.u64(6, frames);
-        t.f64(7, ratio(frames, total));
+        rows.push(PitchErrorRow {
+            model: model.clone(),
+            split: split.clone(),
+            combination: combination.to_vec(),
+            name: combination.name(),
+            pitch,
+            note: note_name(pitch),
+            frames,
+            ratio: ratio(frames, total),
+        });
     }
-    t.finish()
-}
-
-const METRIC_COLUMNS: [&str; 7] = [
-    "precision",
-    "recall",
-    "f1",
-    "accuracy",
-    "e_sub",
-    "e_miss",
-    "e_fa",
-];
-
-fn metric_values(m: &FrameMetrics) -> [f64; 8] {
-    [
-        m.precision,
-        m.recall,
-        m.f1,
-        m.accuracy,
-        m.e_sub,
-        m.e_miss,
-        m.e_fa,
-        m.e_tot,
-    ]
-}
-
-fn metric_fields() -> Vec<(&'static str, DataType)> {
-    METRIC_COLUMNS
-        .iter()
-        .chain(&["e_tot"])
-        .map(|c| (*c, DataType::Float64))
-        .collect()
+    PitchErrorRow::to_batch(&rows)
 }
 
 /// Per (model, split, shard) counts.
@@ -290,72 +150,68 @@ fn shard_counts(state: &TableState) -> BTreeMap<(&str, &str), Vec<(&str, FrameCo
 }
 
 fn frame_metrics_batch(state: &TableState) -> RecordBatch {
-    let mut columns = vec![
-        ("model", DataType::Utf8),
-        ("split", DataType::Utf8),
-        ("shard", DataType::Utf8),
-        ("frames", DataType::UInt64),
-        ("tp", DataType::UInt64),
-        ("fp", DataType::UInt64),
-        ("fn", DataType::UInt64),
-    ];
-    columns.extend(metric_fields());
-    let mut t = TableBuilder::new(&columns);
+    let mut rows = Vec::new();
     for ((model, split), shards) in shard_counts(state) {
         for (shard, counts) in shards {
-            t.str(0, model);
-            t.str(1, split);
-            t.str(2, shard);
-            t.u64(3, counts.frames);
-            t.u64(4, counts.tp);
-            t.u64(5, counts.fp);
-            t.u64(6, counts.fn_);
-            for (i, v) in metric_values(&counts.metrics()).into_iter().enumerate() {
-                t.f64(7 + i, v);
-            }
+            let m = counts.metrics();
+            rows.push(FrameMetricsRow {
+                model: model.into(),
+                split: split.into(),
+                shard: shard.into(),
+                frames: counts.frames,
+                tp: counts.tp,
+                fp: counts.fp,
+                fn_: counts.fn_,
+                precision: m.precision,
+                recall: m.recall,
+                f1: m.f1,
+                accuracy: m.accuracy,
+                e_sub: m.e_sub,
+                e_miss: m.e_miss,
+                e_fa: m.e_fa,
+                e_tot: m.e_tot,
+            });
         }
     }
-    t.finish()
+    FrameMetricsRow::to_batch(&rows)
 }
 
 /// Per (model, split): the mean over shards of every shard metric (the 2016 port's
 /// protocol), and the micro P/R/F over all frames.
 fn split_metrics_batch(state: &TableState) -> RecordBatch {
-    let mut columns = vec![
-        ("model", DataType::Utf8),
-        ("split", DataType::Utf8),
-        ("shards", DataType::UInt32),
-        ("frames", DataType::UInt64),
-    ];
-    columns.extend(metric_fields());
-    columns.extend([
-        ("micro_precision", DataType::Float64),
-        ("micro_recall", DataType::Float64),
-        ("micro_f1", DataType::Float64),
-    ]);
-    let mut t = TableBuilder::new(&columns);
+    let mut rows = Vec::new();
     for ((model, split), shards) in shard_counts(state) {
         let mut total = FrameCounts::default();
-        let mut sums = [0.0; 8];
-        for (_, counts) in &shards {
-            total.add(counts);
-            for (s, v) in sums.iter_mut().zip(metric_values(&counts.metrics())) {
-                *s += v;
-            }
-        }
-        t.str(0, model);
-        t.str(1, split);
-        t.u32(2, shards.len() as u32);
-        t.u64(3, total.frames);
-        for (i, s) in sums.into_iter().enumerate() {
-            t.f64(4 + i, s / shards.len() as f64);
-        }
+        let metrics: Vec<FrameMetrics> = shards
+            .iter()
+            .map(|(_, counts)| {
+                total.add(counts);
+                counts.metrics()
+            })
+            .collect();
+        let mean = |pick: fn(&FrameMetrics) -> f64| {
+            metrics.iter().map(pick).sum::<f64>() / metrics.len() as f64
+        };
         let micro = total.metrics();
-        t.f64(12, micro.precision);
-        t.f64(13, micro.recall);
-        t.f64(14, micro.f1);
+        rows.push(SplitMetricsRow {
+            model: model.into(),
+            split: split.into(),
+            shards: shards.len() as u32,
+            frames: total.frames,
+            precision: mean(|m| m.precision),
+            recall: mean(|m| m.recall),
+            f1: mean(|m| m.f1),
+            accuracy: mean(|m| m.accuracy),
+            e_sub: mean(|m| m.e_sub),
+            e_miss: mean(|m| m.e_miss),
+            e_fa: mean(|m| m.e_fa),
+            e_tot: mean(|m| m.e_tot),
+            micro_precision: micro.precision,
+            micro_recall: micro.recall,
+            micro_f1: micro.f1,
+        });
     }
-    t.finish()
+    SplitMetricsRow::to_batch(&rows)
 }
 
 fn write_batch(path: &Path, batch: &RecordBatch) -> Result<(), SinkError> {

@@ -214,6 +214,7 @@ mod tests {
             added_ratio: r(added),
             omitted_ratio: r(omitted),
             shared: Some(true),
+            ..Default::default()
         }
     }
 

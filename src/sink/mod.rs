@@ -7,5 +7,6 @@ pub mod columns;
 pub mod labels_table;
 pub mod npy;
 pub mod predictions_table;
+pub mod rows;
 
 pub use atomic::{Durability, SinkError, sync_filesystem, write_atomically, write_atomically_with};

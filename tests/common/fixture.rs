@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, BooleanArray, ListArray, StringArray, UInt8Array, UInt64Array};
 use entangle::dataflow::units::EvaluationOptions;
 use entangle::dataflow::{AnalysisOptions, ClusterOptions, TruthSource};
 use entangle::labels::PianoRoll;
+use entangle::pipeline::tables_read::read_rows;
 use entangle::pitchset::PitchSet;
 use entangle::sink::labels_table::write_labels_table;
 use entangle::sink::predictions_table::{PredictionRow, write_predictions};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use entangle::sink::rows::{CombinationRow, PitchErrorRow};
 
 /// splitmix64: deterministic and dependency-free.
 pub struct Rng(pub u64);
@@ -142,84 +142,31 @@ pub fn options(labels: &Path, train: Option<&Path>, out: &Path, workers: usize) 
 /// train_frames, shared).
 pub type CombinationRows = BTreeMap<(String, String, Vec<u8>), (u64, u64, u64, u64, u64, bool)>;
 
-fn batches(path: &Path) -> Vec<arrow::array::RecordBatch> {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
-fn col<'a, T: 'static>(batch: &'a arrow::array::RecordBatch, name: &str) -> &'a T {
-    batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-        .as_any()
-        .downcast_ref::<T>()
-        .unwrap_or_else(|| panic!("column {name} has another type"))
-}
-
-fn pitches(list: &ListArray, i: usize) -> Vec<u8> {
-    list.value(i)
-        .as_any()
-        .downcast_ref::<UInt8Array>()
-        .unwrap()
-        .values()
-        .to_vec()
-}
-
 pub fn read_combinations(dir: &Path) -> CombinationRows {
-    let mut out = BTreeMap::new();
-    for b in batches(&dir.join("combinations.parquet")) {
-        let (model, split) = (
-            col::<StringArray>(&b, "model"),
-            col::<StringArray>(&b, "split"),
-        );
-        let combination = col::<ListArray>(&b, "combination");
-        let u = |name: &str, i: usize| col::<UInt64Array>(&b, name).value(i);
-        for i in 0..b.num_rows() {
-            out.insert(
+    let rows: Vec<CombinationRow> = read_rows(&dir.join("combinations.parquet")).unwrap();
+    rows.into_iter()
+        .map(|r| {
+            (
+                (r.model, r.split, r.combination),
                 (
-                    model.value(i).into(),
-                    split.value(i).into(),
-                    pitches(combination, i),
+                    r.frames,
+                    r.exact,
+                    r.added,
+                    r.omitted,
+                    r.train_frames.unwrap_or(0),
+                    r.shared.unwrap_or(false),
                 ),
-                (
-                    u("frames", i),
-                    u("exact", i),
-                    u("added", i),
-                    u("omitted", i),
-                    u("train_frames", i),
-                    col::<BooleanArray>(&b, "shared").value(i),
-                ),
-            );
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }
 
 /// `additions` or `omissions` rows: (model, combination, pitch) -> frames.
 pub fn read_pitch_errors(dir: &Path, table: &str) -> BTreeMap<(String, Vec<u8>, u8), u64> {
-    let mut out = BTreeMap::new();
-    for b in batches(&dir.join(format!("{table}.parquet"))) {
-        let model = col::<StringArray>(&b, "model");
-        let combination = col::<ListArray>(&b, "combination");
-        let pitch = col::<UInt8Array>(&b, "pitch");
-        let frames = col::<UInt64Array>(&b, "frames");
-        for i in 0..b.num_rows() {
-            out.insert(
-                (
-                    model.value(i).into(),
-                    pitches(combination, i),
-                    pitch.value(i),
-                ),
-                frames.value(i),
-            );
-        }
-    }
-    out
+    let rows: Vec<PitchErrorRow> = read_rows(&dir.join(format!("{table}.parquet"))).unwrap();
+    rows.into_iter()
+        .map(|r| ((r.model, r.combination, r.pitch), r.frames))
+        .collect()
 }
 
 /// Every table file's bytes, by name.
