@@ -114,20 +114,17 @@ fn exported_models_record_what_their_outputs_mean() {
     let dir = tempfile::tempdir().unwrap();
     let model = fluid_net(dir.path(), "fluid");
     // ONNX Runtime (Python) reads what we wrote.
-    let out = Command::new(python())
-        .args([
-            "-c",
-            "import sys, onnxruntime as ort\n\
+    let out = common::succeeded(
+        Command::new(python())
+            .args([
+                "-c",
+                "import sys, onnxruntime as ort\n\
              m = ort.InferenceSession(sys.argv[1]).get_modelmeta().custom_metadata_map\n\
              print(sorted(m.items()))",
-            s(&model),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+                s(&model),
+            ])
+            .output()
+            .unwrap(),
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),

@@ -50,20 +50,17 @@ s = ort.InferenceSession(sys.argv[1], opts, providers=["CPUExecutionProvider"])
 np.save(sys.argv[3], s.run(["probabilities"], {"spectrogram": windows})[0])
 "#;
     let reference = dir.path().join("reference.npy");
-    let out = Command::new(python())
-        .args([
-            "-c",
-            script,
-            model.to_str().unwrap(),
-            npy.to_str().unwrap(),
-            reference.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::succeeded(
+        Command::new(python())
+            .args([
+                "-c",
+                script,
+                model.to_str().unwrap(),
+                npy.to_str().unwrap(),
+                reference.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap(),
     );
     use ndarray_npy::ReadNpyExt;
     let reference =

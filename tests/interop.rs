@@ -13,16 +13,13 @@ use entangle::sink::predictions_table::PredictionRow;
 
 /// Runs a Python script in the project venv with `args`; panics with its stderr on failure.
 fn python(script: &str, args: &[&Path]) {
-    let out = Command::new(common::python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::succeeded(
+        Command::new(common::python())
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap(),
     );
 }
 

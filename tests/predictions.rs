@@ -56,21 +56,18 @@ fn predict_writes_a_table_duckdb_reads() {
     let arch = small_convnet(23);
     export_onnx(&arch, &Weights::random(&arch, 4).unwrap(), &model).unwrap();
     let out = dir.path().join("predictions.parquet");
-    let status = common::entangle_command()
-        .args([
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--manifest",
-            manifest.to_str().unwrap(),
-        ])
-        .args(["--lowest-pitch", "49", "-o", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+    common::succeeded(
+        common::entangle_command()
+            .args([
+                "predict",
+                "--model",
+                model.to_str().unwrap(),
+                "--manifest",
+                manifest.to_str().unwrap(),
+            ])
+            .args(["--lowest-pitch", "49", "-o", out.to_str().unwrap()])
+            .output()
+            .unwrap(),
     );
     let rows = read_predictions(&out).unwrap();
     // 3 files of 0.6 + 0.5 s = 1.1 s -> 110 frames each at 100 fps.
@@ -95,16 +92,13 @@ fn predict_records_the_frame_rate_it_ran_at() {
     let arch = small_convnet(23).trained_on(49, 50.0);
     export_onnx(&arch, &Weights::random(&arch, 4).unwrap(), &model).unwrap();
     let out = dir.path().join("predictions.parquet");
-    let status = common::entangle_command()
-        .args(["predict", "--model", model.to_str().unwrap()])
-        .args(["--manifest", manifest.to_str().unwrap()])
-        .args(["-o", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+    common::succeeded(
+        common::entangle_command()
+            .args(["predict", "--model", model.to_str().unwrap()])
+            .args(["--manifest", manifest.to_str().unwrap()])
+            .args(["-o", out.to_str().unwrap()])
+            .output()
+            .unwrap(),
     );
     let fps = duckdb(&format!(
         "SELECT decode(value) FROM parquet_kv_metadata('{}') WHERE decode(key) = 'entangle.fps'",
@@ -279,20 +273,17 @@ fn segment_networks_run_in_the_dataflow() {
     // Exported as training exports it: the file says its first output is A0.
     let arch = entangle::model::aunet(88).trained_on(21, 100.0);
     export_onnx(&arch, &Weights::random(&arch, 2).unwrap(), &model).unwrap();
-    let out = common::entangle_command()
-        .arg("analyze")
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--predictions")
-        .arg(&model)
-        .arg("--out")
-        .arg(dir.path().join("t"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::succeeded(
+        common::entangle_command()
+            .arg("analyze")
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--predictions")
+            .arg(&model)
+            .arg("--out")
+            .arg(dir.path().join("t"))
+            .output()
+            .unwrap(),
     );
     let frames = duckdb(&format!(
         "SELECT sum(frames), count(DISTINCT model) FROM read_parquet('{}')",

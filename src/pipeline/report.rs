@@ -24,12 +24,7 @@ pub fn write_report(
         "Tables: `analysis/` (test split), `validation/NETWORK/` (every epoch on the validation \
          split). Query them with DuckDB (see `schemas/`).\n"
     )?;
-    writeln!(md, "## Framewise metrics\n")?;
-    writeln!(
-        md,
-        "Mean over shards of the per-shard micro P/R/F (Kelz et al. 2016), and the micro F over \
-         all frames.\n"
-    )?;
+    framewise_heading(&mut md)?;
     writeln!(
         md,
         "| network | split | model | shards | frames | P | R | F | micro F | accuracy | E_tot |"
@@ -73,6 +68,16 @@ pub fn write_report(
         std::io::Write::write_all(w, md.as_bytes())
     })?;
     Ok(())
+}
+
+/// `## Framewise metrics` and what its numbers are.
+fn framewise_heading(md: &mut String) -> std::fmt::Result {
+    writeln!(md, "## Framewise metrics\n")?;
+    writeln!(
+        md,
+        "Mean over shards of the per-shard micro P/R/F (Kelz et al. 2016), and the micro F over \
+         all frames.\n"
+    )
 }
 
 /// For every network trained with several seeds: the spread of its test F and findings.
@@ -391,12 +396,7 @@ pub fn report_analysis_dir(
         "Tables: this directory (`schemas/` has their columns and DuckDB queries). Figures: \
          the {split} split.\n"
     )?;
-    writeln!(md, "## Framewise metrics\n")?;
-    writeln!(
-        md,
-        "Mean over shards of the per-shard micro P/R/F (Kelz et al. 2016), and the micro F over \
-         all frames.\n"
-    )?;
+    framewise_heading(&mut md)?;
     writeln!(
         md,
         "| model | split | shards | frames | P | R | F | micro F | accuracy | E_tot |"

@@ -11,8 +11,6 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
 use super::columns::{pitch_lists, typed_column};
 use super::{SinkError, write_atomically};
@@ -72,13 +70,7 @@ pub fn write_labels_table(path: &Path, shards: &[(String, PianoRoll)]) -> Result
         });
     }
     let schema = Arc::new(labels_schema());
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            FPS_METADATA_KEY.to_string(),
-            fps.to_string(),
-        )]))
-        .build();
+    let props = super::predictions_table::properties_with_fps(fps);
     write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
         let w = super::checksum::Checksummed::new(w);
         let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props))?;

@@ -51,6 +51,18 @@ pub fn predictions_schema() -> Schema {
     ])
 }
 
+/// Snappy-compressed Parquet whose key-value metadata records the frame rate
+/// ([`FPS_METADATA_KEY`]): the writer properties of the labels and predictions tables.
+pub fn properties_with_fps(fps: f64) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            FPS_METADATA_KEY.to_string(),
+            fps.to_string(),
+        )]))
+        .build()
+}
+
 /// Writes predictions atomically, at `fps` frames per second (recorded as `entangle.fps`).
 pub fn write_predictions(path: &Path, rows: &[PredictionRow], fps: f64) -> Result<(), SinkError> {
     let mut model = StringBuilder::new();
@@ -90,13 +102,7 @@ pub fn write_predictions(path: &Path, rows: &[PredictionRow], fps: f64) -> Resul
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            FPS_METADATA_KEY.to_string(),
-            fps.to_string(),
-        )]))
-        .build();
+    let props = properties_with_fps(fps);
     write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
         let w = super::checksum::Checksummed::new(w);
         let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
