@@ -18,6 +18,7 @@
 //! | [`predict`] | frame predictions of a network over a corpus split |
 //! | [`protocol`] | training-protocol choices (optimizer, output bias, selection) |
 //! | [`sink`] | atomic `.npy` and Parquet writers |
+//! | [`systems`] | third-party systems (basic-pitch, madmom's ADSR CNN) described as data, run as they are |
 //! | [`demo`] | the README's main job |
 
 pub mod analysis;
@@ -34,5 +35,6 @@ pub mod pitchset;
 pub mod predict;
 pub mod protocol;
 pub mod sink;
+pub mod systems;
 #[cfg(feature = "train")]
 pub mod train;

@@ -90,6 +90,10 @@ enum Command {
     /// The paper's networks.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Third-party transcription systems (systems/*.toml: basic-pitch, madmom's ADSR CNN),
+    /// run as they are.
+    #[command(subcommand)]
+    System(cli::system::SystemCommand),
     /// Frame predictions of an ONNX network on a corpus split, as a `predictions` table.
     Predict {
         /// The network (.onnx): a frame-context network (input [batch, 1, context, 229]) or a
@@ -604,6 +608,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Synth(command) => run_synth(command)?,
         Command::Corpus(command) => cli::corpus::run_corpus(command)?,
+        Command::System(command) => cli::system::run_system(command)?,
         Command::Predict {
             model,
             manifest,
