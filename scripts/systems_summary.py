@@ -21,7 +21,7 @@ def main(dirs):
                 f"count(*) FILTER (omitted_ratio >= 0.99), count(*), "
                 f"count(*) FILTER (exact_ratio >= 0.5) "
                 f"FROM '{d}/combinations.parquet' WHERE model = '{model}' AND split = 'test' AND polyphony = 2"
-            ).fetchone()
+            ).fetchall()[0]
             adds = duckdb.sql(
                 f"SELECT note, sum(frames) AS n FROM '{d}/additions.parquet' "
                 f"WHERE model = '{model}' AND split = 'test' GROUP BY note ORDER BY n DESC, note LIMIT 5"
@@ -29,7 +29,7 @@ def main(dirs):
             shared = duckdb.sql(
                 f"SELECT count(*) FILTER (shared IS NULL), count(*) FROM '{d}/combinations.parquet' "
                 f"WHERE model = '{model}' AND split = 'test'"
-            ).fetchone()
+            ).fetchall()[0]
             print(
                 f"{model}: frames {frames}, P/R/F {p:.2f} / {r:.2f} / {f:.2f}; intervals omitted "
                 f">=0.5/0.9/0.99: {omitted[0]}/{omitted[1]}/{omitted[2]} of {omitted[3]} "
