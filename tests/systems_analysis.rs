@@ -200,3 +200,39 @@ fn systems_are_analysed_at_their_own_frames() {
         assert_eq!(heard, "True", "{system}: C3 heard in most chord frames");
     }
 }
+
+/// A cached ONNX file whose bytes are not the ones the spec names is refused, naming the file
+/// and both hashes, before anything is written.
+#[test]
+fn a_foreign_onnx_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = entangle::systems::SystemSpec::load(&root().join("systems/adsr-cnn.toml")).unwrap();
+    let mut bytes = std::fs::read(spec.onnx_path(&root())).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let foreign = dir.path().join("notes_cnn.onnx");
+    std::fs::write(&foreign, bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_entangle"))
+        .current_dir(root())
+        .args([
+            "system",
+            "predict",
+            "--system",
+            "systems/adsr-cnn.toml",
+            "--manifest",
+        ])
+        .arg(dir.path().join("unused.parquet"))
+        .arg("--onnx")
+        .arg(&foreign)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("notes_cnn.onnx") && err.contains(&spec.onnx.sha256),
+        "{err}"
+    );
+    assert!(!dir.path().join("out").exists(), "nothing written");
+}

@@ -110,11 +110,9 @@ pub struct FrameTimes {
 
 impl FrameTimes {
     pub fn time(&self, frame: usize) -> f64 {
-        let shift = if self.period_frames == 0 {
-            0.0
-        } else {
-            (frame / self.period_frames) as f64 * self.period_shift_seconds
-        };
+        let shift = frame
+            .checked_div(self.period_frames)
+            .map_or(0.0, |periods| periods as f64 * self.period_shift_seconds);
         frame as f64 * self.hop_seconds - shift
     }
 
@@ -254,5 +252,89 @@ pub fn cache_dir(root: &Path) -> PathBuf {
     match std::env::var_os("ENTANGLE_SYSTEMS_CACHE") {
         Some(dir) => PathBuf::from(dir),
         None => root.join(".cache/systems"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped(name: &str) -> String {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("systems/{name}.toml")),
+        )
+        .unwrap()
+    }
+
+    fn load_text(text: &str) -> Result<SystemSpec, SpecError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sys.toml");
+        std::fs::write(&path, text).unwrap();
+        SystemSpec::load(&path)
+    }
+
+    #[test]
+    fn the_shipped_systems_load() {
+        let bp = load_text(&shipped("basic-pitch")).unwrap();
+        assert!(!bp.frame_times.is_even());
+        assert!(matches!(
+            bp.front_end,
+            FrontEnd::WindowedAudio { hop: 36164, .. }
+        ));
+        let adsr = load_text(&shipped("adsr-cnn")).unwrap();
+        let FrontEnd::Spectrogram { spectrogram, .. } = &adsr.front_end else {
+            panic!("adsr-cnn: spectrogram front end");
+        };
+        assert!(!spectrogram.normalize_audio && spectrogram.bands_per_octave == 24);
+        assert!(adsr.frame_times.is_even() && adsr.frame_times.nominal_fps() == 50.0);
+    }
+
+    #[test]
+    fn bad_descriptions_are_refused_naming_the_file_and_the_key() {
+        let adsr = shipped("adsr-cnn");
+        let cases = [
+            (
+                adsr.replace("threshold = 0.5", "threshold = 1.5"),
+                "threshold",
+            ),
+            (
+                adsr.replace("hop_seconds = 0.02", "hop_seconds = 0.01"),
+                "50 fps",
+            ),
+            (
+                adsr.replace("kind = \"sdist\"", "kind = \"egg\""),
+                "onnx.kind",
+            ),
+            (
+                adsr.replace("lowest_pitch = 21", "lowest_pitch = 30"),
+                "piano range",
+            ),
+            (adsr.replace("sha256 = \"6bb5", "sha256 = \"zzz"), "sha256"),
+            (
+                adsr.replace("pad_repeat = 5", "pad_repeat = 5\nwindow = 3"),
+                "window",
+            ),
+            (
+                adsr.replace("kind = \"spectrogram\"", "kind = \"cqt\""),
+                "cqt",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = load_text(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("sys.toml") && err.contains(needle),
+                "{needle}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn frame_times_that_go_backwards_are_refused() {
+        let bp = shipped("basic-pitch").replace(
+            "period_shift_seconds = 0.010326077097505668",
+            "period_shift_seconds = 0.02",
+        );
+        let err = load_text(&bp).unwrap_err().to_string();
+        assert!(err.contains("backwards"), "{err}");
     }
 }
