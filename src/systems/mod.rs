@@ -7,6 +7,7 @@
 //! tables. No training set is known for these systems, so their `shared` column is NULL.
 
 pub mod frames;
+pub mod positions;
 pub mod run;
 pub mod spec;
 
