@@ -7,7 +7,7 @@ CARGO ?= cargo
 VENV ?= .venv
 ENV := source scripts/env.sh &&
 
-.PHONY: demo test setup system-deps venv lint bench goldens music21-midi clean-venv
+.PHONY: demo test setup system-deps venv systems lint bench goldens music21-midi clean-venv
 
 # The end-to-end demo: pipelines/demo.toml (FLUID-COMBI, two networks, a few short epochs)
 # -> runs/demo/ (tables, figures, report.md). Trains, hence both binaries: `entangle` and
@@ -22,13 +22,19 @@ test: setup lint
 	$(ENV) $(CARGO) build --release --workspace --bins
 	$(ENV) $(CARGO) test --release --workspace --all-features --all-targets
 
-setup: system-deps venv
+setup: system-deps venv systems
 
 system-deps:
 	@scripts/install-system-deps.sh
 
 venv:
 	@scripts/setup-venv.sh $(VENV)
+
+# Third-party systems (systems/*.toml): their ONNX files into .cache/systems (sha256 checked,
+# never committed), and their own Python code in .venv-systems for the parity tests.
+systems:
+	@scripts/fetch-systems.sh
+	@scripts/setup-systems-venv.sh
 
 lint:
 	$(CARGO) fmt --all --check
@@ -57,4 +63,4 @@ music21-midi:
 	.venv-music21/bin/python scripts/export_music21_midi.py data/music21-midi
 
 clean-venv:
-	rm -rf $(VENV) .venv-oracle .venv-music21
+	rm -rf $(VENV) .venv-oracle .venv-music21 .venv-systems

@@ -228,6 +228,21 @@ impl WavMonoReader {
         }
     }
 
+    /// Switches the reader to madmom's scaling of integer audio *without* normalisation
+    /// (`Signal(norm=False)`): madmom keeps the samples in their container dtype and scales
+    /// the FFT window by `1 / max` (`np.iinfo(dtype).max`, e.g. 32767), so a sample becomes
+    /// `x / max`, not `x / 2^(bits - 1)`. Returns false (and changes nothing) for formats
+    /// without an integer container.
+    pub fn use_madmom_int_scale(&mut self) -> bool {
+        match self.madmom_container() {
+            Some((_, max)) => {
+                self.int_normalization = Some((1.0, max as f64));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The largest absolute down-mixed sample in container units, reading the file once.
     /// Zero for files without an integer container.
     pub fn container_peak(path: &Path) -> Result<i64, AudioError> {

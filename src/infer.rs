@@ -101,6 +101,48 @@ fn runtime() -> Result<&'static ort::environment::Environment, InferError> {
         })
 }
 
+/// An ONNX Runtime session for the file at `path` with `options` (device, threads), for any
+/// graph: [`OnnxModel`] wraps one for entangle's networks, `crate::systems` for third-party
+/// systems with their own input and output names.
+pub fn open_session(path: &Path, options: InferenceOptions) -> Result<Session, InferError> {
+    open_session_logging(path, options, None)
+}
+
+/// [`open_session`] with ONNX Runtime's log level for this session (`None`: its default).
+pub fn open_session_logging(
+    path: &Path,
+    options: InferenceOptions,
+    log_level: Option<ort::logging::LogLevel>,
+) -> Result<Session, InferError> {
+    if !path.is_file() {
+        return Err(InferError::MissingModel {
+            path: path.to_path_buf(),
+        });
+    }
+    let environment = runtime()?;
+    let model_error = |reason: String| InferError::Model {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut builder = Session::builder(environment)
+        .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
+        .and_then(|b| Ok(b.with_intra_threads(options.intra_threads.max(1))?))
+        .and_then(|b| match log_level {
+            Some(level) => Ok(b.with_log_level(level)?),
+            None => Ok(b),
+        })
+        .map_err(|e| model_error(e.to_string()))?;
+    if options.device == Device::Cuda {
+        builder = with_cuda(builder).map_err(|e| match e {
+            CudaSetup::NotBuilt => InferError::NoCuda,
+            CudaSetup::Failed(reason) => model_error(reason),
+        })?;
+    }
+    builder
+        .commit_from_file(path)
+        .map_err(|e| model_error(e.to_string()))
+}
+
 /// An ONNX network ready to run.
 pub struct OnnxModel {
     path: PathBuf,
@@ -120,24 +162,11 @@ impl OnnxModel {
                 path: path.to_path_buf(),
             });
         }
-        let environment = runtime()?;
         let model_error = |reason: String| InferError::Model {
             path: path.to_path_buf(),
             reason,
         };
-        let mut builder = Session::builder(environment)
-            .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
-            .and_then(|b| Ok(b.with_intra_threads(options.intra_threads.max(1))?))
-            .map_err(|e| model_error(e.to_string()))?;
-        if options.device == Device::Cuda {
-            builder = with_cuda(builder).map_err(|e| match e {
-                CudaSetup::NotBuilt => InferError::NoCuda,
-                CudaSetup::Failed(reason) => model_error(reason),
-            })?;
-        }
-        let session = builder
-            .commit_from_file(path)
-            .map_err(|e| model_error(e.to_string()))?;
+        let session = open_session(path, options)?;
         let input = session
             .inputs()
             .iter()

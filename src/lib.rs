@@ -22,6 +22,7 @@
 //! | [`protocol`] | training-protocol choices and training jobs (no libtorch needed) |
 //! | [`sink`] | atomic `.npy` and Parquet writers, table checksums |
 //! | (`crates/entangle-train`) | the networks on libtorch (tch), training: its own crate and binary |
+//! | [`systems`] | third-party systems (basic-pitch, madmom's ADSR CNN) described as data, run as they are |
 //! | [`trainer`] | runs a training job in the `entangle-train` process |
 
 pub mod analysis;
@@ -39,4 +40,5 @@ pub mod pitchset;
 pub mod predict;
 pub mod protocol;
 pub mod sink;
+pub mod systems;
 pub mod trainer;

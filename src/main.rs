@@ -47,6 +47,10 @@ enum Command {
     /// The paper's networks.
     #[command(subcommand)]
     Model(cli::model::ModelCommand),
+    /// Third-party transcription systems (systems/*.toml: basic-pitch, madmom's ADSR CNN),
+    /// run as they are.
+    #[command(subcommand)]
+    System(cli::system::SystemCommand),
     /// Frame predictions of an ONNX network on a corpus split, as a `predictions` table.
     Predict(cli::predict::PredictArgs),
     /// Run a pipeline spec (pipelines/*.toml): corpus, training with per-epoch evaluation,
@@ -76,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Maps(args) => cli::corpus::run_maps(args),
         Command::Corpus(command) => cli::corpus::run_corpus(command),
         Command::Model(command) => cli::model::run(command),
+        Command::System(command) => cli::system::run_system(command),
         Command::Predict(args) => cli::predict::run(args),
         Command::Run(args) => cli::pipeline::run(args),
         Command::Analyze(args) => cli::analysis::run_analyze(args),

@@ -9,4 +9,5 @@ pub mod pipeline;
 pub mod predict;
 pub mod spectrogram;
 pub mod synth;
+pub mod system;
 pub mod train;

@@ -356,6 +356,10 @@ impl SpectrogramComputer {
                 if reader.use_madmom_int_normalization(peak) {
                     return self.compute_normalized_stream(&mut reader);
                 }
+            } else {
+                // Without normalisation madmom divides integer samples by the dtype's
+                // maximum (32767 for 16 bit), not by 32768.
+                reader.use_madmom_int_scale();
             }
             return self.compute_stream(&mut reader);
         }

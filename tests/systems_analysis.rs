@@ -1,0 +1,303 @@
+//! The systems inside the analysis: `entangle system predict` writes predictions and labels at
+//! the system's own frames, `entangle analyze` turns them into the usual tables. Checked with
+//! DuckDB: every frame has a label row and a prediction row, labels sit at the system's frame
+//! centres (basic-pitch's irregular ones, computed here in SQL from its formula), and
+//! `shared` is NULL (no training set is known for these systems).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use entangle::corpus::build::{RenderJob, Renderer, render_jobs};
+use entangle::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
+use entangle::labels::Note;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn entangle(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_entangle"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "entangle {args:?}: {stderr}");
+    // ONNX Runtime's per-run warning about madmom's declared output shapes is not shown.
+    assert!(!stderr.contains("VerifyOutputSizes"), "{stderr}");
+}
+
+/// Two test shards: a FLUID interval (C4 + E4, 1 s) and a chord held 30 s (so basic-pitch's
+/// frames cross several of its windows).
+fn corpus(dir: &Path) -> PathBuf {
+    let font = load_soundfont(&resolve_soundfont("FluidR3_GM")).unwrap();
+    let renderer = Renderer {
+        soundfont_name: "FluidR3_GM".into(),
+        font,
+        settings: RenderSettings::default(),
+    };
+    let notes = |pitches: &[u8], onset: f64, offset: f64| -> Vec<Note> {
+        pitches
+            .iter()
+            .map(|&pitch| Note {
+                onset,
+                offset,
+                pitch,
+                velocity: 80,
+            })
+            .collect()
+    };
+    let jobs = vec![
+        RenderJob {
+            shard: "interval".into(),
+            notes: notes(&[60, 64], 0.0, 1.0),
+            renderer: renderer.clone(),
+            velocity: 80,
+        },
+        RenderJob {
+            shard: "chord".into(),
+            notes: notes(&[48, 55, 64], 0.3, 30.3),
+            renderer,
+            velocity: 80,
+        },
+    ];
+    let corpus = dir.join("corpus");
+    render_jobs(&corpus, &jobs, false).unwrap();
+    let splits = dir.join("splits.txt");
+    std::fs::write(&splits, "interval test\nchord test\n").unwrap();
+    let manifest = dir.join("manifest.parquet");
+    entangle(&[
+        "corpus",
+        "dir",
+        "--root",
+        corpus.to_str().unwrap(),
+        "--out",
+        manifest.to_str().unwrap(),
+        "--splits",
+        splits.to_str().unwrap(),
+    ]);
+    manifest
+}
+
+fn analyse(system: &str, manifest: &Path, dir: &Path) -> PathBuf {
+    let out = dir.join(system);
+    entangle(&[
+        "system",
+        "predict",
+        "--system",
+        &format!("systems/{system}.toml"),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let labels = out.join("labels.parquet");
+    let predictions = out.join("predictions.parquet");
+    entangle(&[
+        "analyze",
+        "--labels",
+        &format!("test={}", labels.display()),
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--out",
+        out.join("analysis").to_str().unwrap(),
+    ]);
+    out
+}
+
+fn sql(q: &str) -> String {
+    common::duckdb(q).unwrap().trim().to_string()
+}
+
+#[test]
+fn systems_are_analysed_at_their_own_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    // (system, frame centre of frame f in SQL, half a hop, frames of n 44.1 kHz samples)
+    let bp_time = "(frame * 256.0 / 22050 - floor(frame / 172) * (256.0 / 22050 * (172 - 43844 / 256.0) + 0.0018))";
+    let cases = [
+        ("basic-pitch", bp_time.to_string(), 128.0 / 22050.0),
+        ("adsr-cnn", "(frame / 50.0)".to_string(), 0.01),
+    ];
+    for (system, time, half_hop) in cases {
+        let out = analyse(system, &manifest, dir.path());
+        // Same inputs, same tables, byte for byte; with 2 ONNX Runtime threads instead of 1
+        // the probabilities may differ (other kernels, another summation order), the pitches
+        // (here) not.
+        for threads in ["1", "2"] {
+            let again = dir.path().join(format!("{system}-{threads}"));
+            entangle(&[
+                "system",
+                "predict",
+                "--system",
+                &format!("systems/{system}.toml"),
+                "--manifest",
+                manifest.to_str().unwrap(),
+                "--intra-threads",
+                threads,
+                "--out",
+                again.to_str().unwrap(),
+            ]);
+            let same = |t: &str| {
+                std::fs::read(out.join(t)).unwrap() == std::fs::read(again.join(t)).unwrap()
+            };
+            assert!(
+                same("labels.parquet"),
+                "{system}: labels differ ({threads} threads)"
+            );
+            if threads == "1" {
+                assert!(
+                    same("predictions.parquet"),
+                    "{system}: predictions differ between runs"
+                );
+            } else {
+                let differ = sql(&format!(
+                    "SELECT count(*) FILTER (a.pitches != b.pitches), \
+                       max(list_max(list_transform(list_zip(a.probs, b.probs), lambda x: abs(x[1] - x[2])))) \
+                     FROM '{}' a JOIN '{}' b USING (shard, frame)",
+                    out.join("predictions.parquet").display(),
+                    again.join("predictions.parquet").display()
+                ));
+                // Observed: up to 4.2e-3 for basic-pitch (its CQT sums over long windows).
+                let (pitches, probs) = differ.split_once(' ').unwrap();
+                assert_eq!(pitches, "0", "{system}: 2 threads change the pitches");
+                assert!(
+                    probs.parse::<f64>().unwrap() <= 1e-2,
+                    "{system}: probs differ by {probs}"
+                );
+            }
+        }
+        let (l, p, a) = (
+            out.join("labels.parquet"),
+            out.join("predictions.parquet"),
+            out.join("analysis"),
+        );
+        let (l, p) = (l.display(), p.display());
+        // One label row and one prediction row per native frame, same shards, same counts.
+        let counts = format!(
+            "SELECT shard, count(*) FROM '{l}' GROUP BY shard EXCEPT \
+             SELECT shard, count(*) FROM '{p}' GROUP BY shard"
+        );
+        assert_eq!(
+            sql(&counts),
+            "",
+            "{system}: label and prediction frames differ"
+        );
+        // The chord (30.3 s at 44.1 kHz, plus the renderer's 0.5 s tail).
+        let frames: u64 = sql(&format!("SELECT count(*) FROM '{l}' WHERE shard = 'chord'"))
+            .parse()
+            .unwrap();
+        let samples = ((30.3 + 0.5) * 44_100.0_f64).round();
+        let expected = match system {
+            "basic-pitch" => ((samples / 2.0).ceil() * 86.0 / 22_050.0).floor(),
+            _ => (samples / 882.0).ceil(),
+        } as u64;
+        assert_eq!(frames, expected, "{system}: frames of the chord");
+        // Every labelled frame's centre lies within half a hop of its note, and every frame
+        // whose centre is well inside the note is labelled.
+        let outside = sql(&format!(
+            "SELECT count(*) FROM '{l}' WHERE shard = 'chord' AND len(pitches) > 0 AND \
+             ({time} < 0.3 - {half_hop} - 1e-9 OR {time} > 30.3 + {half_hop} + 1e-9)"
+        ));
+        assert_eq!(outside, "0", "{system}: labels outside the note");
+        let missing = sql(&format!(
+            "SELECT count(*) FROM '{l}' WHERE shard = 'chord' AND len(pitches) = 0 AND \
+             {time} > 0.3 + {half_hop} + 1e-9 AND {time} < 30.3 - {half_hop} - 1e-9"
+        ));
+        assert_eq!(missing, "0", "{system}: unlabelled frames inside the note");
+        let fps = sql(&format!(
+            "SELECT decode(value) FROM parquet_kv_metadata('{l}') WHERE key = 'entangle.fps' UNION ALL \
+             SELECT decode(value) FROM parquet_kv_metadata('{p}') WHERE key = 'entangle.fps'"
+        ));
+        let want = if system == "basic-pitch" {
+            "86.1328125"
+        } else {
+            "50"
+        };
+        assert_eq!(
+            fps,
+            format!("{want}\n{want}"),
+            "{system}: recorded frame rates"
+        );
+        // The analysis counted every one of those frames; shared is NULL throughout.
+        let analysed = sql(&format!(
+            "SELECT sum(frames) FROM '{}/split_metrics.parquet' WHERE model = '{system}'",
+            a.display()
+        ));
+        let labelled = sql(&format!("SELECT count(*) FROM '{l}'"));
+        assert_eq!(analysed, labelled, "{system}: frames analysed");
+        let shared = sql(&format!(
+            "SELECT count(*) FILTER (shared IS NOT NULL), count(*) FROM '{}/combinations.parquet'",
+            a.display()
+        ));
+        assert!(shared.starts_with("0 "), "{system}: shared {shared}");
+        // The system hears the chord: its lowest note is there in most of its frames (the
+        // sample decays within about 20 s; basic-pitch also adds C2 and C4 there).
+        let heard = sql(&format!(
+            "SELECT c.frames - coalesce(o.frames, 0) > c.frames / 2 \
+             FROM '{a}/combinations.parquet' c LEFT JOIN '{a}/omissions.parquet' o \
+             ON o.model = c.model AND o.combination = c.combination AND o.note = 'C3' \
+             WHERE c.name = 'C3 G3 E4'",
+            a = a.display()
+        ));
+        assert_eq!(heard, "True", "{system}: C3 heard in most chord frames");
+        // Error positions: every labelled pitch-frame is exact or omitted somewhere, every
+        // predicted one exact or added somewhere, once.
+        let positions = out.join("positions.parquet");
+        entangle(&[
+            "system",
+            "positions",
+            "--labels",
+            &l.to_string(),
+            "--predictions",
+            &p.to_string(),
+            "--out",
+            positions.to_str().unwrap(),
+        ]);
+        let q = positions.display();
+        let sums = sql(&format!(
+            "SELECT (SELECT sum(exact + omitted) FROM '{q}') = (SELECT sum(len(pitches)) FROM '{l}'), \
+                    (SELECT sum(exact + added) FROM '{q}') = (SELECT sum(len(pitches)) FROM '{p}'), \
+                    (SELECT count(*) FROM '{q}')"
+        ));
+        assert_eq!(sums, "True True 7", "{system}: positions add up");
+    }
+}
+
+/// A cached ONNX file whose bytes are not the ones the spec names is refused, naming the file
+/// and both hashes, before anything is written.
+#[test]
+fn a_foreign_onnx_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = entangle::systems::SystemSpec::load(&root().join("systems/adsr-cnn.toml")).unwrap();
+    let mut bytes = std::fs::read(spec.onnx_path(&root())).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let foreign = dir.path().join("notes_cnn.onnx");
+    std::fs::write(&foreign, bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_entangle"))
+        .current_dir(root())
+        .args([
+            "system",
+            "predict",
+            "--system",
+            "systems/adsr-cnn.toml",
+            "--manifest",
+        ])
+        .arg(dir.path().join("unused.parquet"))
+        .arg("--onnx")
+        .arg(&foreign)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("notes_cnn.onnx") && err.contains(&spec.onnx.sha256),
+        "{err}"
+    );
+    assert!(!dir.path().join("out").exists(), "nothing written");
+}
