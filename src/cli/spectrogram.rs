@@ -1,20 +1,68 @@
-//! `entangle spectrogram`: the madmom-identical log-filtered spectrogram of a WAV file.
+//! `entangle spectrogram`: the madmom-identical log-filtered spectrogram of WAV files, one
+//! `.npy` each. A corpus goes in one call: files in parallel, and the frames of each file in
+//! parallel too, with one start-up.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use entangle::features::{SpectrogramComputer, SpectrogramParams};
 use entangle::sink::npy::write_spectrogram_npy;
+use rayon::prelude::*;
 
 #[derive(clap::Args)]
 pub struct SpectrogramArgs {
-    /// Input WAV (any bit depth, channels and sample rate).
-    input: PathBuf,
-    /// Output .npy of shape [frames, 229].
-    #[arg(short, long)]
-    output: PathBuf,
+    /// Input WAV files (any bit depth, channels and sample rate).
+    #[arg(required_unless_present = "manifest")]
+    inputs: Vec<PathBuf>,
+    /// Output .npy of shape [frames, 229], for one input.
+    #[arg(short, long, conflicts_with = "out_dir")]
+    output: Option<PathBuf>,
+    /// Output directory: STEM.npy per input (or per manifest row, named by its shard).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Corpus manifest whose audio to take (with --out-dir).
+    #[arg(long, conflicts_with = "inputs", requires = "out_dir")]
+    manifest: Option<PathBuf>,
+    /// The manifest's split(s) (comma-separated; default: every row).
+    #[arg(long, value_delimiter = ',', requires = "manifest")]
+    split: Vec<String>,
     /// Frames per second (hop = 44100 / fps samples).
     #[arg(long, default_value_t = SpectrogramParams::default().fps)]
     fps: f64,
+}
+
+impl SpectrogramArgs {
+    /// (input WAV, output .npy) pairs.
+    fn jobs(&self) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+        if let Some(manifest) = &self.manifest {
+            let dir = self.out_dir.as_ref().expect("clap requires --out-dir");
+            let rows = entangle::corpus::manifest::read_manifest(manifest)?;
+            return Ok(rows
+                .into_iter()
+                .filter(|r| self.split.is_empty() || self.split.contains(&r.split))
+                .map(|r| (PathBuf::from(r.path), dir.join(format!("{}.npy", r.shard))))
+                .collect());
+        }
+        match (&self.output, &self.out_dir) {
+            (Some(output), _) => {
+                anyhow::ensure!(
+                    self.inputs.len() == 1,
+                    "-o names one output for {} inputs: use --out-dir",
+                    self.inputs.len()
+                );
+                Ok(vec![(self.inputs[0].clone(), output.clone())])
+            }
+            (None, Some(dir)) => Ok(self
+                .inputs
+                .iter()
+                .map(|input| {
+                    let stem = entangle::console::file_stem(input);
+                    (input.clone(), dir.join(format!("{stem}.npy")))
+                })
+                .collect()),
+            (None, None) => anyhow::bail!("give -o OUT.npy (one input) or --out-dir DIR"),
+        }
+    }
 }
 
 pub fn run(args: SpectrogramArgs) -> anyhow::Result<()> {
@@ -23,13 +71,24 @@ pub fn run(args: SpectrogramArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let computer = SpectrogramComputer::new(params)?;
-    let spec = computer.compute_wav(&args.input)?;
-    write_spectrogram_npy(&args.output, &spec)?;
-    tracing::info!(
-        frames = spec.frames,
-        bands = spec.bands,
-        "wrote {}",
-        args.output.display()
-    );
+    let jobs = args.jobs()?;
+    if let Some(dir) = &args.out_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    let frames: usize = jobs
+        .par_iter()
+        .map(|(input, output)| one_file(&computer, input, output))
+        .collect::<anyhow::Result<Vec<usize>>>()?
+        .into_iter()
+        .sum();
+    tracing::info!(files = jobs.len(), frames, "wrote the spectrograms");
     Ok(())
+}
+
+fn one_file(computer: &SpectrogramComputer, input: &Path, output: &Path) -> anyhow::Result<usize> {
+    let spec = computer.compute_wav_in_parallel(input)?;
+    write_spectrogram_npy(output, &spec)?;
+    tracing::debug!(frames = spec.frames, "wrote {}", output.display());
+    Ok(spec.frames)
 }
