@@ -87,11 +87,46 @@ pub const COUNTERS: usize = 7;
 )]
 pub struct Counts(pub [i64; COUNTERS]);
 
+/// What a [`Counts`] of a `Combination` key holds, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CombinationTally {
+    pub frames: u64,
+    pub exact: u64,
+    pub added: u64,
+    pub omitted: u64,
+}
+
+/// Which slot holds what. Keys other than `Combination` and `ShardMetrics` (additions,
+/// omissions, skipped frames, facts) count one thing: frames, in slot 0.
 impl Counts {
     pub fn one(value: i64) -> Self {
         let mut c = [0; COUNTERS];
         c[0] = value;
         Self(c)
+    }
+
+    /// The frames a single-counter key counts (slot 0).
+    pub fn frames(&self) -> i64 {
+        self.0[0]
+    }
+
+    /// One frame of a `Combination` key: exact, added, omitted as 0 or 1.
+    pub fn combination_frame(exact: bool, added: bool, omitted: bool) -> Self {
+        let mut c = [0; COUNTERS];
+        c[..4].copy_from_slice(&[1, i64::from(exact), i64::from(added), i64::from(omitted)]);
+        Self(c)
+    }
+
+    /// A `Combination` key's counts, by name (negative sums, impossible once consolidated,
+    /// read as 0).
+    pub fn combination(&self) -> CombinationTally {
+        let v = |i: usize| self.0[i].max(0) as u64;
+        CombinationTally {
+            frames: v(0),
+            exact: v(1),
+            added: v(2),
+            omitted: v(3),
+        }
     }
 
     pub fn from_frame_counts(f: &FrameCounts) -> Self {
@@ -176,13 +211,7 @@ pub fn explode(outcome: &Outcome) -> impl Iterator<Item = (TableKey, Counts)> + 
         split: outcome.split.clone(),
         combination: truth,
     };
-    let mut counts = [0; COUNTERS];
-    counts[..4].copy_from_slice(&[
-        1,
-        i64::from(class.exact),
-        i64::from(class.added),
-        i64::from(class.omitted),
-    ]);
+    let counts = Counts::combination_frame(class.exact, class.added, class.omitted);
     let shard = TableKey::ShardMetrics {
         model: outcome.model.clone(),
         split: outcome.split.clone(),
@@ -209,7 +238,7 @@ pub fn explode(outcome: &Outcome) -> impl Iterator<Item = (TableKey, Counts)> + 
         };
         (key, Counts::one(1))
     });
-    [(combination, Counts(counts)), (shard, frame_counts)]
+    [(combination, counts), (shard, frame_counts)]
         .into_iter()
         .chain(additions)
         .chain(omissions)

@@ -97,7 +97,7 @@ impl TableState {
                 TableKey::Skipped { unit, reason } => Some(Skip {
                     unit: unit.clone(),
                     reason: reason.clone(),
-                    frames: counts.0[0],
+                    frames: counts.frames(),
                 }),
                 _ => None,
             })

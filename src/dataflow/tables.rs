@@ -11,7 +11,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::keys::TableKey;
+use super::keys::{CombinationTally, TableKey};
 use super::state::TableState;
 use super::truth::TrainCombinations;
 use crate::analysis::metrics::{FrameCounts, FrameMetrics};
@@ -42,7 +42,7 @@ fn count(c: i64) -> u64 {
 }
 
 /// Per (model, split, combination): `[frames, exact, added, omitted]`.
-fn combination_counts(state: &TableState) -> BTreeMap<(&str, &str, PitchSet), [u64; 4]> {
+fn combination_counts(state: &TableState) -> BTreeMap<(&str, &str, PitchSet), CombinationTally> {
     state
         .table_rows()
         .filter_map(|(key, c)| match key {
@@ -52,7 +52,7 @@ fn combination_counts(state: &TableState) -> BTreeMap<(&str, &str, PitchSet), [u
                 combination,
             } => Some((
                 (model.as_str(), split.as_str(), *combination),
-                [count(c.0[0]), count(c.0[1]), count(c.0[2]), count(c.0[3])],
+                c.combination(),
             )),
             _ => None,
         })
@@ -62,7 +62,13 @@ fn combination_counts(state: &TableState) -> BTreeMap<(&str, &str, PitchSet), [u
 fn combinations_batch(state: &TableState, train: Option<&TrainCombinations>) -> RecordBatch {
     let rows: Vec<CombinationRow> = combination_counts(state)
         .into_iter()
-        .map(|((model, split, set), [frames, exact, added, omitted])| {
+        .map(|((model, split, set), tally)| {
+            let CombinationTally {
+                frames,
+                exact,
+                added,
+                omitted,
+            } = tally;
             // Without training labels whether a combination was seen in training is unknown
             // (NULL), not "no".
             let train_frames = train.map(|t| t.frames(set));
@@ -113,10 +119,10 @@ fn pitch_errors_batch(state: &TableState, additions: bool) -> RecordBatch {
             ) => (model, split, *combination, *pitch),
             _ => continue,
         };
-        let frames = count(c.0[0]);
+        let frames = count(c.frames());
         let total = totals
             .get(&(model.as_str(), split.as_str(), combination))
-            .map_or(0, |c| c[0]);
+            .map_or(0, |c| c.frames);
         rows.push(PitchErrorRow {
             model: model.clone(),
             split: split.clone(),
