@@ -316,6 +316,51 @@ fn figures_section(
     Ok(())
 }
 
+/// An analysis directory holds the tables; a pipeline's run directory is told apart.
+fn check_analysis_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use crate::dataflow::tables::COMBINATIONS;
+    if dir.join(COMBINATIONS).is_file() {
+        return Ok(());
+    }
+    let hint = if dir.join("analysis").join(COMBINATIONS).is_file() {
+        " (a pipeline's run directory: `entangle run` wrote its report.md; its test tables are \
+         in analysis/)"
+    } else {
+        ""
+    };
+    anyhow::bail!(
+        "{}: no {COMBINATIONS} here; give the --out directory of `entangle analyze` or \
+         `watch`{hint}",
+        dir.display()
+    )
+}
+
+/// The split the figures show: the one asked for (which the tables must have), else `test`
+/// when they have it, else their only one.
+fn pick_split(
+    dir: &std::path::Path,
+    splits: &std::collections::BTreeSet<&str>,
+    asked: Option<&str>,
+) -> anyhow::Result<String> {
+    let listed = || splits.iter().copied().collect::<Vec<_>>().join(", ");
+    Ok(match asked {
+        Some(s) if splits.contains(s) => s.to_string(),
+        Some(s) => anyhow::bail!(
+            "{}: no split {s:?} in the tables; they have {}",
+            dir.display(),
+            listed()
+        ),
+        None if splits.contains("test") => "test".to_string(),
+        None if splits.len() == 1 => splits.iter().next().expect("one").to_string(),
+        None if splits.is_empty() => anyhow::bail!("{}: the tables are empty", dir.display()),
+        None => anyhow::bail!(
+            "{}: the tables have the splits {}; pick one with --split",
+            dir.display(),
+            listed()
+        ),
+    })
+}
+
 /// Draws the figures of the analysis tables in `dir` (any `entangle analyze` / `watch`
 /// output) into `dir/figures/` and writes `dir/report.md`; `split` picks the split the
 /// figures show (default: `test` when the tables have it, else their only split). Returns
@@ -331,19 +376,7 @@ pub fn report_analysis_dir(
     use crate::dataflow::tables::COMBINATIONS;
 
     let combinations_path = dir.join(COMBINATIONS);
-    if !combinations_path.is_file() {
-        let hint = if dir.join("analysis").join(COMBINATIONS).is_file() {
-            " (a pipeline's run directory: `entangle run` wrote its report.md; its test tables \
-             are in analysis/)"
-        } else {
-            ""
-        };
-        anyhow::bail!(
-            "{}: no {COMBINATIONS} here; give the --out directory of `entangle analyze` or \
-             `watch`{hint}",
-            dir.display()
-        );
-    }
+    check_analysis_dir(dir)?;
     let metrics = read_split_metrics(&dir.join(SPLIT_METRICS))?;
     let combinations = read_combinations(&combinations_path)?;
     let splits: std::collections::BTreeSet<&str> = metrics
@@ -351,22 +384,7 @@ pub fn report_analysis_dir(
         .map(|m| m.split.as_str())
         .chain(combinations.iter().map(|c| c.split.as_str()))
         .collect();
-    let split = match split {
-        Some(s) if splits.contains(s) => s.to_string(),
-        Some(s) => anyhow::bail!(
-            "{}: no split {s:?} in the tables; they have {}",
-            dir.display(),
-            splits.iter().copied().collect::<Vec<_>>().join(", ")
-        ),
-        None if splits.contains("test") => "test".to_string(),
-        None if splits.len() == 1 => splits.iter().next().expect("one").to_string(),
-        None if splits.is_empty() => anyhow::bail!("{}: the tables are empty", dir.display()),
-        None => anyhow::bail!(
-            "{}: the tables have the splits {}; pick one with --split",
-            dir.display(),
-            splits.iter().copied().collect::<Vec<_>>().join(", ")
-        ),
-    };
+    let split = pick_split(dir, &splits, split)?;
     let models: std::collections::BTreeSet<&str> = metrics
         .iter()
         .filter(|m| m.split == split)
