@@ -15,6 +15,7 @@
 //! | [`corpus`] | SoundFont rendering, FLUID and MAPS-like corpora, MAPS layout, manifests |
 //! | [`model`] | the three architectures as data; shapes, parameter counts, summaries |
 //! | `train` | (feature `train`) the networks on libtorch (tch), training |
+//! | [`nmf`] | the NMF baseline: a fixed dictionary from isolated notes, KL updates |
 //! | [`predict`] | frame predictions of a network over a corpus split |
 //! | [`protocol`] | training-protocol choices (optimizer, output bias, selection) |
 //! | [`sink`] | atomic `.npy` and Parquet writers |
@@ -29,6 +30,7 @@ pub mod features;
 pub mod infer;
 pub mod labels;
 pub mod model;
+pub mod nmf;
 pub mod pipeline;
 pub mod pitchset;
 pub mod predict;

@@ -134,6 +134,9 @@ enum Command {
     /// Incremental analysis: keeps the dataflow alive over a directory and updates the
     /// tables (and appends to changes.jsonl) whenever a file appears, changes or goes.
     Watch(cli::analysis::WatchArgs),
+    /// The NMF baseline: learns a dictionary on a manifest's train split, picks the threshold
+    /// on validation, writes `predictions` tables of validation and test for `analyze`.
+    Nmf(cli::nmf::NmfArgs),
     /// Figures and report.md for the tables of any analysis directory (the --out of
     /// `analyze` or `watch`): drawn into DIR/figures/, the report written to DIR/report.md.
     Report {
@@ -657,6 +660,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Analyze(args) => cli::analysis::run_analyze(args)?,
         Command::Watch(args) => cli::analysis::run_watch(args)?,
+        Command::Nmf(args) => cli::nmf::run(args)?,
         Command::Report {
             dir,
             split,

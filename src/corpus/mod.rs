@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod fluid;
+pub mod interval_subsets;
 pub mod ingest;
 pub mod manifest;
 pub mod maps;

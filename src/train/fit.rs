@@ -47,6 +47,14 @@ pub struct TrainConfig {
     pub output_bias: OutputBias,
     /// Which epoch `best.onnx` holds.
     pub select_by: Selection,
+    /// Weight of the mixture (disentanglement) penalty on unlabelled mixtures of two
+    /// training examples ([`super::mixture`]); 0: none, the paper's protocol.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mixture_penalty: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for TrainConfig {
@@ -64,6 +72,7 @@ impl Default for TrainConfig {
             warmup_steps: 0,
             output_bias: OutputBias::Random,
             select_by: Selection::ValidationF1,
+            mixture_penalty: 0.0,
         }
     }
 }
@@ -100,6 +109,9 @@ pub struct EpochRecord {
     #[serde(alias = "validation_f1")]
     pub validation_micro_f1: f64,
     pub seconds: f64,
+    /// Mean mixture penalty over the epoch's steps (unweighted; 0 when it is off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mixture_penalty: f64,
 }
 
 /// Everything besides tensors that a resumed run needs.
@@ -241,7 +253,7 @@ pub fn fit(
             device,
             run_dir,
         };
-        let train_loss = run.train(
+        let (train_loss, mixture_penalty) = run.train(
             &mut net,
             &mut optimizer,
             &mut state,
@@ -256,6 +268,7 @@ pub fn fit(
             validation_loss,
             validation_micro_f1,
             seconds: started.elapsed().as_secs_f64(),
+            mixture_penalty,
         };
         tracing::info!(
             epoch,
@@ -444,7 +457,7 @@ struct EpochRun<'a> {
 
 impl EpochRun<'_> {
     /// `steps_per_epoch` updates on batches drawn without replacement (reshuffled when the
-    /// examples run out); the mean training loss.
+    /// examples run out); the mean training loss (labelled) and mean mixture penalty.
     fn train(
         &self,
         net: &mut TchNet,
@@ -452,13 +465,14 @@ impl EpochRun<'_> {
         state: &mut RunState,
         buffers: &mut Buffers,
         progress: bool,
-    ) -> Result<f64, TrainError> {
+    ) -> Result<(f64, f64), TrainError> {
         let config = self.config;
         let bar = epoch_bar(config.steps_per_epoch, self.epoch, progress);
         let mut order: Vec<(u32, u32)> = Vec::new();
         let mut cursor = 0;
         let mut reshuffles = 0;
         let mut loss_sum = 0.0;
+        let mut penalty_sum = 0.0;
         for step in 0..config.steps_per_epoch {
             let mut ids = Vec::with_capacity(config.batch_size);
             while ids.len() < config.batch_size {
@@ -490,6 +504,14 @@ impl EpochRun<'_> {
                 });
             }
             loss_sum += value;
+            let loss = if config.mixture_penalty > 0.0 {
+                let (a, b, mix) = self.mixture_batch(step);
+                let penalty = super::mixture::mixture_penalty(net, &a, &b, &mix);
+                penalty_sum += penalty.double_value(&[]);
+                loss + penalty * config.mixture_penalty
+            } else {
+                loss
+            };
             loss.backward();
             let rate = warmed_up_rate(state.learning_rate, state.steps, config.warmup_steps);
             optimizer.step(net, self.trainable, rate);
@@ -500,7 +522,34 @@ impl EpochRun<'_> {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        Ok(loss_sum / config.steps_per_epoch as f64)
+        let steps = config.steps_per_epoch as f64;
+        Ok((loss_sum / steps, penalty_sum / steps))
+    }
+
+    /// Inputs of `batch_size` random pairs of training examples and of their mixtures
+    /// (magnitudes added under the log, [`super::mixture::mix_log_magnitudes`]); the pairs
+    /// of step `step` are seeded from (seed, epoch, step), so resuming repeats them.
+    fn mixture_batch(&self, step: usize) -> (Tensor, Tensor, Tensor) {
+        // Streams apart from the reshuffles' (0, 1, ...).
+        let mut rng = Rng::new(self.config.seed, self.epoch, (1 << 40) | step as u64);
+        let n = self.config.batch_size;
+        let mut draw = || -> Vec<(u32, u32)> {
+            (0..n)
+                .map(|_| self.examples[rng.below(self.examples.len())])
+                .collect()
+        };
+        let (ids_a, ids_b) = (draw(), draw());
+        let (mut targets, mut mask) = (Vec::new(), Vec::new());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        self.train
+            .batch(&ids_a, self.layout, &mut a, &mut targets, &mut mask);
+        self.train
+            .batch(&ids_b, self.layout, &mut b, &mut targets, &mut mask);
+        let mut mix = vec![0.0; a.len()];
+        super::mixture::mix_log_magnitudes(&a, &b, &mut mix);
+        let dims = self.layout.input_dims(n, self.train.bands());
+        let tensor = |v: &[f32]| Tensor::from_slice(v).reshape(dims).to_device(self.device);
+        (tensor(&a), tensor(&b), tensor(&mix))
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod fit;
+pub mod mixture;
 pub mod net;
 pub mod optim;
 
