@@ -1,7 +1,7 @@
 //! Issue 13's instruments on real components: the NMF baseline learned on FLUID notes rendered
 //! through FluidR3_GM and analysed by the dataflow; a tiny coverage sweep through `entangle
-//! run` (feature `train`), with the mixture penalty on one network; every table read back by
-//! DuckDB.
+//! run` (feature `train`), with the mixture penalty on one network and the chord mixer on
+//! another; every table read back by DuckDB.
 
 mod common;
 
@@ -135,6 +135,15 @@ learning_rate = 0.1
 device = "cpu"
 mixture_penalty = 1.0
 
+[[networks]]
+name = "chorded"
+arch = "smallconvnet"
+epochs = 1
+steps_per_epoch = 10
+learning_rate = 0.1
+device = "cpu"
+chords = { probability = 1.0, max_polyphony = 3, note_seconds = 0.3 }
+
 [figures]
 formats = ["svg", "png"]
 "#;
@@ -158,8 +167,11 @@ formats = ["svg", "png"]
     assert_eq!(
         rows.lines().collect::<Vec<_>>(),
         [
+            "0.0 chorded False 76",
             "0.0 mixed False 76",
             "0.0 small False 76",
+            "50.0 chorded False 76",
+            "50.0 chorded True 89",
             "50.0 mixed False 76",
             "50.0 mixed True 89",
             "50.0 small False 76",
@@ -177,4 +189,10 @@ formats = ["svg", "png"]
     };
     assert!(history("mixed")[0]["mixture_penalty"].as_f64().unwrap() > 0.0);
     assert!(history("small")[0].get("mixture_penalty").is_none());
+    // The chord mixer rendered the FLUID range of FluidR3_GM's piano for its network.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("rendered the keys for the chord mixer") && log.contains("keys=23"),
+        "{log}"
+    );
 }

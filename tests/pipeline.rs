@@ -300,6 +300,16 @@ fn the_shipped_specs_parse() {
     names.sort();
     assert_eq!(
         names,
-        ["demo", "fluid-combi", "fluid-isol", "maps-mus", "synth-mus"]
+        [
+            "coverage-sweep",
+            "coverage-sweep-full",
+            "demo",
+            "fluid-combi",
+            "fluid-isol",
+            "maps-mus",
+            "mixture-penalty",
+            "mixture-penalty-full",
+            "synth-mus"
+        ]
     );
 }

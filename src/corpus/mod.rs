@@ -3,6 +3,7 @@
 //! lists (a directory, MAESTRO), and corpus manifests.
 
 pub mod build;
+pub mod chords;
 pub mod fluid;
 pub mod interval_subsets;
 pub mod ingest;

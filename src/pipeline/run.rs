@@ -450,6 +450,7 @@ fn train_network(
         output_bias: network.output_bias,
         select_by: network.select_by,
         mixture_penalty: network.mixture_penalty,
+        chords: network.chords,
         ..Default::default()
     };
     let done = crate::train::fit::last_checkpoint(&run_dir).unwrap_or(0);

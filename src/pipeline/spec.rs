@@ -160,6 +160,10 @@ pub struct NetworkSpec {
     /// training examples (`train::mixture`); 0: none (the paper's protocol).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub mixture_penalty: f64,
+    /// Random chords mixed into the training examples on the fly (`corpus::chords`):
+    /// `chords = { probability = 0.5, max_polyphony = 6 }`; none: the paper's protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chords: Option<crate::corpus::chords::ChordMixing>,
     /// The spec's name for this network before seeds were expanded (tables and figures
     /// group the instances of one network by it).
     #[serde(skip)]
@@ -450,6 +454,9 @@ impl PipelineSpec {
                     key("mixture_penalty"),
                     n.mixture_penalty
                 ));
+            }
+            if let Some(chords) = &n.chords {
+                chords.validate(&key("chords"))?;
             }
             if !n.seeds.is_empty() && n.seed != 0 {
                 return Err(format!(

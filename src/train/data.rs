@@ -17,6 +17,9 @@ pub struct FrameData {
     /// Output unit `k` is MIDI pitch `lowest_pitch + k`.
     pub lowest_pitch: u8,
     pub outputs: usize,
+    /// What rendered each shard: (SoundFont, bank, program, reverb) of its manifest row (the
+    /// chord mixer renders the keys of each training renderer).
+    pub renderers: Vec<(String, u16, u8, bool)>,
 }
 
 impl FrameData {
@@ -59,6 +62,10 @@ impl FrameData {
                 Ok((spec, roll))
             })
             .collect::<Result<_, String>>()?;
+        let renderers = rows
+            .iter()
+            .map(|r| (r.soundfont.clone(), r.bank, r.program, r.reverb))
+            .collect();
         let index = shards
             .iter()
             .enumerate()
@@ -69,6 +76,7 @@ impl FrameData {
             index,
             lowest_pitch,
             outputs,
+            renderers,
         })
     }
 

@@ -51,6 +51,10 @@ pub struct TrainConfig {
     /// training examples ([`super::mixture`]); 0: none, the paper's protocol.
     #[serde(skip_serializing_if = "is_zero")]
     pub mixture_penalty: f64,
+    /// Random chords mixed into the training examples ([`super::chord_mixer`]); none: the
+    /// paper's protocol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chords: Option<crate::corpus::chords::ChordMixing>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -73,6 +77,7 @@ impl Default for TrainConfig {
             output_bias: OutputBias::Random,
             select_by: Selection::ValidationF1,
             mixture_penalty: 0.0,
+            chords: None,
         }
     }
 }
@@ -239,6 +244,11 @@ pub fn fit(
 
     let mut buffers = Buffers::default();
     let examples = layout.training_examples(train);
+    let chords = config
+        .chords
+        .map(|options| super::chord_mixer::ChordMixer::new(train, options))
+        .transpose()
+        .map_err(TrainError::Data)?;
     while state.epoch < config.epochs {
         let epoch = state.epoch + 1;
         let started = Instant::now();
@@ -252,6 +262,7 @@ pub fn fit(
             trainable: &trainable,
             device,
             run_dir,
+            chords: chords.as_ref(),
         };
         let (train_loss, mixture_penalty) = run.train(
             &mut net,
@@ -453,6 +464,7 @@ struct EpochRun<'a> {
     trainable: &'a [String],
     device: Device,
     run_dir: &'a Path,
+    chords: Option<&'a super::chord_mixer::ChordMixer>,
 }
 
 impl EpochRun<'_> {
@@ -486,7 +498,15 @@ impl EpochRun<'_> {
                 ids.extend_from_slice(&order[cursor..cursor + take]);
                 cursor += take;
             }
-            let (x, y, m) = batch_tensors(self.train, &ids, self.layout, buffers, self.device);
+            let (x, y, m) = match self.chords {
+                None => batch_tensors(self.train, &ids, self.layout, buffers, self.device),
+                Some(mixer) => {
+                    // Chords of step `step` are seeded from (seed, epoch, step).
+                    let mut rng = Rng::new(config.seed, self.epoch, (2 << 40) | step as u64);
+                    let mut below = |n: usize| rng.below(n);
+                    mixed_batch_tensors(self, mixer, &ids, buffers, &mut below)
+                }
+            };
             // Mean over real (unpadded) frames and outputs.
             let loss = net
                 .forward_logits(&x, true)
@@ -652,6 +672,43 @@ fn batch_tensors(
         |values: &[f32], dims: &[i64]| Tensor::from_slice(values).reshape(dims).to_device(device);
     (
         tensor(&buffers.inputs, &layout.input_dims(n, data.bands())),
+        tensor(&buffers.targets, &target_dims),
+        tensor(&buffers.mask, &target_dims),
+    )
+}
+
+/// [`batch_tensors`] with random chords mixed in.
+fn mixed_batch_tensors(
+    run: &EpochRun,
+    mixer: &super::chord_mixer::ChordMixer,
+    ids: &[(u32, u32)],
+    buffers: &mut Buffers,
+    below: &mut impl FnMut(usize) -> usize,
+) -> (Tensor, Tensor, Tensor) {
+    let data = run.train;
+    data.batch(
+        ids,
+        run.layout,
+        &mut buffers.inputs,
+        &mut buffers.targets,
+        &mut buffers.mask,
+    );
+    mixer.mix(
+        data,
+        ids,
+        run.layout,
+        &mut buffers.inputs,
+        &mut buffers.targets,
+        &buffers.mask,
+        below,
+    );
+    let n = ids.len();
+    let target_dims = run.layout.target_dims(n, data.outputs);
+    let tensor = |values: &[f32], dims: &[i64]| {
+        Tensor::from_slice(values).reshape(dims).to_device(run.device)
+    };
+    (
+        tensor(&buffers.inputs, &run.layout.input_dims(n, data.bands())),
         tensor(&buffers.targets, &target_dims),
         tensor(&buffers.mask, &target_dims),
     )

@@ -1,6 +1,7 @@
 //! The companion training stage (cargo feature `train`): the paper's networks as tch
 //! (libtorch) computations, built from the same layer lists as the ONNX graphs.
 
+pub mod chord_mixer;
 pub mod data;
 pub mod fit;
 pub mod mixture;
