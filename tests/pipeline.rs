@@ -301,14 +301,15 @@ fn the_shipped_specs_parse() {
     assert_eq!(
         names,
         [
+            "chords-synth-mus",
             "coverage-sweep",
             "coverage-sweep-full",
             "demo",
             "fluid-combi",
             "fluid-isol",
             "maps-mus",
-            "mixture-penalty",
             "mixture-penalty-full",
+            "remedies-fluid-isol",
             "synth-mus"
         ]
     );
