@@ -179,7 +179,11 @@ formats = ["svg", "png"]
         ],
         "{rows}"
     );
-    for f in ["figures/coverage-sweep.png", "figures/coverage-sweep.svg", "report.md"] {
+    for f in [
+        "figures/coverage-sweep.png",
+        "figures/coverage-sweep.svg",
+        "report.md",
+    ] {
         assert!(run.join(f).is_file(), "{f}");
     }
     // Only the penalised network reports a penalty.

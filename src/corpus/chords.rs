@@ -52,7 +52,10 @@ impl ChordMixing {
     /// Checks the values; the message names `key`.
     pub fn validate(&self, key: &str) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.probability) {
-            return Err(format!("{key}.probability = {}: not in 0..=1", self.probability));
+            return Err(format!(
+                "{key}.probability = {}: not in 0..=1",
+                self.probability
+            ));
         }
         if !(1..=88).contains(&self.max_polyphony) {
             return Err(format!(
@@ -61,10 +64,16 @@ impl ChordMixing {
             ));
         }
         if !(self.note_seconds.is_finite() && self.note_seconds > 0.0) {
-            return Err(format!("{key}.note_seconds = {}: not positive", self.note_seconds));
+            return Err(format!(
+                "{key}.note_seconds = {}: not positive",
+                self.note_seconds
+            ));
         }
         if !(1..=127).contains(&self.velocity) {
-            return Err(format!("{key}.velocity = {}: not in 1..=127", self.velocity));
+            return Err(format!(
+                "{key}.velocity = {}: not in 1..=127",
+                self.velocity
+            ));
         }
         Ok(())
     }
@@ -133,7 +142,11 @@ impl KeyBank {
             };
             let (left, right) =
                 render_notes(font, soundfont_name, std::slice::from_ref(&note), settings)?;
-            let mono: Vec<f32> = left.iter().zip(&right).map(|(l, r)| 0.5 * (l + r)).collect();
+            let mono: Vec<f32> = left
+                .iter()
+                .zip(&right)
+                .map(|(l, r)| 0.5 * (l + r))
+                .collect();
             let spec = computer.compute(&mono);
             let roll = PianoRoll::from_notes(&[note], fps, Some(spec.frames));
             keys.push(KeySound {
@@ -296,7 +309,10 @@ mod tests {
         assert!(rows.iter().zip(&music_rows).all(|(m, o)| m >= o));
         let loudness = |r: &[f32], t: usize| r[t * 229..(t + 1) * 229].iter().sum::<f32>();
         assert!(loudness(&rows, 12) > loudness(&music_rows, 12) + 1.0);
-        assert!(loudness(&rows, 1) > loudness(&music_rows, 1), "C3's release");
+        assert!(
+            loudness(&rows, 1) > loudness(&music_rows, 1),
+            "C3's release"
+        );
         assert_eq!(loudness(&rows, 3), loudness(&music_rows, 3));
     }
 
@@ -314,7 +330,9 @@ mod tests {
         };
         let mut state = 12345u64;
         let mut below = |n: usize| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 33) % n as u64) as usize
         };
         let mut polyphonies = std::collections::BTreeSet::new();

@@ -112,10 +112,7 @@ pub fn splits(
             let mut test = subsets.held_out();
             test.extend(&trained);
             test.sort();
-            (
-                isolated_notes().into_iter().chain(trained).collect(),
-                test,
-            )
+            (isolated_notes().into_iter().chain(trained).collect(), test)
         }
     };
     let examples = |items: &[PitchSet], velocities: &[u8]| -> Vec<FluidExample> {

@@ -143,7 +143,14 @@ mod tests {
     fn trained_sets_grow_nested_with_coverage() {
         let held: BTreeSet<PitchSet> = subsets(3, 0.0).held_out().into_iter().collect();
         let mut previous = BTreeSet::new();
-        for (coverage, count) in [(0.0, 0), (10.0, 18), (25.0, 44), (50.0, 89), (75.0, 133), (100.0, 177)] {
+        for (coverage, count) in [
+            (0.0, 0),
+            (10.0, 18),
+            (25.0, 44),
+            (50.0, 89),
+            (75.0, 133),
+            (100.0, 177),
+        ] {
             let trained: BTreeSet<PitchSet> = subsets(3, coverage).trained().into_iter().collect();
             assert_eq!(trained.len(), count, "coverage {coverage}");
             assert!(previous.is_subset(&trained), "coverage {coverage}");
@@ -164,11 +171,14 @@ mod tests {
         let items = |i: usize| -> BTreeSet<PitchSet> { s[i].1.iter().map(|e| e.pitches).collect() };
         let trained: BTreeSet<PitchSet> = subsets.trained().into_iter().collect();
         let held: BTreeSet<PitchSet> = subsets.held_out().into_iter().collect();
-        let notes: BTreeSet<PitchSet> =
-            super::super::fluid::isolated_notes().into_iter().collect();
+        let notes: BTreeSet<PitchSet> = super::super::fluid::isolated_notes().into_iter().collect();
         assert_eq!(items(0), &notes | &trained);
         assert_eq!(items(1), items(0), "validation holds the training items");
-        assert_eq!(items(2), &held | &trained, "test: unseen and seen intervals");
+        assert_eq!(
+            items(2),
+            &held | &trained,
+            "test: unseen and seen intervals"
+        );
         assert!(items(0).is_disjoint(&held));
         // FLUID-COMBI is the paper's whatever the subsets.
         assert_eq!(
@@ -184,8 +194,16 @@ mod tests {
             held_out: 1.0,
             coverage: 10.0,
         };
-        assert!(bad.validate("corpus.subsets").unwrap_err().contains("corpus.subsets.held_out"));
+        assert!(
+            bad.validate("corpus.subsets")
+                .unwrap_err()
+                .contains("corpus.subsets.held_out")
+        );
         let bad = subsets(0, 101.0);
-        assert!(bad.validate("corpus.subsets").unwrap_err().contains("coverage"));
+        assert!(
+            bad.validate("corpus.subsets")
+                .unwrap_err()
+                .contains("coverage")
+        );
     }
 }

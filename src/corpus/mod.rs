@@ -5,8 +5,8 @@
 pub mod build;
 pub mod chords;
 pub mod fluid;
-pub mod interval_subsets;
 pub mod ingest;
+pub mod interval_subsets;
 pub mod manifest;
 pub mod maps;
 pub mod maps_like;

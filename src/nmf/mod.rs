@@ -125,10 +125,16 @@ impl Default for LearnOptions {
 /// mean spectrum of their pitch's frames (a few atoms of one pitch: from the means of
 /// successive parts of those frames, so that they start apart); `H` starts at one where the
 /// labels allow and zero elsewhere, which the updates keep.
-pub fn learn_dictionary(x: ArrayView2<f32>, labels: &[PitchSet], options: LearnOptions) -> Dictionary {
+pub fn learn_dictionary(
+    x: ArrayView2<f32>,
+    labels: &[PitchSet],
+    options: LearnOptions,
+) -> Dictionary {
     assert_eq!(x.ncols(), labels.len(), "one label set per frame");
     assert!(options.atoms_per_pitch >= 1, "at least one atom per pitch");
-    let frames: Vec<usize> = (0..labels.len()).filter(|&t| !labels[t].is_empty()).collect();
+    let frames: Vec<usize> = (0..labels.len())
+        .filter(|&t| !labels[t].is_empty())
+        .collect();
     let mut pitches: Vec<u8> = labels.iter().flat_map(|s| s.iter()).collect();
     pitches.sort_unstable();
     pitches.dedup();
@@ -150,7 +156,11 @@ pub fn learn_dictionary(x: ArrayView2<f32>, labels: &[PitchSet], options: LearnO
         // frames than atoms, the spare atoms start as copies of the first.
         for a in 0..r {
             let part = &own[a * own.len() / r..(a + 1) * own.len() / r];
-            let source = if part.is_empty() { &own[..own.len().min(1)] } else { part };
+            let source = if part.is_empty() {
+                &own[..own.len().min(1)]
+            } else {
+                part
+            };
             let mut atom = w.column_mut(i * r + a);
             for &j in source {
                 atom += &data.column(j);
@@ -262,7 +272,10 @@ mod tests {
         }
         columns.push(ndarray::Array1::zeros(80));
         labels.push(PitchSet::EMPTY);
-        let views: Vec<_> = columns.iter().map(|c| c.view().insert_axis(Axis(1))).collect();
+        let views: Vec<_> = columns
+            .iter()
+            .map(|c| c.view().insert_axis(Axis(1)))
+            .collect();
         let x = ndarray::concatenate(Axis(1), &views).unwrap();
         let learned = learn_dictionary(x.view(), &labels, LearnOptions::default());
         assert_eq!(learned.pitches, vec![50, 52, 55]);

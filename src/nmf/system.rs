@@ -152,7 +152,10 @@ fn mean_f1(shards: &[Shard], activations: &[Array2<f32>], pitches: &[u8], thresh
         .map(|(s, a)| {
             let mut counts = FrameCounts::default();
             for (t, &truth) in s.labels.iter().enumerate() {
-                counts.add(&FrameCounts::of_frame(truth, frame_pitches(a, pitches, t, threshold)));
+                counts.add(&FrameCounts::of_frame(
+                    truth,
+                    frame_pitches(a, pitches, t, threshold),
+                ));
             }
             counts.metrics().f1
         })
@@ -162,9 +165,7 @@ fn mean_f1(shards: &[Shard], activations: &[Array2<f32>], pitches: &[u8], thresh
 
 /// Scores `count` geometric thresholds on the validation activations; the best first
 /// (ties: the lower threshold, so the choice does not depend on the order of the grid).
-pub fn choose_threshold(
-    scores: &[ThresholdScore],
-) -> Option<&ThresholdScore> {
+pub fn choose_threshold(scores: &[ThresholdScore]) -> Option<&ThresholdScore> {
     scores.iter().max_by(|a, b| {
         a.f1.total_cmp(&b.f1)
             .then_with(|| b.threshold.total_cmp(&a.threshold))
@@ -257,11 +258,23 @@ pub fn run_nmf(manifest: &Path, out: &Path, options: &NmfOptions) -> anyhow::Res
             f1: mean_f1(&validation, &activations, &pitches, threshold),
         })
         .collect();
-    let best = choose_threshold(&scores).expect("two thresholds or more").clone();
-    tracing::info!(threshold = best.threshold, f1 = best.f1, "validation threshold");
+    let best = choose_threshold(&scores)
+        .expect("two thresholds or more")
+        .clone();
+    tracing::info!(
+        threshold = best.threshold,
+        f1 = best.f1,
+        "validation threshold"
+    );
     write_predictions(
         &out.join(format!("{}-validation.parquet", options.name)),
-        &rows(&options.name, &validation, &activations, &pitches, best.threshold),
+        &rows(
+            &options.name,
+            &validation,
+            &activations,
+            &pitches,
+            best.threshold,
+        ),
         options.fps,
     )?;
     drop(validation);
@@ -287,7 +300,9 @@ pub fn run_nmf(manifest: &Path, out: &Path, options: &NmfOptions) -> anyhow::Res
     let seconds_test = started.elapsed().as_secs_f64();
 
     let npy = out.join("dictionary.npy");
-    write_atomically(&npy, |w| ndarray_npy::WriteNpyExt::write_npy(&dictionary.atoms, w))?;
+    write_atomically(&npy, |w| {
+        ndarray_npy::WriteNpyExt::write_npy(&dictionary.atoms, w)
+    })?;
     let record = NmfRecord {
         manifest: manifest.to_path_buf(),
         options: options.clone(),
@@ -302,7 +317,9 @@ pub fn run_nmf(manifest: &Path, out: &Path, options: &NmfOptions) -> anyhow::Res
         seconds_test,
     };
     let json = serde_json::to_vec_pretty(&record)?;
-    write_atomically(&out.join("nmf.json"), |w| std::io::Write::write_all(w, &json))?;
+    write_atomically(&out.join("nmf.json"), |w| {
+        std::io::Write::write_all(w, &json)
+    })?;
     Ok(record)
 }
 
@@ -313,9 +330,18 @@ mod tests {
     #[test]
     fn the_best_threshold_wins_and_ties_go_low() {
         let scores = [
-            ThresholdScore { threshold: 0.1, f1: 0.5 },
-            ThresholdScore { threshold: 0.3, f1: 0.9 },
-            ThresholdScore { threshold: 0.2, f1: 0.9 },
+            ThresholdScore {
+                threshold: 0.1,
+                f1: 0.5,
+            },
+            ThresholdScore {
+                threshold: 0.3,
+                f1: 0.9,
+            },
+            ThresholdScore {
+                threshold: 0.2,
+                f1: 0.9,
+            },
         ];
         assert_eq!(choose_threshold(&scores).unwrap().threshold, 0.2);
     }

@@ -39,7 +39,13 @@ pub struct SweepSpec {
 
 impl SweepSpec {
     pub fn validate(&self, corpus: &CorpusSpec) -> Result<(), String> {
-        if !matches!(corpus, CorpusSpec::Fluid { subsets: Some(_), .. }) {
+        if !matches!(
+            corpus,
+            CorpusSpec::Fluid {
+                subsets: Some(_),
+                ..
+            }
+        ) {
             return Err(
                 "sweep: a coverage sweep needs a FLUID-ISOL corpus with [corpus.subsets]".into(),
             );
@@ -63,7 +69,11 @@ impl SweepSpec {
 
 /// The spec of each point of the sweep: the coverage set, `out/coverage-K`, no sweep.
 pub fn point_specs(spec: &PipelineSpec) -> Vec<(f64, PipelineSpec)> {
-    let coverages = spec.sweep.as_ref().map(|s| s.coverage.clone()).unwrap_or_default();
+    let coverages = spec
+        .sweep
+        .as_ref()
+        .map(|s| s.coverage.clone())
+        .unwrap_or_default();
     coverages
         .into_iter()
         .map(|k| {
@@ -101,7 +111,11 @@ pub struct SweepRow {
 
 /// The sweep rows of one coverage from its `combinations` rows (test split, two-note
 /// combinations only); a group without intervals (nothing seen at 0 %) gives no row.
-pub fn sweep_rows(coverage: f64, spec: &PipelineSpec, combinations: &[Combination]) -> Vec<SweepRow> {
+pub fn sweep_rows(
+    coverage: f64,
+    spec: &PipelineSpec,
+    combinations: &[Combination],
+) -> Vec<SweepRow> {
     let mut out = Vec::new();
     for network in &spec.networks {
         for seen in [false, true] {
@@ -258,7 +272,10 @@ where
             .len();
         let mut chart = ChartBuilder::on(panel)
             .caption(
-                format!("{network} ({seeds} seed{})", if seeds == 1 { "" } else { "s" }),
+                format!(
+                    "{network} ({seeds} seed{})",
+                    if seeds == 1 { "" } else { "s" }
+                ),
                 (super::figures::FONT, 17),
             )
             .margin(12)
@@ -268,6 +285,7 @@ where
         chart
             .configure_mesh()
             .x_desc("trained intervals (% of the trainable ones)")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc("exact proportion of frames")
             .label_style((super::figures::FONT, 13))
             .draw()?;
@@ -280,7 +298,10 @@ where
             };
             let mut outline: Vec<(f64, f64)> = band.iter().map(|&(k, _, _, hi)| (k, hi)).collect();
             outline.extend(band.iter().rev().map(|&(k, _, lo, _)| (k, lo)));
-            chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.2).filled())))?;
+            chart.draw_series(std::iter::once(Polygon::new(
+                outline,
+                color.mix(0.2).filled(),
+            )))?;
             let line: Vec<(f64, f64)> = band.iter().map(|&(k, mean, _, _)| (k, mean)).collect();
             chart
                 .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
@@ -292,7 +313,7 @@ where
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .border_style(BLACK)
             .background_style(WHITE.mix(0.85))
             .label_font((super::figures::FONT, 13))
@@ -344,8 +365,14 @@ fn report(spec: &PipelineSpec, rows: &[SweepRow], figures: &[PathBuf]) -> String
          [min, max]. Table: `sweep.parquet`; each coverage's run: `coverage-K/`.\n\n",
         spec.name
     );
-    for f in figures.iter().filter(|f| f.extension().is_some_and(|e| e == "png")) {
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for f in figures
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "png"))
+    {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         text.push_str(&format!("![coverage sweep](figures/{name})\n\n"));
     }
     text.push_str("| network | coverage % | seeds | unseen exact | seen exact | unseen intervals | seen intervals |\n|---|---|---|---|---|---|---|\n");
@@ -499,7 +526,13 @@ mod tests {
         let mut rows = Vec::new();
         for seed in 0..3 {
             for k in [0.0, 25.0, 100.0] {
-                rows.push(row("convnet", seed, k, false, 0.1 + k / 500.0 + seed as f64 / 50.0));
+                rows.push(row(
+                    "convnet",
+                    seed,
+                    k,
+                    false,
+                    0.1 + k / 500.0 + seed as f64 / 50.0,
+                ));
                 if k > 0.0 {
                     rows.push(row("convnet", seed, k, true, 0.9));
                 }
@@ -515,7 +548,11 @@ mod tests {
         .unwrap();
         assert_eq!(files.len(), 2);
         for f in files {
-            assert!(std::fs::metadata(&f).unwrap().len() > 1000, "{}", f.display());
+            assert!(
+                std::fs::metadata(&f).unwrap().len() > 1000,
+                "{}",
+                f.display()
+            );
         }
     }
 }

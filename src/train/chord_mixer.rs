@@ -16,6 +16,13 @@ use crate::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
 use crate::features::{SpectrogramComputer, SpectrogramParams};
 use crate::pitchset::PitchSet;
 
+/// The host buffers of one batch, as [`FrameData::batch`] fills them.
+pub struct BatchMut<'a> {
+    pub inputs: &'a mut [f32],
+    pub targets: &'a mut [f32],
+    pub mask: &'a [f32],
+}
+
 /// The key banks of a training split's renderers.
 pub struct ChordMixer {
     options: ChordMixing,
@@ -84,11 +91,14 @@ impl ChordMixer {
         data: &FrameData,
         ids: &[(u32, u32)],
         layout: InputLayout,
-        inputs: &mut [f32],
-        targets: &mut [f32],
-        mask: &[f32],
+        batch: BatchMut,
         below: &mut impl FnMut(usize) -> usize,
     ) {
+        let BatchMut {
+            inputs,
+            targets,
+            mask,
+        } = batch;
         const RESOLUTION: usize = 1 << 20;
         let bands = data.bands();
         let outputs = data.outputs;
@@ -216,12 +226,30 @@ mod tests {
             data.batch(&ids, layout, &mut inputs, &mut targets, &mut mask);
             let (plain_inputs, plain_targets) = (inputs.clone(), targets.clone());
             ChordMixer::new(&data, options(0.0)).unwrap().mix(
-                &data, &ids, layout, &mut inputs, &mut targets, &mask, &mut below,
+                &data,
+                &ids,
+                layout,
+                BatchMut {
+                    inputs: &mut inputs,
+                    targets: &mut targets,
+                    mask: &mask,
+                },
+                &mut below,
             );
             assert_eq!((&inputs, &targets), (&plain_inputs, &plain_targets));
             for _ in 0..20 {
                 let (mut inputs, mut targets) = (plain_inputs.clone(), plain_targets.clone());
-                mixer.mix(&data, &ids, layout, &mut inputs, &mut targets, &mask, &mut below);
+                mixer.mix(
+                    &data,
+                    &ids,
+                    layout,
+                    BatchMut {
+                        inputs: &mut inputs,
+                        targets: &mut targets,
+                        mask: &mask,
+                    },
+                    &mut below,
+                );
                 // Every original note stays; padding rows stay silent and unlabelled.
                 for ((t, p), m) in targets.iter().zip(&plain_targets).zip(&mask) {
                     assert!(t >= p);
@@ -232,7 +260,9 @@ mod tests {
                 assert!(inputs.iter().zip(&plain_inputs).all(|(m, o)| m >= o));
                 if let InputLayout::Segment { bins, .. } = layout {
                     assert!(
-                        inputs.chunks_exact(bins).all(|row| row[229..].iter().all(|&v| v == 0.0)),
+                        inputs
+                            .chunks_exact(bins)
+                            .all(|row| row[229..].iter().all(|&v| v == 0.0)),
                         "bins past the bands stay zero"
                     );
                 }

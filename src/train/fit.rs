@@ -697,15 +697,19 @@ fn mixed_batch_tensors(
         data,
         ids,
         run.layout,
-        &mut buffers.inputs,
-        &mut buffers.targets,
-        &buffers.mask,
+        super::chord_mixer::BatchMut {
+            inputs: &mut buffers.inputs,
+            targets: &mut buffers.targets,
+            mask: &buffers.mask,
+        },
         below,
     );
     let n = ids.len();
     let target_dims = run.layout.target_dims(n, data.outputs);
     let tensor = |values: &[f32], dims: &[i64]| {
-        Tensor::from_slice(values).reshape(dims).to_device(run.device)
+        Tensor::from_slice(values)
+            .reshape(dims)
+            .to_device(run.device)
     };
     (
         tensor(&buffers.inputs, &run.layout.input_dims(n, data.bands())),

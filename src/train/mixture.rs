@@ -110,8 +110,8 @@ mod tests {
 
     #[test]
     fn magnitudes_add_under_the_log() {
-        let a = [0.0f32, 1.0, 0.30103];
-        let b = [0.0f32, 0.0, 0.30103];
+        let a = [0.0f32, 1.0, std::f32::consts::LOG10_2];
+        let b = [0.0f32, 0.0, std::f32::consts::LOG10_2];
         let mut out = [9.0f32; 3];
         mix_log_magnitudes(&a, &b, &mut out);
         // Silence and silence; 9 + 0; 1 + 1 (log10 2 each) gives log10 3.

@@ -178,8 +178,7 @@ impl TchNet {
                 Layer::Concat(name) => Tensor::cat(&[&x, &taps[name]], 1),
             };
             // The hidden representation skips the dropout in front of the last weighted layer.
-            if last_weighted.is_some_and(|last| i < last)
-                && !matches!(layer, Layer::Dropout { .. })
+            if last_weighted.is_some_and(|last| i < last) && !matches!(layer, Layer::Dropout { .. })
             {
                 hidden = x.shallow_clone();
             }
