@@ -450,6 +450,7 @@ fn train_network(
         output_bias: network.output_bias,
         select_by: network.select_by,
         mixture_penalty: network.mixture_penalty,
+        mixture_in_training_mode: network.mixture_in_training_mode,
         chords: network.chords,
         ..Default::default()
     };

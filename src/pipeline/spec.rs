@@ -160,6 +160,10 @@ pub struct NetworkSpec {
     /// training examples (`train::mixture`); 0: none (the paper's protocol).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub mixture_penalty: f64,
+    /// Take the mixture penalty in training mode (dropout, batch statistics) instead of
+    /// inference mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mixture_in_training_mode: bool,
     /// Random chords mixed into the training examples on the fly (`corpus::chords`):
     /// `chords = { probability = 0.5, max_polyphony = 6 }`; none: the paper's protocol.
     #[serde(default, skip_serializing_if = "Option::is_none")]

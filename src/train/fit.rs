@@ -51,6 +51,10 @@ pub struct TrainConfig {
     /// training examples ([`super::mixture`]); 0: none, the paper's protocol.
     #[serde(skip_serializing_if = "is_zero")]
     pub mixture_penalty: f64,
+    /// Take the mixture penalty in training mode (dropout, batch statistics) rather than in
+    /// inference mode.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mixture_in_training_mode: bool,
     /// Random chords mixed into the training examples ([`super::chord_mixer`]); none: the
     /// paper's protocol.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,6 +81,7 @@ impl Default for TrainConfig {
             output_bias: OutputBias::Random,
             select_by: Selection::ValidationF1,
             mixture_penalty: 0.0,
+            mixture_in_training_mode: false,
             chords: None,
         }
     }
@@ -526,7 +531,13 @@ impl EpochRun<'_> {
             loss_sum += value;
             let loss = if config.mixture_penalty > 0.0 {
                 let (a, b, mix) = self.mixture_batch(step);
-                let penalty = super::mixture::mixture_penalty(net, &a, &b, &mix);
+                let penalty = super::mixture::mixture_penalty(
+                    net,
+                    &a,
+                    &b,
+                    &mix,
+                    config.mixture_in_training_mode,
+                );
                 penalty_sum += penalty.double_value(&[]);
                 loss + penalty * config.mixture_penalty
             } else {

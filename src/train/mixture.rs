@@ -9,8 +9,10 @@
 //! Without the `h(0)` term a network with any bias or batch norm (all three of the paper's)
 //! could never reach zero; with it, exactly the affine networks do, so the penalty measures
 //! how far the representation is from superposition and nothing else. It is computed in
-//! inference mode (no dropout, batch norm with its running statistics): that is the
-//! representation the analysed network uses.
+//! inference mode (no dropout, batch norm with its running statistics: the representation
+//! the analysed network uses) or, with `mixture_in_training_mode`, in training mode, where the
+//! labelled loss sees the same network (in inference mode the network can satisfy the
+//! penalty by making its inference-time representation constant, README: Beyond the paper).
 //!
 //! The mixture is made in the magnitude domain of the network's input: the log-filtered
 //! spectrogram `y = log10(1 + x)` of `a + b` is taken as `log10(1 + x_a + x_b)`, i.e. the
@@ -23,12 +25,14 @@ use tch::{Kind, Tensor};
 use super::net::TchNet;
 
 /// The penalty for the parts `a`, `b` and their mixture `mix` (inputs of one shape, batch
-/// first); a scalar tensor that gradients flow through.
-pub fn mixture_penalty(net: &TchNet, a: &Tensor, b: &Tensor, mix: &Tensor) -> Tensor {
+/// first); a scalar tensor that gradients flow through. `train`: in training mode (dropout
+/// on, batch norm on the statistics of this one batch of parts, mixtures and silence, so the
+/// network stays affine across the rows) instead of inference mode.
+pub fn mixture_penalty(net: &TchNet, a: &Tensor, b: &Tensor, mix: &Tensor, train: bool) -> Tensor {
     let n = a.size()[0];
     let silence = a.narrow(0, 0, 1).zeros_like();
     let inputs = Tensor::cat(&[a, b, mix, &silence], 0);
-    let (hidden, _) = net.forward_hidden_and_logits(&inputs, false);
+    let (hidden, _) = net.forward_hidden_and_logits(&inputs, train);
     let hidden = hidden.flatten(1, -1);
     let part = |k: i64, len: i64| hidden.narrow(0, k * n, len);
     let departure = part(2, n) - part(0, n) - part(1, n) + part(3, 1);
@@ -92,8 +96,14 @@ mod tests {
     #[test]
     fn zero_for_a_linear_network() {
         let (a, b, mix) = inputs();
-        let p = mixture_penalty(&net(Activation::Identity), &a, &b, &mix).double_value(&[]);
-        assert!(p.abs() < 1e-10, "penalty {p} for an affine network");
+        for train in [false, true] {
+            let p =
+                mixture_penalty(&net(Activation::Identity), &a, &b, &mix, train).double_value(&[]);
+            assert!(
+                p.abs() < 1e-10,
+                "penalty {p} for an affine network (train {train})"
+            );
+        }
     }
 
     #[test]
@@ -101,7 +111,7 @@ mod tests {
         let (a, b, mix) = inputs();
         let mut net = net(Activation::Relu);
         let _ = net.param_mut("0.weight").set_requires_grad(true);
-        let p = mixture_penalty(&net, &a, &b, &mix);
+        let p = mixture_penalty(&net, &a, &b, &mix, false);
         assert!(p.double_value(&[]) > 1e-3, "penalty {p} for a ReLU network");
         p.backward();
         let grad = net.param_mut("0.weight").grad();
