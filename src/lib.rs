@@ -16,6 +16,7 @@
 //! | [`infer`] | ONNX Runtime sessions (CPU / CUDA), batched frame predictions |
 //! | [`labels`] | note lists from MIDI / MAPS `.txt` / `.notes` / `.csv`, frame piano rolls |
 //! | [`model`] | the three architectures as data; shapes, parameter counts, summaries, ONNX export |
+//! | [`nmf`] | the NMF baseline: a fixed dictionary from isolated notes, KL updates |
 //! | [`pipeline`] | `entangle run`: specs, stages, model selection, figures, reports |
 //! | [`pitchset`] | pitch sets as `u128` bitmasks |
 //! | [`predict`] | frame predictions of a network over a corpus split |
@@ -35,6 +36,7 @@ pub mod features;
 pub mod infer;
 pub mod labels;
 pub mod model;
+pub mod nmf;
 pub mod pipeline;
 pub mod pitchset;
 pub mod predict;

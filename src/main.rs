@@ -62,6 +62,10 @@ enum Command {
     /// Incremental analysis: keeps the dataflow alive over a directory and updates the
     /// tables (and appends to changes.jsonl) whenever a file appears, changes or goes.
     Watch(cli::analysis::WatchArgs),
+    /// The NMF baseline (Kelz & Widmer's superposition contrast): a fixed dictionary learned
+    /// from the training split's notes on the linear filtered spectrogram, KL multiplicative
+    /// updates, threshold chosen on validation; writes predictions tables to analyse.
+    Nmf(cli::nmf::NmfArgs),
     /// Figures and report.md for the tables of any analysis directory (the --out of
     /// `analyze` or `watch`): drawn into DIR/figures/, the report written to DIR/report.md.
     Report(cli::pipeline::ReportArgs),
@@ -85,6 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => cli::pipeline::run(args),
         Command::Analyze(args) => cli::analysis::run_analyze(args),
         Command::Watch(args) => cli::analysis::run_watch(args),
+        Command::Nmf(args) => cli::nmf::run(args),
         Command::Report(args) => cli::pipeline::report(args),
         Command::Train(args) => cli::train::run(args),
         Command::Demo(args) => print_stdout(&entangle::demo::run(&args.out, &args.soundfont)?),

@@ -65,6 +65,22 @@ pub struct TrainConfig {
     pub output_bias: OutputBias,
     /// Which epoch `best.onnx` holds.
     pub select_by: Selection,
+    /// Weight of the mixture (disentanglement) penalty on unlabelled mixtures of two
+    /// training examples (`entangle_train::mixture`); 0: none, the paper's protocol.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mixture_penalty: f64,
+    /// Take the mixture penalty in training mode (dropout, batch statistics) rather than in
+    /// inference mode.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mixture_in_training_mode: bool,
+    /// Random chords mixed into the training examples (`entangle_train::chord_mixer`); none:
+    /// the paper's protocol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chords: Option<crate::corpus::chords::ChordMixing>,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for TrainConfig {
@@ -82,6 +98,9 @@ impl Default for TrainConfig {
             warmup_steps: 0,
             output_bias: OutputBias::Random,
             select_by: Selection::ValidationF1,
+            mixture_penalty: 0.0,
+            mixture_in_training_mode: false,
+            chords: None,
         }
     }
 }

@@ -271,6 +271,23 @@ fn every_documented_query_runs_on_real_output() {
     for name in ["synth-mus", "fluid-combi"] {
         write_manifest(&d.join(format!("{name}.manifest.parquet")), &manifest).unwrap();
     }
+    // A coverage sweep's table (schemas/sweep.md), as `entangle run` writes it.
+    let sweep_row = |seed: u64, seen: bool| entangle::pipeline::sweep::SweepRow {
+        coverage: 25.0,
+        network: "convnet".into(),
+        model: format!("convnet-s{seed}"),
+        seed,
+        seen,
+        intervals: 76,
+        frames: 7600,
+        exact: 3900 + seed,
+        exact_ratio: (3900 + seed) as f64 / 7600.0,
+    };
+    entangle::pipeline::sweep::write_sweep(
+        &out.join("sweep.parquet"),
+        &[sweep_row(0, false), sweep_row(1, false), sweep_row(0, true)],
+    )
+    .unwrap();
     let file = |name: &str| -> PathBuf {
         match name {
             "labels.parquet" | "predictions.parquet" => d.join(name),
@@ -331,6 +348,7 @@ fn every_documented_query_runs_on_real_output() {
                 "predictions.parquet",
                 "synth-mus.manifest.parquet",
                 "fluid-combi.manifest.parquet",
+                "sweep.parquet",
             ] {
                 sql = sql.replace(&format!("'{name}'"), &format!("'{}'", file(name).display()));
             }

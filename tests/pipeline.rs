@@ -319,6 +319,17 @@ fn the_shipped_specs_parse() {
     names.sort();
     assert_eq!(
         names,
-        ["demo", "fluid-combi", "fluid-isol", "maps-mus", "synth-mus"]
+        [
+            "chords-synth-mus",
+            "coverage-sweep",
+            "coverage-sweep-full",
+            "demo",
+            "fluid-combi",
+            "fluid-isol",
+            "maps-mus",
+            "mixture-penalty-full",
+            "remedies-fluid-isol",
+            "synth-mus"
+        ]
     );
 }

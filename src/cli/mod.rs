@@ -5,6 +5,7 @@ pub mod corpus;
 pub mod demo;
 pub mod labels;
 pub mod model;
+pub mod nmf;
 pub mod pipeline;
 pub mod predict;
 pub mod spectrogram;

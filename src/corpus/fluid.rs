@@ -49,6 +49,10 @@ pub struct FluidParams {
     /// Seconds rendered after the offset.
     pub tail_seconds: f64,
     pub reverb: bool,
+    /// FLUID-ISOL only: train also on these intervals and test on the held-out and trained
+    /// intervals (the coverage sweep, [`super::interval_subsets`]); none: the paper's sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subsets: Option<super::interval_subsets::IntervalSubsets>,
 }
 
 impl Default for FluidParams {
@@ -61,6 +65,7 @@ impl Default for FluidParams {
             note_seconds: 1.0,
             tail_seconds: 0.5,
             reverb: false,
+            subsets: None,
         }
     }
 }
@@ -99,9 +104,16 @@ pub fn splits(
     dataset: FluidDataset,
     params: &FluidParams,
 ) -> Vec<(&'static str, Vec<FluidExample>)> {
-    let (train_items, test_items) = match dataset {
-        FluidDataset::Combi => (intervals(), isolated_notes()),
-        FluidDataset::Isol => (isolated_notes(), intervals()),
+    let (train_items, test_items) = match (dataset, &params.subsets) {
+        (FluidDataset::Combi, _) => (intervals(), isolated_notes()),
+        (FluidDataset::Isol, None) => (isolated_notes(), intervals()),
+        (FluidDataset::Isol, Some(subsets)) => {
+            let trained = subsets.trained();
+            let mut test = subsets.held_out();
+            test.extend(&trained);
+            test.sort();
+            (isolated_notes().into_iter().chain(trained).collect(), test)
+        }
     };
     let examples = |items: &[PitchSet], velocities: &[u8]| -> Vec<FluidExample> {
         items

@@ -3,8 +3,10 @@
 //! lists (a directory, MAESTRO), and corpus manifests.
 
 pub mod build;
+pub mod chords;
 pub mod fluid;
 pub mod ingest;
+pub mod interval_subsets;
 pub mod manifest;
 pub mod maps;
 pub mod maps_like;

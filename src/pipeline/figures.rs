@@ -17,7 +17,7 @@ use super::spec::PipelineSpec;
 use super::tables_read::{Combination, read_combinations, read_pitch_errors};
 use crate::dataflow::tables::{ADDITIONS, COMBINATIONS, SPLIT_METRICS};
 
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 const FONT_PATHS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
@@ -26,7 +26,7 @@ const EXACT: RGBColor = RGBColor(0x2b, 0x8c, 0xbe);
 const ADDED: RGBColor = RGBColor(0xe3, 0x4a, 0x33);
 const OMITTED: RGBColor = RGBColor(0xfd, 0xbb, 0x84);
 
-fn register_font() -> anyhow::Result<()> {
+pub(super) fn register_font() -> anyhow::Result<()> {
     static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     REGISTERED
         .get_or_init(|| {

@@ -11,6 +11,7 @@ pub mod run;
 pub mod selection;
 pub mod spec;
 pub mod stages;
+pub mod sweep;
 pub mod tables_read;
 
 pub use run::{RunOptions, run_pipeline};

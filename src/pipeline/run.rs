@@ -32,8 +32,20 @@ pub struct RunOptions {
 
 /// Runs (or with `dry_run`, plans) the pipeline of the spec at `spec_path`.
 pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Option<RunRecord>> {
-    let started = Instant::now();
     let spec = PipelineSpec::load(spec_path)?;
+    if spec.sweep.is_some() {
+        return super::sweep::run_sweep(spec_path, &spec, options);
+    }
+    run_spec(spec_path, spec, options)
+}
+
+/// Runs (or plans) one loaded spec.
+pub fn run_spec(
+    spec_path: &Path,
+    spec: PipelineSpec,
+    options: RunOptions,
+) -> anyhow::Result<Option<RunRecord>> {
+    let started = Instant::now();
     let layout = Layout {
         out: spec.out.clone(),
     };
@@ -257,6 +269,7 @@ fn build_corpus(spec: &PipelineSpec, layout: &Layout, progress: bool) -> anyhow:
             test_velocities,
             note_seconds,
             reverb,
+            subsets,
             ..
         } => {
             let params = crate::corpus::fluid::FluidParams {
@@ -265,6 +278,7 @@ fn build_corpus(spec: &PipelineSpec, layout: &Layout, progress: bool) -> anyhow:
                 test_velocities: test_velocities.clone(),
                 note_seconds: *note_seconds,
                 reverb: *reverb,
+                subsets: subsets.clone(),
                 ..Default::default()
             };
             let font = crate::corpus::resolve_soundfont(soundfont);
@@ -391,6 +405,9 @@ fn train_network(
             warmup_steps: network.warmup_steps,
             output_bias: network.output_bias,
             select_by: network.select_by,
+            mixture_penalty: network.mixture_penalty,
+            mixture_in_training_mode: network.mixture_in_training_mode,
+            chords: network.chords,
             ..Default::default()
         },
         start: Start::Resume,

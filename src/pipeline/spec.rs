@@ -27,6 +27,10 @@ pub struct PipelineSpec {
     pub analysis: AnalysisSpec,
     #[serde(default)]
     pub figures: FigureSpec,
+    /// Run the pipeline once per coverage of `corpus.subsets` (the coverage sweep,
+    /// [`super::sweep`]), each into `out/coverage-K`, and draw the sweep figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<super::sweep::SweepSpec>,
 }
 
 /// Where the corpus comes from.
@@ -49,6 +53,10 @@ pub enum CorpusSpec {
         note_seconds: f64,
         #[serde(default)]
         reverb: bool,
+        /// FLUID-ISOL only: also train on a seeded subset of the intervals and test on the
+        /// held-out and trained ones (the coverage sweep).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subsets: Option<crate::corpus::interval_subsets::IntervalSubsets>,
     },
     /// The MAPS-like multi-synthesizer corpus (section 4.2) from a directory of MIDI files.
     MapsLike {
@@ -148,6 +156,18 @@ pub struct NetworkSpec {
     /// `cpu`, `cuda`, or `auto` (CUDA when libtorch sees a GPU).
     #[serde(default)]
     pub device: TrainingDevice,
+    /// Weight lambda of the mixture (disentanglement) penalty on unlabelled mixtures of two
+    /// training examples (`train::mixture`); 0: none (the paper's protocol).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mixture_penalty: f64,
+    /// Take the mixture penalty in training mode (dropout, batch statistics) instead of
+    /// inference mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mixture_in_training_mode: bool,
+    /// Random chords mixed into the training examples on the fly (`corpus::chords`):
+    /// `chords = { probability = 0.5, max_polyphony = 6 }`; none: the paper's protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chords: Option<crate::corpus::chords::ChordMixing>,
     /// The spec's name for this network before seeds were expanded (tables and figures
     /// group the instances of one network by it).
     #[serde(skip)]
@@ -174,6 +194,10 @@ impl TrainingDevice {
             Self::Auto => None,
         }
     }
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn default_steps() -> usize {
@@ -344,8 +368,18 @@ impl PipelineSpec {
                 validation_velocities,
                 test_velocities,
                 note_seconds,
+                dataset,
+                subsets,
                 ..
             } => {
+                if let Some(subsets) = subsets {
+                    subsets.validate("corpus.subsets")?;
+                    if *dataset != FluidSet::Isol {
+                        return Err(
+                            "corpus.subsets: interval subsets need dataset = \"isol\"".into()
+                        );
+                    }
+                }
                 let font = crate::corpus::resolve_soundfont(soundfont);
                 if !font.exists() {
                     return Err(format!(
@@ -411,6 +445,16 @@ impl PipelineSpec {
                 }
             }
             positive(&key("learning_rate"), n.learning_rate)?;
+            if !(n.mixture_penalty.is_finite() && n.mixture_penalty >= 0.0) {
+                return Err(format!(
+                    "{} = {}: must be a weight >= 0",
+                    key("mixture_penalty"),
+                    n.mixture_penalty
+                ));
+            }
+            if let Some(chords) = &n.chords {
+                chords.validate(&key("chords"))?;
+            }
             if !n.seeds.is_empty() && n.seed != 0 {
                 return Err(format!(
                     "{} and {}: give one seed or a list of seeds, not both",
@@ -435,6 +479,9 @@ impl PipelineSpec {
         }
         if self.analysis.workers == 0 || self.analysis.intra_threads == 0 {
             return Err("analysis.workers and analysis.intra_threads must be at least 1".into());
+        }
+        if let Some(sweep) = &self.sweep {
+            sweep.validate(&self.corpus)?;
         }
         for f in &self.figures.formats {
             if !["svg", "png"].contains(&f.as_str()) {

@@ -18,6 +18,9 @@ pub struct FrameData {
     /// Output unit `k` is MIDI pitch `lowest_pitch + k`.
     pub lowest_pitch: u8,
     pub outputs: usize,
+    /// What rendered each shard: (SoundFont, bank, program, reverb) of its manifest row (the
+    /// chord mixer renders the keys of each training renderer).
+    pub renderers: Vec<(String, u16, u8, bool)>,
 }
 
 impl FrameData {
@@ -58,6 +61,10 @@ impl FrameData {
                 Ok((spec, roll))
             })
             .collect::<Result<_, TrainError>>()?;
+        let renderers = rows
+            .iter()
+            .map(|r| (r.soundfont.clone(), r.bank, r.program, r.reverb))
+            .collect();
         let index = shards
             .iter()
             .enumerate()
@@ -68,6 +75,7 @@ impl FrameData {
             index,
             lowest_pitch,
             outputs,
+            renderers,
         })
     }
 

@@ -27,6 +27,10 @@ use entangle::protocol::{OutputBias, Selection};
 pub use entangle::protocol::{Start, TrainConfig, last_checkpoint};
 use entangle::sink::write_atomically;
 
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
 /// How a training run is carried out (as opposed to what it trains: [`TrainConfig`]).
 #[derive(Debug, Clone, Copy)]
 pub struct FitOptions {
@@ -48,6 +52,9 @@ pub struct EpochRecord {
     #[serde(alias = "validation_f1")]
     pub validation_micro_f1: f64,
     pub seconds: f64,
+    /// Mean mixture penalty over the epoch's steps (unweighted; 0 when it is off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mixture_penalty: f64,
 }
 
 /// Everything besides tensors that a resumed run needs.
@@ -179,6 +186,11 @@ pub fn fit(
 
     let mut buffers = Buffers::default();
     let examples = layout.training_examples(train);
+    let chords = config
+        .chords
+        .map(|options| super::chord_mixer::ChordMixer::new(train, options))
+        .transpose()
+        .map_err(TrainError::Data)?;
     while state.epoch < config.epochs {
         let epoch = state.epoch + 1;
         let started = Instant::now();
@@ -192,8 +204,9 @@ pub fn fit(
             trainable: &trainable,
             device,
             run_dir,
+            chords: chords.as_ref(),
         };
-        let train_loss = run.train(
+        let (train_loss, mixture_penalty) = run.train(
             &mut net,
             &mut optimizer,
             &mut state,
@@ -208,6 +221,7 @@ pub fn fit(
             validation_loss,
             validation_micro_f1,
             seconds: started.elapsed().as_secs_f64(),
+            mixture_penalty,
         };
         tracing::info!(
             epoch,
@@ -392,11 +406,12 @@ struct EpochRun<'a> {
     trainable: &'a [String],
     device: Device,
     run_dir: &'a Path,
+    chords: Option<&'a super::chord_mixer::ChordMixer>,
 }
 
 impl EpochRun<'_> {
     /// `steps_per_epoch` updates on batches drawn without replacement (reshuffled when the
-    /// examples run out); the mean training loss.
+    /// examples run out); the mean training loss (labelled) and mean mixture penalty.
     fn train(
         &self,
         net: &mut TchNet,
@@ -404,13 +419,14 @@ impl EpochRun<'_> {
         state: &mut RunState,
         buffers: &mut Buffers,
         progress: bool,
-    ) -> Result<f64, TrainError> {
+    ) -> Result<(f64, f64), TrainError> {
         let config = self.config;
         let bar = epoch_bar(config.steps_per_epoch, self.epoch, progress);
         let mut order: Vec<(u32, u32)> = Vec::new();
         let mut cursor = 0;
         let mut reshuffles = 0;
         let mut loss_sum = 0.0;
+        let mut penalty_sum = 0.0;
         for step in 0..config.steps_per_epoch {
             let mut ids = Vec::with_capacity(config.batch_size);
             while ids.len() < config.batch_size {
@@ -424,7 +440,15 @@ impl EpochRun<'_> {
                 ids.extend_from_slice(&order[cursor..cursor + take]);
                 cursor += take;
             }
-            let (x, y, m) = batch_tensors(self.train, &ids, self.layout, buffers, self.device);
+            let (x, y, m) = match self.chords {
+                None => batch_tensors(self.train, &ids, self.layout, buffers, self.device),
+                Some(mixer) => {
+                    // Chords of step `step` are seeded from (seed, epoch, step).
+                    let mut rng = Rng::new(config.seed, self.epoch, (2 << 40) | step as u64);
+                    let mut below = |n: usize| rng.below(n);
+                    mixed_batch_tensors(self, mixer, &ids, buffers, &mut below)
+                }
+            };
             // Mean over real (unpadded) frames and outputs.
             let loss = net
                 .forward_logits(&x, true)
@@ -442,6 +466,20 @@ impl EpochRun<'_> {
                 });
             }
             loss_sum += value;
+            let loss = if config.mixture_penalty > 0.0 {
+                let (a, b, mix) = self.mixture_batch(step);
+                let penalty = super::mixture::mixture_penalty(
+                    net,
+                    &a,
+                    &b,
+                    &mix,
+                    config.mixture_in_training_mode,
+                );
+                penalty_sum += penalty.double_value(&[]);
+                loss + penalty * config.mixture_penalty
+            } else {
+                loss
+            };
             loss.backward();
             let rate = warmed_up_rate(state.learning_rate, state.steps, config.warmup_steps);
             optimizer.step(net, self.trainable, rate);
@@ -452,7 +490,34 @@ impl EpochRun<'_> {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        Ok(loss_sum / config.steps_per_epoch as f64)
+        let steps = config.steps_per_epoch as f64;
+        Ok((loss_sum / steps, penalty_sum / steps))
+    }
+
+    /// Inputs of `batch_size` random pairs of training examples and of their mixtures
+    /// (magnitudes added under the log, [`super::mixture::mix_log_magnitudes`]); the pairs
+    /// of step `step` are seeded from (seed, epoch, step), so resuming repeats them.
+    fn mixture_batch(&self, step: usize) -> (Tensor, Tensor, Tensor) {
+        // Streams apart from the reshuffles' (0, 1, ...).
+        let mut rng = Rng::new(self.config.seed, self.epoch, (1 << 40) | step as u64);
+        let n = self.config.batch_size;
+        let mut draw = || -> Vec<(u32, u32)> {
+            (0..n)
+                .map(|_| self.examples[rng.below(self.examples.len())])
+                .collect()
+        };
+        let (ids_a, ids_b) = (draw(), draw());
+        let (mut targets, mut mask) = (Vec::new(), Vec::new());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        self.train
+            .batch(&ids_a, self.layout, &mut a, &mut targets, &mut mask);
+        self.train
+            .batch(&ids_b, self.layout, &mut b, &mut targets, &mut mask);
+        let mut mix = vec![0.0; a.len()];
+        super::mixture::mix_log_magnitudes(&a, &b, &mut mix);
+        let dims = self.layout.input_dims(n, self.train.bands());
+        let tensor = |v: &[f32]| Tensor::from_slice(v).reshape(dims).to_device(self.device);
+        (tensor(&a), tensor(&b), tensor(&mix))
     }
 }
 
@@ -555,6 +620,47 @@ fn batch_tensors(
         |values: &[f32], dims: &[i64]| Tensor::from_slice(values).reshape(dims).to_device(device);
     (
         tensor(&buffers.inputs, &layout.input_dims(n, data.bands())),
+        tensor(&buffers.targets, &target_dims),
+        tensor(&buffers.mask, &target_dims),
+    )
+}
+
+/// [`batch_tensors`] with random chords mixed in.
+fn mixed_batch_tensors(
+    run: &EpochRun,
+    mixer: &super::chord_mixer::ChordMixer,
+    ids: &[(u32, u32)],
+    buffers: &mut Buffers,
+    below: &mut impl FnMut(usize) -> usize,
+) -> (Tensor, Tensor, Tensor) {
+    let data = run.train;
+    data.batch(
+        ids,
+        run.layout,
+        &mut buffers.inputs,
+        &mut buffers.targets,
+        &mut buffers.mask,
+    );
+    mixer.mix(
+        data,
+        ids,
+        run.layout,
+        super::chord_mixer::BatchMut {
+            inputs: &mut buffers.inputs,
+            targets: &mut buffers.targets,
+            mask: &buffers.mask,
+        },
+        below,
+    );
+    let n = ids.len();
+    let target_dims = run.layout.target_dims(n, data.outputs);
+    let tensor = |values: &[f32], dims: &[i64]| {
+        Tensor::from_slice(values)
+            .reshape(dims)
+            .to_device(run.device)
+    };
+    (
+        tensor(&buffers.inputs, &run.layout.input_dims(n, data.bands())),
         tensor(&buffers.targets, &target_dims),
         tensor(&buffers.mask, &target_dims),
     )

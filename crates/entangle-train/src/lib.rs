@@ -3,9 +3,11 @@
 //! binary), so that the `entangle` crate and binary never link libtorch: `entangle train` and
 //! the pipeline hand this binary a [`entangle::protocol::TrainJob`].
 
+pub mod chord_mixer;
 pub mod data;
 pub mod fit;
 pub mod job;
+pub mod mixture;
 pub mod net;
 pub mod optim;
 

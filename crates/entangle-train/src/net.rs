@@ -96,6 +96,12 @@ impl TchNet {
     /// `train` switches dropout on and batch norm to batch statistics (updating the running
     /// ones).
     pub fn forward_logits(&self, input: &Tensor, train: bool) -> Tensor {
+        self.forward_hidden_and_logits(input, train).1
+    }
+
+    /// The last hidden representation (what the last weighted layer reads, before any
+    /// dropout in front of it) and the logits, from one pass (the mixture penalty's input).
+    pub fn forward_hidden_and_logits(&self, input: &Tensor, train: bool) -> (Tensor, Tensor) {
         let last_sigmoid = output_activation(&self.arch) == Activation::Sigmoid;
         let last_weighted = self
             .arch
@@ -103,6 +109,7 @@ impl TchNet {
             .iter()
             .rposition(|l| matches!(l, Layer::Conv { .. } | Layer::Dense { .. }));
         let mut x = input.shallow_clone();
+        let mut hidden = input.shallow_clone();
         let mut taps: HashMap<&str, Tensor> = HashMap::new();
         for (i, layer) in self.arch.layers.iter().enumerate() {
             let skip_sigmoid = last_sigmoid && Some(i) == last_weighted;
@@ -170,8 +177,13 @@ impl TchNet {
                 }
                 Layer::Concat(name) => Tensor::cat(&[&x, &taps[name]], 1),
             };
+            // The hidden representation skips the dropout in front of the last weighted layer.
+            if last_weighted.is_some_and(|last| i < last) && !matches!(layer, Layer::Dropout { .. })
+            {
+                hidden = x.shallow_clone();
+            }
         }
-        x
+        (hidden, x)
     }
 
     /// Probabilities in inference mode (what the ONNX graph computes).
