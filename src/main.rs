@@ -113,6 +113,30 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
+    /// `entangle train`'s flags reach the job the trainer runs, defaults the paper's.
+    #[test]
+    fn train_flags_become_the_job() {
+        let job = |extra: &[&str]| {
+            let mut args = vec!["entangle", "train", "--manifest", "m.parquet"];
+            args.extend(["--arch", "ConvNet", "--out", "run"]);
+            args.extend(extra);
+            match Cli::try_parse_from(args).unwrap().command {
+                Command::Train(args) => args.into_job(),
+                _ => unreachable!(),
+            }
+        };
+        let plain = job(&[]);
+        assert_eq!(plain.arch, entangle::model::Arch::ConvNet);
+        assert_eq!(plain.config, entangle::protocol::TrainConfig::default());
+        assert_eq!(plain.start, entangle::protocol::Start::Fresh);
+        let remedies = job(&["--mixture-penalty", "0.5", "--chords", "0.3", "--resume"]);
+        assert_eq!(remedies.config.mixture_penalty, 0.5);
+        let chords = remedies.config.chords.unwrap();
+        assert_eq!((chords.probability, chords.max_polyphony), (0.3, 6));
+        assert_eq!(remedies.start, entangle::protocol::Start::Resume);
+        assert!(Cli::try_parse_from(["entangle", "train", "--chord-max-polyphony", "3"]).is_err());
+    }
+
     /// Every option and argument says what it is for in `--help`.
     #[test]
     fn every_option_has_help() {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use entangle::corpus::chords::ChordMixing;
 use entangle::infer::Device;
 use entangle::model::Arch;
 use entangle::protocol::{
@@ -10,6 +11,11 @@ use entangle::protocol::{
 
 fn defaults() -> TrainConfig {
     TrainConfig::default()
+}
+
+/// The spec's defaults for the chords' rendering (`chords = {}`).
+fn chord_defaults() -> ChordMixing {
+    toml::from_str("").expect("every ChordMixing field has a default")
 }
 
 #[derive(clap::Args)]
@@ -59,6 +65,21 @@ pub struct TrainArgs {
     /// Start the output bias at the logit of the training labels' prior (else random).
     #[arg(long)]
     prior_output_bias: bool,
+    /// Weight of the mixture (disentanglement) penalty on unlabelled mixtures of two training
+    /// examples (0: none, the paper's protocol; README "Beyond the paper").
+    #[arg(long, default_value_t = defaults().mixture_penalty)]
+    mixture_penalty: f64,
+    /// Take the mixture penalty in training mode (dropout, batch statistics) rather than in
+    /// inference mode.
+    #[arg(long)]
+    mixture_in_training_mode: bool,
+    /// Mix random chords of the output keys, rendered once per training renderer, into this
+    /// share of the training examples (README "Beyond the paper"; default: none).
+    #[arg(long, value_name = "PROBABILITY")]
+    chords: Option<f64>,
+    /// With --chords: chords have 1 to this many notes.
+    #[arg(long, requires = "chords", default_value_t = 6)]
+    chord_max_polyphony: usize,
     /// Keep as best.onnx the epoch with the lowest validation loss (default: highest F).
     #[arg(long)]
     select_by_loss: bool,
@@ -101,6 +122,13 @@ impl TrainArgs {
             } else {
                 Selection::ValidationF1
             },
+            mixture_penalty: self.mixture_penalty,
+            mixture_in_training_mode: self.mixture_in_training_mode,
+            chords: self.chords.map(|probability| ChordMixing {
+                probability,
+                max_polyphony: self.chord_max_polyphony,
+                ..chord_defaults()
+            }),
             ..defaults()
         };
         let start = match (self.resume, self.overwrite) {
