@@ -306,12 +306,7 @@ impl SpectrogramComputer {
         let mut scratch = self.scratch();
         let mut padded = vec![0.0; self.params.frame_size];
         // The peak is known up front here, so each row is finished while still in cache.
-        let peak = peak_abs(samples);
-        let scale = if self.params.normalize_audio && peak > 0.0 {
-            1.0 / peak
-        } else {
-            1.0
-        };
+        let scale = peak_scale(samples, self.params.normalize_audio);
         for (i, row) in out.chunks_exact_mut(bands).enumerate() {
             let start = self.frame_start(i);
             let frame = frame_at(samples, 0, samples.len() as u64, start, &mut padded);
@@ -335,12 +330,7 @@ impl SpectrogramComputer {
         let frames = self.params.num_frames(samples.len() as u64);
         let bands = self.num_bands();
         let mut out = vec![0.0; frames * bands];
-        let peak = peak_abs(samples);
-        let scale = if peak_normalize && peak > 0.0 {
-            1.0 / peak
-        } else {
-            1.0
-        };
+        let scale = peak_scale(samples, peak_normalize);
         out.par_chunks_mut(bands * FRAMES_PER_TASK)
             .enumerate()
             .for_each(|(task, rows)| {
@@ -564,6 +554,16 @@ fn frame_at<'b>(
 
 /// The largest absolute sample. Eight lanes with a plain comparison, so it vectorises
 /// (`f32::max` has NaN rules that keep it scalar).
+/// `1 / peak` of `samples` when normalising (and they are not silent), else 1.
+fn peak_scale(samples: &[f32], normalize: bool) -> f32 {
+    let peak = peak_abs(samples);
+    if normalize && peak > 0.0 {
+        1.0 / peak
+    } else {
+        1.0
+    }
+}
+
 fn peak_abs(samples: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let chunks = samples.chunks_exact(8);

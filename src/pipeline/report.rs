@@ -184,17 +184,18 @@ fn spread(values: &[f64]) -> String {
 fn row(md: &mut String, network: &str, m: &super::tables_read::SplitMetrics) -> std::fmt::Result {
     writeln!(
         md,
-        "| {network} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+        "| {network} | {} | {} | {} |",
         m.split,
         m.model,
-        m.shards,
-        m.frames,
-        m.precision,
-        m.recall,
-        m.f1,
-        m.micro_f1,
-        m.accuracy,
-        m.e_tot
+        metric_cells(m)
+    )
+}
+
+/// `shards | frames | P | R | F | micro F | accuracy | E_tot` of a split_metrics row.
+fn metric_cells(m: &super::tables_read::SplitMetrics) -> String {
+    format!(
+        "{} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4}",
+        m.shards, m.frames, m.precision, m.recall, m.f1, m.micro_f1, m.accuracy, m.e_tot
     )
 }
 
@@ -421,20 +422,7 @@ pub fn report_analysis_dir(
     )?;
     writeln!(md, "|---|---|---|---|---|---|---|---|---|---|")?;
     for m in &metrics {
-        writeln!(
-            md,
-            "| {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
-            m.model,
-            m.split,
-            m.shards,
-            m.frames,
-            m.precision,
-            m.recall,
-            m.f1,
-            m.micro_f1,
-            m.accuracy,
-            m.e_tot
-        )?;
+        writeln!(md, "| {} | {} | {} |", m.model, m.split, metric_cells(m))?;
     }
     writeln!(md)?;
     findings_section(&mut md, &findings, |_| None)?;

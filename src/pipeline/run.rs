@@ -15,7 +15,6 @@ use super::selection::best_epoch;
 use super::spec::{CorpusSpec, NetworkSpec, PipelineSpec};
 use super::stages::{
     RunRecord, StageRecord, StageStatus, finished, hash_file, hash_tree, mark_finished, stage_key,
-    tool_versions,
 };
 use crate::dataflow::units::EvaluationOptions;
 use crate::dataflow::{AnalysisOptions, ClusterOptions, TruthSource};
@@ -137,27 +136,11 @@ pub fn run_spec(
     std::fs::create_dir_all(layout.figures())?;
     let findings = super::figures::draw_all(&spec, &layout)?;
     super::report::write_report(&spec, &layout, &findings)?;
-    stages.push(StageRecord {
-        stage: "figures and report".into(),
-        key: String::new(),
-        status: StageStatus::Ran,
-        seconds: figures_started.elapsed().as_secs_f64(),
-        inputs: BTreeMap::new(),
-    });
-
-    let record = RunRecord {
-        spec_path: spec_path.to_path_buf(),
-        spec_sha256: hash_file(spec_path)?,
-        spec: spec.clone(),
-        tools: tool_versions(),
-        stages,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    let json = serde_json::to_vec_pretty(&record)?;
-    write_atomically(&layout.out.join("run.json"), |w| {
-        std::io::Write::write_all(w, &json)
-    })?;
-    Ok(Some(record))
+    stages.push(StageRecord::always_ran(
+        "figures and report",
+        figures_started,
+    ));
+    Ok(Some(RunRecord::write(spec_path, &spec, stages, started)?))
 }
 
 /// A line of the plan on stdout; a reader that went away (`| head`) is an I/O error the

@@ -124,6 +124,44 @@ pub struct RunRecord {
     pub seconds: f64,
 }
 
+impl StageRecord {
+    /// A stage without a key or inputs that always runs (figures, report), `started` ago.
+    pub fn always_ran(stage: &str, started: std::time::Instant) -> Self {
+        Self {
+            stage: stage.to_string(),
+            key: String::new(),
+            status: StageStatus::Ran,
+            seconds: started.elapsed().as_secs_f64(),
+            inputs: BTreeMap::new(),
+        }
+    }
+}
+
+impl RunRecord {
+    /// The record of a run of the spec at `spec_path`, begun at `started`, with the versions
+    /// it was built with; written atomically as `out/run.json`.
+    pub fn write(
+        spec_path: &std::path::Path,
+        spec: &super::spec::PipelineSpec,
+        stages: Vec<StageRecord>,
+        started: std::time::Instant,
+    ) -> anyhow::Result<Self> {
+        let record = RunRecord {
+            spec_path: spec_path.to_path_buf(),
+            spec_sha256: hash_file(spec_path)?,
+            spec: spec.clone(),
+            tools: tool_versions(),
+            stages,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        let json = serde_json::to_vec_pretty(&record)?;
+        crate::sink::write_atomically(&spec.out.join("run.json"), |w| {
+            std::io::Write::write_all(w, &json)
+        })?;
+        Ok(record)
+    }
+}
+
 /// Versions of what the results depend on.
 pub fn tool_versions() -> BTreeMap<String, String> {
     let mut tools = BTreeMap::new();

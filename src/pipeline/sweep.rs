@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::Layout;
 use super::run::{RunOptions, run_spec};
 use super::spec::{CorpusSpec, PipelineSpec};
-use super::stages::{RunRecord, StageRecord, hash_file, tool_versions};
+use super::stages::{RunRecord, StageRecord};
 use super::tables_read::{Combination, read_combinations};
 use crate::sink::write_atomically;
 
@@ -467,26 +467,11 @@ pub fn run_sweep(
     write_atomically(&spec.out.join("report.md"), |w| {
         std::io::Write::write_all(w, text.as_bytes())
     })?;
-    stages.push(StageRecord {
-        stage: "sweep table, figure and report".into(),
-        key: String::new(),
-        status: super::stages::StageStatus::Ran,
-        seconds: drawing.elapsed().as_secs_f64(),
-        inputs: BTreeMap::new(),
-    });
-    let record = RunRecord {
-        spec_path: spec_path.to_path_buf(),
-        spec_sha256: hash_file(spec_path)?,
-        spec: spec.clone(),
-        tools: tool_versions(),
-        stages,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    let json = serde_json::to_vec_pretty(&record)?;
-    write_atomically(&spec.out.join("run.json"), |w| {
-        std::io::Write::write_all(w, &json)
-    })?;
-    Ok(Some(record))
+    stages.push(StageRecord::always_ran(
+        "sweep table, figure and report",
+        drawing,
+    ));
+    Ok(Some(RunRecord::write(spec_path, spec, stages, started)?))
 }
 
 #[cfg(test)]
