@@ -1,6 +1,6 @@
 //! Training-protocol choices that a pipeline spec or `entangle train` names and the trainer
-//! (feature `train`, binary `entangle-train`) carries out; here, outside the feature, so that
-//! specs parse and validate, and jobs are described, without libtorch.
+//! (crate and binary `entangle-train`) carries out; here, in the crate without libtorch, so
+//! that specs parse and validate, and jobs are described, without it.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Runs a [`TrainJob`] in the `entangle-train` process, beside the running binary.
 //!
-//! Only that binary links libtorch (feature `train`): every other command, `entangle
+//! Only that binary (crates/entangle-train) links libtorch: every other command, `entangle
 //! --version` included, starts without loading it (0.2 s and 110 MiB before any work when
 //! it did), and a pipeline's training epochs run in a child whose memory is returned when
 //! the epoch ends.

@@ -157,7 +157,7 @@ pub struct NetworkSpec {
     #[serde(default)]
     pub device: TrainingDevice,
     /// Weight lambda of the mixture (disentanglement) penalty on unlabelled mixtures of two
-    /// training examples (`train::mixture`); 0: none (the paper's protocol).
+    /// training examples (`entangle_train::mixture`); 0: none (the paper's protocol).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub mixture_penalty: f64,
     /// Take the mixture penalty in training mode (dropout, batch statistics) instead of
