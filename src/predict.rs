@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::corpus::manifest::read_manifest;
+use crate::corpus::manifest::read_manifest_split;
 use crate::features::{SpectrogramComputer, SpectrogramParams};
 use crate::infer::{InferenceOptions, OnnxModel};
 use crate::pitchset::{PIANO_KEYS, PIANO_MIN};
@@ -30,17 +30,7 @@ pub fn predict_split(
     lowest_pitch: Option<u8>,
     options: InferenceOptions,
 ) -> anyhow::Result<(Vec<PredictionRow>, f64)> {
-    let all = read_manifest(manifest)?;
-    let rows: Vec<_> = all.iter().filter(|r| r.split == split).collect();
-    if rows.is_empty() {
-        let splits: std::collections::BTreeSet<&str> =
-            all.iter().map(|r| r.split.as_str()).collect();
-        anyhow::bail!(
-            "{}: no split {split:?}; the manifest has {}",
-            manifest.display(),
-            splits.into_iter().collect::<Vec<_>>().join(", ")
-        );
-    }
+    let rows = read_manifest_split(manifest, split)?;
     let mut model = OnnxModel::load(model_path, options)?;
     let fps = model
         .metadata()

@@ -122,6 +122,12 @@ pub enum ManifestError {
     },
     #[error(transparent)]
     Damaged(#[from] crate::sink::checksum::ChecksumError),
+    #[error("{}: no split {split:?}; the manifest has {present}", path.display())]
+    NoSuchSplit {
+        path: std::path::PathBuf,
+        split: String,
+        present: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +140,21 @@ pub enum ManifestProblem {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("missing or mistyped column {0}")]
     Column(&'static str),
+}
+
+/// The rows of split `split` of the manifest at `path`; a split it lacks is an error that
+/// lists the ones it has.
+pub fn read_manifest_split(path: &Path, split: &str) -> Result<Vec<ManifestRow>, ManifestError> {
+    let all = read_manifest(path)?;
+    let present: std::collections::BTreeSet<&str> = all.iter().map(|r| r.split.as_str()).collect();
+    if !present.contains(split) {
+        return Err(ManifestError::NoSuchSplit {
+            path: path.to_path_buf(),
+            split: split.to_string(),
+            present: present.into_iter().collect::<Vec<_>>().join(", "),
+        });
+    }
+    Ok(all.into_iter().filter(|r| r.split == split).collect())
 }
 
 /// Reads a manifest written by [`write_manifest`]; relative paths are resolved against the

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::corpus::manifest::read_manifest;
+use crate::corpus::manifest::read_manifest_split;
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
 use crate::pitchset::{PIANO_KEYS, PIANO_MIN, PitchSet};
 use crate::sink::predictions_table::PredictionRow;
@@ -39,17 +39,7 @@ pub fn predict_split(
     manifest: &Path,
     split: &str,
 ) -> anyhow::Result<SplitPredictions> {
-    let all = read_manifest(manifest).map_err(anyhow::Error::msg)?;
-    let rows: Vec<_> = all.iter().filter(|r| r.split == split).collect();
-    if rows.is_empty() {
-        let splits: std::collections::BTreeSet<&str> =
-            all.iter().map(|r| r.split.as_str()).collect();
-        anyhow::bail!(
-            "{}: no split {split:?}; the manifest has {}",
-            manifest.display(),
-            splits.into_iter().collect::<Vec<_>>().join(", ")
-        );
-    }
+    let rows = read_manifest_split(manifest, split)?;
     let spec = system.spec().clone();
     let mut predictions = Vec::new();
     let mut labels = Vec::new();
