@@ -3,44 +3,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use entangle::corpus::maps_like::{MapsLikeParams, RENDERERS, build_maps_like};
-use midly::num::{u4, u7, u15, u28};
-use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
-fn note_event(delta: u32, key: u8, vel: u8) -> TrackEvent<'static> {
-    TrackEvent {
-        delta: u28::new(delta),
-        kind: TrackEventKind::Midi {
-            channel: u4::new(0),
-            message: MidiMessage::NoteOn {
-                key: u7::new(key),
-                vel: u7::new(vel),
-            },
-        },
-    }
-}
+mod common;
 
 /// A two-chord piece (0.5 s each at 120 bpm) whose root is `root`.
 fn piece(root: u8) -> Vec<u8> {
-    let mut track = vec![];
-    for chord in [[root, root + 4, root + 7], [root + 2, root + 5, root + 9]] {
-        for k in chord {
-            track.push(note_event(0, k, 90));
-        }
-        for (j, &k) in chord.iter().enumerate() {
-            track.push(note_event(if j == 0 { 480 } else { 0 }, k, 0));
-        }
-    }
-    track.push(TrackEvent {
-        delta: u28::new(0),
-        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
-    });
-    let smf = Smf {
-        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(480))),
-        tracks: vec![track],
-    };
-    let mut bytes = Vec::new();
-    smf.write_std(&mut bytes).unwrap();
-    bytes
+    let chords = [
+        (0.0, [root, root + 4, root + 7]),
+        (0.5, [root + 2, root + 5, root + 9]),
+    ];
+    let notes: Vec<(f64, f64, u8)> = chords
+        .iter()
+        .flat_map(|&(onset, keys)| keys.map(|k| (onset, onset + 0.5, k)))
+        .collect();
+    common::midi(&notes)
 }
 
 #[test]

@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::{duckdb, python};
-use entangle::corpus::build::{RenderJob, Renderer, render_jobs};
 use entangle::corpus::manifest::write_manifest;
-use entangle::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
-use entangle::labels::Note;
 use entangle::model::{Weights, export_onnx, small_convnet};
 
 use common::entangle;
@@ -38,12 +35,6 @@ fn s(p: &Path) -> &str {
 /// A tiny FLUID-like corpus: two intervals in `train`, one in `validation`, three isolated
 /// notes in `test` (none shared with training), rendered through FluidR3_GM.
 fn tiny_corpus(dir: &Path) -> PathBuf {
-    let font = load_soundfont(&resolve_soundfont("FluidR3_GM")).unwrap();
-    let renderer = Renderer {
-        soundfont_name: "FluidR3_GM".into(),
-        font,
-        settings: RenderSettings::default(),
-    };
     let examples: [(&str, &[u8]); 6] = [
         ("train", &[55, 60]),
         ("train", &[60, 64]),
@@ -52,33 +43,7 @@ fn tiny_corpus(dir: &Path) -> PathBuf {
         ("test", &[60]),
         ("test", &[64]),
     ];
-    let jobs: Vec<RenderJob> = examples
-        .iter()
-        .enumerate()
-        .map(|(i, (_, pitches))| RenderJob {
-            shard: format!("ex{i}"),
-            notes: pitches
-                .iter()
-                .map(|&pitch| Note {
-                    onset: 0.1,
-                    offset: 0.6,
-                    pitch,
-                    velocity: 90,
-                })
-                .collect(),
-            renderer: renderer.clone(),
-            velocity: 90,
-        })
-        .collect();
-    let rows: Vec<_> = render_jobs(dir, &jobs, false)
-        .unwrap()
-        .into_iter()
-        .zip(examples)
-        .map(|(r, (split, _))| r.into_row(split))
-        .collect();
-    let manifest = dir.join("tiny.manifest.parquet");
-    write_manifest(&manifest, &rows).unwrap();
-    manifest
+    common::render_examples(dir, "ex", &examples)
 }
 
 /// A FLUID-sized SmallConvNet (23 outputs) exported by the command line, so it records

@@ -194,42 +194,7 @@ fn fake_maestro(root: &Path) -> std::path::PathBuf {
 
 /// A one-note type-0 MIDI file (120 bpm): the note sounds from 0 to `seconds`.
 fn tiny_midi(pitch: u8, seconds: f64) -> Vec<u8> {
-    use midly::num::{u4, u7, u15, u28};
-    use midly::{
-        Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind,
-    };
-    let ev = |delta: u32, on: bool| TrackEvent {
-        delta: u28::new(delta),
-        kind: TrackEventKind::Midi {
-            channel: u4::new(0),
-            message: if on {
-                MidiMessage::NoteOn {
-                    key: u7::new(pitch),
-                    vel: u7::new(70),
-                }
-            } else {
-                MidiMessage::NoteOff {
-                    key: u7::new(pitch),
-                    vel: u7::new(0),
-                }
-            },
-        },
-    };
-    let track = vec![
-        ev(0, true),
-        ev((seconds * 960.0) as u32, false),
-        TrackEvent {
-            delta: u28::new(0),
-            kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
-        },
-    ];
-    let smf = Smf {
-        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(480))),
-        tracks: vec![track],
-    };
-    let mut bytes = Vec::new();
-    smf.write_std(&mut bytes).unwrap();
-    bytes
+    common::midi(&[(0.0, seconds, pitch)])
 }
 
 #[test]

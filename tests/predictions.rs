@@ -6,46 +6,16 @@ mod common;
 use std::path::Path;
 
 use common::duckdb;
-use entangle::corpus::build::{RenderJob, Renderer, render_jobs};
-use entangle::corpus::manifest::write_manifest;
-use entangle::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
-use entangle::labels::Note;
 use entangle::model::{Weights, export_onnx, small_convnet};
 use entangle::sink::predictions_table::read_predictions;
 
 fn tiny_test_split(dir: &Path) -> std::path::PathBuf {
-    let font = load_soundfont(&resolve_soundfont("FluidR3_GM")).unwrap();
-    let renderer = Renderer {
-        soundfont_name: "FluidR3_GM".into(),
-        font,
-        settings: RenderSettings::default(),
-    };
-    let jobs: Vec<RenderJob> = [[55u8, 60], [60, 64], [64, 67]]
-        .iter()
-        .enumerate()
-        .map(|(i, pair)| RenderJob {
-            shard: format!("pair{i}"),
-            notes: pair
-                .iter()
-                .map(|&pitch| Note {
-                    onset: 0.1,
-                    offset: 0.6,
-                    pitch,
-                    velocity: 90,
-                })
-                .collect(),
-            renderer: renderer.clone(),
-            velocity: 90,
-        })
-        .collect();
-    let rows: Vec<_> = render_jobs(dir, &jobs, false)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.into_row("test"))
-        .collect();
-    let manifest = dir.join("m.manifest.parquet");
-    write_manifest(&manifest, &rows).unwrap();
-    manifest
+    let pairs: [(&str, &[u8]); 3] = [
+        ("test", &[55, 60]),
+        ("test", &[60, 64]),
+        ("test", &[64, 67]),
+    ];
+    common::render_examples(dir, "pair", &pairs)
 }
 
 #[test]

@@ -99,52 +99,7 @@ fn seconds(text: &str) -> Result<f64, String> {
 
 impl AnalysisArgs {
     pub fn options(&self) -> anyhow::Result<AnalysisOptions> {
-        if let (Some(manifest), Some(split)) = (&self.manifest, &self.train_split) {
-            let rows = entangle::corpus::manifest::read_manifest(manifest)?;
-            let splits: std::collections::BTreeSet<&str> =
-                rows.iter().map(|r| r.split.as_str()).collect();
-            anyhow::ensure!(
-                splits.contains(split.as_str()),
-                "--train-split {split}: {} has no such split; it has {}",
-                manifest.display(),
-                splits.into_iter().collect::<Vec<_>>().join(", ")
-            );
-        }
-        let (truth, train) = match &self.manifest {
-            Some(manifest) => (
-                TruthSource::Manifest {
-                    path: manifest.clone(),
-                    splits: self.split.clone(),
-                },
-                match (&self.train_labels, &self.train_split) {
-                    (Some(path), _) => {
-                        Some(TruthSource::Labels(vec![("train".into(), path.clone())]))
-                    }
-                    (None, Some(split)) => Some(TruthSource::Manifest {
-                        path: manifest.clone(),
-                        splits: vec![split.clone()],
-                    }),
-                    (None, None) => default_train_split(manifest)?,
-                },
-            ),
-            None => {
-                let tables = self
-                    .labels
-                    .iter()
-                    .map(|spec| match spec.split_once('=') {
-                        Some((split, path)) if !split.is_empty() => {
-                            (split.to_string(), PathBuf::from(path))
-                        }
-                        _ => ("test".to_string(), PathBuf::from(spec)),
-                    })
-                    .collect();
-                let train = self
-                    .train_labels
-                    .as_ref()
-                    .map(|p| TruthSource::Labels(vec![("train".into(), p.clone())]));
-                (TruthSource::Labels(tables), train)
-            }
-        };
+        let (truth, train) = self.truth_sources()?;
         if let Some(t) = self.threshold.iter().find(|t| !(0.0..=1.0).contains(*t)) {
             anyhow::bail!("--threshold {t} is not a probability in [0, 1]");
         }
@@ -158,22 +113,7 @@ impl AnalysisArgs {
             truth,
             train,
             fps: self.fps.unwrap_or(100.0),
-            evaluation: EvaluationOptions {
-                inference: InferenceOptions {
-                    device: self.device,
-                    intra_threads: self.intra_threads,
-                    batch_size: self.batch_size,
-                },
-                lowest_pitch: self.lowest_pitch,
-                strict: self.strict,
-                assumed_fps: self.fps,
-                thresholds: self.threshold.clone(),
-                name: self.name.clone(),
-                missing_frames: match self.missing_frames_are_silence {
-                    true => MissingFrames::Silence,
-                    false => MissingFrames::Error,
-                },
-            },
+            evaluation: self.evaluation(),
             out: self.out.clone(),
             cluster: ClusterOptions {
                 workers: self.workers,
@@ -183,6 +123,71 @@ impl AnalysisArgs {
                 peer_timeout: Some(Duration::from_secs_f64(self.peer_timeout)),
             },
         })
+    }
+
+    /// The labels to analyse against and the training labels (for `shared`): a manifest's
+    /// splits, or labels tables given as `SPLIT=PATH`.
+    fn truth_sources(&self) -> anyhow::Result<(TruthSource, Option<TruthSource>)> {
+        let Some(manifest) = &self.manifest else {
+            let tables = self
+                .labels
+                .iter()
+                .map(|spec| match spec.split_once('=') {
+                    Some((split, path)) if !split.is_empty() => {
+                        (split.to_string(), PathBuf::from(path))
+                    }
+                    _ => ("test".to_string(), PathBuf::from(spec)),
+                })
+                .collect();
+            let train = self
+                .train_labels
+                .as_ref()
+                .map(|p| TruthSource::Labels(vec![("train".into(), p.clone())]));
+            return Ok((TruthSource::Labels(tables), train));
+        };
+        if let Some(split) = &self.train_split {
+            let rows = entangle::corpus::manifest::read_manifest(manifest)?;
+            let splits: std::collections::BTreeSet<&str> =
+                rows.iter().map(|r| r.split.as_str()).collect();
+            anyhow::ensure!(
+                splits.contains(split.as_str()),
+                "--train-split {split}: {} has no such split; it has {}",
+                manifest.display(),
+                splits.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+        let truth = TruthSource::Manifest {
+            path: manifest.clone(),
+            splits: self.split.clone(),
+        };
+        let train = match (&self.train_labels, &self.train_split) {
+            (Some(path), _) => Some(TruthSource::Labels(vec![("train".into(), path.clone())])),
+            (None, Some(split)) => Some(TruthSource::Manifest {
+                path: manifest.clone(),
+                splits: vec![split.clone()],
+            }),
+            (None, None) => default_train_split(manifest)?,
+        };
+        Ok((truth, train))
+    }
+
+    fn evaluation(&self) -> EvaluationOptions {
+        EvaluationOptions {
+            inference: InferenceOptions {
+                device: self.device,
+                intra_threads: self.intra_threads,
+                batch_size: self.batch_size,
+            },
+            lowest_pitch: self.lowest_pitch,
+            strict: self.strict,
+            assumed_fps: self.fps,
+            thresholds: self.threshold.clone(),
+            name: self.name.clone(),
+            missing_frames: match self.missing_frames_are_silence {
+                true => MissingFrames::Silence,
+                false => MissingFrames::Error,
+            },
+        }
     }
 }
 

@@ -180,10 +180,34 @@ pub fn manifest_from_dir(
     splits: &Splits,
     out: &Path,
 ) -> anyhow::Result<Vec<ManifestRow>> {
+    let (audio, notes) = pair_by_stem(root)?;
+    let assign = SplitAssignment::new(splits, root, &audio)?;
+    let mut rows = Vec::with_capacity(audio.len());
+    for (stem, wav) in &audio {
+        let list = notes.get(stem).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no note list of the same name (.{})",
+                wav.display(),
+                NOTE_EXTENSIONS.join(", .")
+            )
+        })?;
+        let split = assign.split_of(stem, wav)?;
+        rows.push(row(stem.clone(), wav, list, &split)?);
+    }
+    write_manifest(out, &rows)?;
+    Ok(rows)
+}
+
+/// Files by their stem.
+type ByStem = BTreeMap<String, PathBuf>;
+
+/// The recordings and the note lists under `root`, each by file stem; an error when a stem
+/// is taken twice or a note list has no recording.
+fn pair_by_stem(root: &Path) -> anyhow::Result<(ByStem, ByStem)> {
     let mut files = Vec::new();
     walk(root, &mut files)?;
-    let mut audio: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let mut notes: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut audio = ByStem::new();
+    let mut notes = ByStem::new();
     for file in files {
         let (map, kind) = match extension(&file).as_deref() {
             Some("wav") => (&mut audio, "recording"),
@@ -205,71 +229,84 @@ pub fn manifest_from_dir(
             lonely.display()
         );
     }
-    let listed = match splits {
-        Splits::File(path) => {
-            let listed = read_split_file(path)?;
-            if let Some(stem) = listed.keys().find(|s| !audio.contains_key(*s)) {
-                anyhow::bail!(
-                    "{}: lists {stem}, which has no recording under {}",
-                    path.display(),
-                    root.display()
-                );
+    Ok((audio, notes))
+}
+
+/// How recordings get their split: listed in a split file, or drawn from the stem's hash.
+enum SplitAssignment<'a> {
+    Listed {
+        path: &'a Path,
+        listed: BTreeMap<String, String>,
+    },
+    Random {
+        seed: u64,
+        validation: f64,
+        test: f64,
+    },
+}
+
+impl<'a> SplitAssignment<'a> {
+    /// Reads the split file (every stem it lists must have a recording) or checks the
+    /// fractions.
+    fn new(splits: &'a Splits, root: &Path, audio: &ByStem) -> anyhow::Result<Self> {
+        match splits {
+            Splits::File(path) => {
+                let listed = read_split_file(path)?;
+                if let Some(stem) = listed.keys().find(|s| !audio.contains_key(*s)) {
+                    anyhow::bail!(
+                        "{}: lists {stem}, which has no recording under {}",
+                        path.display(),
+                        root.display()
+                    );
+                }
+                Ok(Self::Listed { path, listed })
             }
-            Some((path, listed))
+            &Splits::Random {
+                seed,
+                validation,
+                test,
+            } => {
+                anyhow::ensure!(
+                    (0.0..=1.0).contains(&validation)
+                        && (0.0..=1.0).contains(&test)
+                        && validation + test <= 1.0,
+                    "--validation-fraction {validation} and --test-fraction {test} must be fractions summing to at most 1"
+                );
+                Ok(Self::Random {
+                    seed,
+                    validation,
+                    test,
+                })
+            }
         }
-        Splits::Random {
-            validation, test, ..
-        } => {
-            anyhow::ensure!(
-                (0.0..=1.0).contains(validation)
-                    && (0.0..=1.0).contains(test)
-                    && validation + test <= 1.0,
-                "--validation-fraction {validation} and --test-fraction {test} must be fractions summing to at most 1"
-            );
-            None
-        }
-    };
-    let mut rows = Vec::with_capacity(audio.len());
-    for (stem, wav) in &audio {
-        let list = notes.get(stem).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: no note list of the same name (.{})",
-                wav.display(),
-                NOTE_EXTENSIONS.join(", .")
-            )
-        })?;
-        let split = match (&listed, splits) {
-            (Some((path, listed)), _) => listed.get(stem).cloned().ok_or_else(|| {
+    }
+
+    fn split_of(&self, stem: &str, wav: &Path) -> anyhow::Result<String> {
+        match self {
+            Self::Listed { path, listed } => listed.get(stem).cloned().ok_or_else(|| {
                 anyhow::anyhow!(
                     "{}: {} is not in the split file {}",
                     wav.display(),
                     stem,
                     path.display()
                 )
-            })?,
-            (
-                None,
-                Splits::Random {
-                    seed,
-                    validation,
-                    test,
-                },
-            ) => {
-                let x = draw(*seed, stem);
-                if x < *test {
+            }),
+            &Self::Random {
+                seed,
+                validation,
+                test,
+            } => {
+                let x = draw(seed, stem);
+                Ok(if x < test {
                     "test".into()
                 } else if x < test + validation {
                     "validation".into()
                 } else {
                     "train".into()
-                }
+                })
             }
-            (None, Splits::File(_)) => unreachable!("a split file is read above"),
-        };
-        rows.push(row(stem.clone(), wav, list, &split)?);
+        }
     }
-    write_manifest(out, &rows)?;
-    Ok(rows)
 }
 
 /// The manifest of a MAESTRO-style corpus: the CSV's rows (`split`, `midi_filename`,

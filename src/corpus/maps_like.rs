@@ -126,45 +126,8 @@ pub fn build_maps_like(
     progress: bool,
 ) -> Result<Vec<ManifestRow>, MapsLikeError> {
     let _ = std::fs::remove_file(out_dir.join(MANIFEST));
-    let io = |source| MapsLikeError::Io {
-        path: midi_dir.to_path_buf(),
-        source,
-    };
-    let mut midi: Vec<PathBuf> = std::fs::read_dir(midi_dir)
-        .map_err(io)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
-    midi.retain(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("mid")));
-    midi.sort();
-    if midi.is_empty() {
-        return Err(MapsLikeError::NoPieces {
-            path: midi_dir.to_path_buf(),
-        });
-    }
-    let mut renderers = Vec::new();
-    // MuseScore_General is 490 MB: load each SoundFont once.
-    let mut fonts = std::collections::BTreeMap::new();
-    for r in RENDERERS {
-        if !fonts.contains_key(r.soundfont) {
-            fonts.insert(
-                r.soundfont,
-                load_soundfont(&resolve_soundfont(r.soundfont))?,
-            );
-        }
-        let font = fonts[r.soundfont].clone();
-        let renderer = Renderer {
-            soundfont_name: r.soundfont.to_string(),
-            font,
-            settings: RenderSettings {
-                bank: r.bank,
-                program: r.program,
-                reverb_and_chorus: r.reverb,
-                tail_seconds: params.tail_seconds,
-            },
-        };
-        renderers.push((r, renderer));
-    }
+    let midi = list_pieces(midi_dir)?;
+    let renderers = load_renderers(params.tail_seconds)?;
     for split in empty_splits(midi.len()) {
         tracing::warn!(
             pieces = midi.len(),
@@ -202,6 +165,54 @@ pub fn build_maps_like(
         .collect();
     write_manifest(&out_dir.join(MANIFEST), &rows)?;
     Ok(rows)
+}
+
+/// The `.mid` files of `midi_dir`, sorted; an error when there are none.
+fn list_pieces(midi_dir: &Path) -> Result<Vec<PathBuf>, MapsLikeError> {
+    let io = |source| MapsLikeError::Io {
+        path: midi_dir.to_path_buf(),
+        source,
+    };
+    let mut midi: Vec<PathBuf> = std::fs::read_dir(midi_dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    midi.retain(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("mid")));
+    midi.sort();
+    if midi.is_empty() {
+        return Err(MapsLikeError::NoPieces {
+            path: midi_dir.to_path_buf(),
+        });
+    }
+    Ok(midi)
+}
+
+/// Every renderer of [`RENDERERS`] with its SoundFont loaded (each font once: MuseScore_General
+/// is 490 MB).
+fn load_renderers(tail_seconds: f64) -> Result<Vec<(RendererSpec, Renderer)>, MapsLikeError> {
+    let mut renderers = Vec::new();
+    let mut fonts = std::collections::BTreeMap::new();
+    for r in RENDERERS {
+        if !fonts.contains_key(r.soundfont) {
+            fonts.insert(
+                r.soundfont,
+                load_soundfont(&resolve_soundfont(r.soundfont))?,
+            );
+        }
+        let renderer = Renderer {
+            soundfont_name: r.soundfont.to_string(),
+            font: fonts[r.soundfont].clone(),
+            settings: RenderSettings {
+                bank: r.bank,
+                program: r.program,
+                reverb_and_chorus: r.reverb,
+                tail_seconds,
+            },
+        };
+        renderers.push((r, renderer));
+    }
+    Ok(renderers)
 }
 
 #[cfg(test)]

@@ -93,57 +93,13 @@ pub fn parse_midi(
             "format 2 (independent sequences) is not supported; convert it to format 1".into(),
         ));
     }
-    let mut tempo_changes = Vec::new();
-    // (tick, track, index) keeps simultaneous events in file order.
-    let mut events: Vec<(u64, usize, usize, u8, Event)> = Vec::new();
-    let mut last_tick = 0u64;
-    for (track_index, track) in smf.tracks.iter().enumerate() {
-        let mut tick = 0u64;
-        for (event_index, event) in track.iter().enumerate() {
-            tick += u64::from(event.delta.as_int());
-            last_tick = last_tick.max(tick);
-            let order = (tick, track_index, event_index);
-            match event.kind {
-                TrackEventKind::Meta(MetaMessage::Tempo(micros)) => {
-                    tempo_changes.push((order, micros.as_int()));
-                }
-                TrackEventKind::Midi { channel, message } => {
-                    let channel = channel.as_int();
-                    let parsed = match message {
-                        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => Some(Event::On {
-                            key: key.as_int(),
-                            velocity: vel.as_int(),
-                        }),
-                        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
-                            Some(Event::Off { key: key.as_int() })
-                        }
-                        MidiMessage::Controller { controller, value }
-                            if controller.as_int() == SUSTAIN_CONTROLLER =>
-                        {
-                            Some(Event::Pedal {
-                                down: value.as_int() >= 64,
-                            })
-                        }
-                        _ => None,
-                    };
-                    if let Some(e) = parsed {
-                        events.push((tick, track_index, event_index, channel, e));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    tempo_changes.sort_by_key(|&(order, _)| order);
-    let tempo_changes: Vec<(u64, u32)> = tempo_changes
-        .into_iter()
-        .map(|((tick, _, _), micros)| (tick, micros))
-        .collect();
-    let tempo = TempoMap::new(smf.header.timing, &tempo_changes);
-    events.sort_by_key(|&(tick, track, index, _, _)| (tick, track, index));
+    let timeline = Timeline::of(&smf);
+    let tempo = TempoMap::new(smf.header.timing, &timeline.tempo_changes);
+    let events = timeline.events;
+    let last_tick = timeline.last_tick;
 
     let mut tracker = NoteTracker::new(options.sustain_pedal);
-    for &(tick, _, _, channel, event) in &events {
+    for &(tick, channel, event) in &events {
         tracker.apply(tick, channel, event);
     }
     let mut notes: Vec<Note> = tracker
@@ -169,6 +125,77 @@ pub fn parse_midi(
         )));
     }
     Ok(notes)
+}
+
+/// The events of every track on one tick axis, in (tick, track, index) order so that
+/// simultaneous events keep their file order.
+struct Timeline {
+    /// (tick, microseconds per quarter note).
+    tempo_changes: Vec<(u64, u32)>,
+    /// (tick, channel, event): notes on and off and the sustain pedal.
+    events: Vec<(u64, u8, Event)>,
+    last_tick: u64,
+}
+
+impl Timeline {
+    fn of(smf: &Smf) -> Self {
+        let mut tempo_changes = Vec::new();
+        let mut events = Vec::new();
+        let mut last_tick = 0u64;
+        for (track_index, track) in smf.tracks.iter().enumerate() {
+            let mut tick = 0u64;
+            for (event_index, event) in track.iter().enumerate() {
+                tick += u64::from(event.delta.as_int());
+                last_tick = last_tick.max(tick);
+                let order = (tick, track_index, event_index);
+                match event.kind {
+                    TrackEventKind::Meta(MetaMessage::Tempo(micros)) => {
+                        tempo_changes.push((order, micros.as_int()));
+                    }
+                    TrackEventKind::Midi { channel, message } => {
+                        if let Some(e) = note_event(message) {
+                            events.push((order, channel.as_int(), e));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        tempo_changes.sort_by_key(|&(order, _)| order);
+        events.sort_by_key(|&(order, _, _)| order);
+        Self {
+            tempo_changes: tempo_changes
+                .into_iter()
+                .map(|((tick, _, _), micros)| (tick, micros))
+                .collect(),
+            events: events
+                .into_iter()
+                .map(|((tick, _, _), channel, e)| (tick, channel, e))
+                .collect(),
+            last_tick,
+        }
+    }
+}
+
+/// The note or pedal event a channel message is, if any (a note-on of velocity 0 is an off).
+fn note_event(message: MidiMessage) -> Option<Event> {
+    match message {
+        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => Some(Event::On {
+            key: key.as_int(),
+            velocity: vel.as_int(),
+        }),
+        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
+            Some(Event::Off { key: key.as_int() })
+        }
+        MidiMessage::Controller { controller, value }
+            if controller.as_int() == SUSTAIN_CONTROLLER =>
+        {
+            Some(Event::Pedal {
+                down: value.as_int() >= 64,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// A note whose key went down: (onset tick, velocity, released but held by the pedal).

@@ -59,82 +59,17 @@ pub fn summarize(arch: &Architecture) -> Result<Vec<LayerRow>, ModelError> {
     let mut shape = arch.input;
     let mut taps: HashMap<&str, Shape> = HashMap::new();
     for (index, layer) in arch.layers.iter().enumerate() {
-        let error = |message: String| ModelError::Shape {
-            model: arch.name,
-            index,
-            kind: kind_of(layer),
-            message,
-        };
-        let map = |shape: Shape| match shape {
-            Shape::Map(c, h, w) => Ok((c, h, w)),
-            Shape::Vector(_) => Err(error(format!(
-                "needs a feature map, got a vector of {shape}"
-            ))),
-        };
-        let (output, window, params) = match *layer {
-            Layer::Conv {
-                out_channels,
-                kernel: (kh, kw),
-                stride: (sh, sw),
-                padding,
-                bias,
-                activation: _,
-            } => {
-                let (c, h, w) = map(shape)?;
-                let (ph, pw) = padding.amounts((kh, kw));
-                if h + 2 * ph < kh || w + 2 * pw < kw {
-                    return Err(error(format!(
-                        "kernel {kh}x{kw} is larger than the input {shape}"
-                    )));
-                }
-                let out = Shape::Map(
-                    out_channels,
-                    (h + 2 * ph - kh) / sh + 1,
-                    (w + 2 * pw - kw) / sw + 1,
-                );
-                let params = c * out_channels * kh * kw + if bias { out_channels } else { 0 };
-                (out, Some((kh, kw)), params)
-            }
-            Layer::BatchNorm => (shape, None, 4 * shape.channels()),
-            Layer::Activation(_) | Layer::Dropout { .. } => (shape, None, 0),
-            Layer::MaxPool { kernel: (kh, kw) } => {
-                let (c, h, w) = map(shape)?;
-                if h < kh || w < kw {
-                    return Err(error(format!(
-                        "window {kh}x{kw} is larger than the input {shape}"
-                    )));
-                }
-                (Shape::Map(c, h / kh, w / kw), Some((kh, kw)), 0)
-            }
-            Layer::Dense { units, bias, .. } => {
-                let params = shape.numel() * units + if bias { units } else { 0 };
-                (Shape::Vector(units), None, params)
-            }
-            Layer::Upscale { factor: (fh, fw) } => {
-                let (c, h, w) = map(shape)?;
-                (Shape::Map(c, h * fh, w * fw), None, 0)
-            }
-            Layer::Tap(name) => {
-                taps.insert(name, shape);
-                continue;
-            }
-            Layer::Concat(name) => {
-                let (c, h, w) = map(shape)?;
-                let tapped = *taps
-                    .get(name)
-                    .ok_or_else(|| error(format!("no tap named {name:?} before it")))?;
-                match tapped {
-                    Shape::Map(tc, th, tw) if (th, tw) == (h, w) => {
-                        (Shape::Map(c + tc, h, w), None, 0)
-                    }
-                    _ => {
-                        return Err(error(format!(
-                            "tap {name:?} is {tapped}, the input is {shape}"
-                        )));
-                    }
-                }
-            }
-        };
+        if let Layer::Tap(name) = *layer {
+            taps.insert(name, shape);
+            continue;
+        }
+        let (output, window, params) =
+            infer_layer(layer, shape, &taps).map_err(|message| ModelError::Shape {
+                model: arch.name,
+                index,
+                kind: kind_of(layer),
+                message,
+            })?;
         rows.push(LayerRow {
             layer: Some(index),
             kind: kind_of(layer),
@@ -146,6 +81,72 @@ pub fn summarize(arch: &Architecture) -> Result<Vec<LayerRow>, ModelError> {
         shape = output;
     }
     Ok(rows)
+}
+
+/// A layer's output shape, window (`@HxW`) and parameter count.
+type LayerOutput = (Shape, Option<(usize, usize)>, usize);
+
+/// What one layer makes of an input of `shape`: its output shape, window and parameter
+/// count, or why it cannot take that input. `taps` holds the shapes tapped so far.
+fn infer_layer(
+    layer: &Layer,
+    shape: Shape,
+    taps: &HashMap<&str, Shape>,
+) -> Result<LayerOutput, String> {
+    let map = |shape: Shape| match shape {
+        Shape::Map(c, h, w) => Ok((c, h, w)),
+        Shape::Vector(_) => Err(format!("needs a feature map, got a vector of {shape}")),
+    };
+    Ok(match *layer {
+        Layer::Conv {
+            out_channels,
+            kernel: (kh, kw),
+            stride: (sh, sw),
+            padding,
+            bias,
+            activation: _,
+        } => {
+            let (c, h, w) = map(shape)?;
+            let (ph, pw) = padding.amounts((kh, kw));
+            if h + 2 * ph < kh || w + 2 * pw < kw {
+                return Err(format!("kernel {kh}x{kw} is larger than the input {shape}"));
+            }
+            let out = Shape::Map(
+                out_channels,
+                (h + 2 * ph - kh) / sh + 1,
+                (w + 2 * pw - kw) / sw + 1,
+            );
+            let params = c * out_channels * kh * kw + if bias { out_channels } else { 0 };
+            (out, Some((kh, kw)), params)
+        }
+        Layer::BatchNorm => (shape, None, 4 * shape.channels()),
+        Layer::Activation(_) | Layer::Dropout { .. } | Layer::Tap(_) => (shape, None, 0),
+        Layer::MaxPool { kernel: (kh, kw) } => {
+            let (c, h, w) = map(shape)?;
+            if h < kh || w < kw {
+                return Err(format!("window {kh}x{kw} is larger than the input {shape}"));
+            }
+            (Shape::Map(c, h / kh, w / kw), Some((kh, kw)), 0)
+        }
+        Layer::Dense { units, bias, .. } => {
+            let params = shape.numel() * units + if bias { units } else { 0 };
+            (Shape::Vector(units), None, params)
+        }
+        Layer::Upscale { factor: (fh, fw) } => {
+            let (c, h, w) = map(shape)?;
+            (Shape::Map(c, h * fh, w * fw), None, 0)
+        }
+        Layer::Concat(name) => {
+            let (c, h, w) = map(shape)?;
+            let tapped = *taps
+                .get(name)
+                .ok_or_else(|| format!("no tap named {name:?} before it"))?;
+            match tapped {
+                Shape::Map(tc, th, tw) if (th, tw) == (h, w) => (Shape::Map(c + tc, h, w), None, 0),
+                _ => return Err(format!("tap {name:?} is {tapped}, the input is {shape}")),
+            }
+        }
+    })
 }
 
 /// Total number of parameters.

@@ -88,8 +88,7 @@ struct Shard {
 
 /// The `split` rows of `manifest` as linear spectrograms and labels, in manifest order.
 fn load_split(manifest: &Path, split: &str, fps: f64) -> anyhow::Result<Vec<Shard>> {
-    let rows: Vec<_> = read_manifest(manifest)
-        .map_err(anyhow::Error::msg)?
+    let rows: Vec<_> = read_manifest(manifest)?
         .into_iter()
         .filter(|r| r.split == split)
         .collect();
@@ -224,60 +223,12 @@ pub fn run_nmf(manifest: &Path, out: &Path, options: &NmfOptions) -> anyhow::Res
     );
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let started = Instant::now();
-    let train = load_split(manifest, "train", options.fps)?;
-    let x_parts: Vec<_> = train.iter().map(|s| s.x.view()).collect();
-    let x = ndarray::concatenate(ndarray::Axis(1), &x_parts)?;
-    let labels: Vec<PitchSet> = train.iter().flat_map(|s| s.labels.clone()).collect();
-    let train_frames = labels.iter().filter(|s| !s.is_empty()).count();
-    anyhow::ensure!(
-        train_frames > 0,
-        "{}: the train split has no labelled frame to learn from",
-        manifest.display()
-    );
-    drop(x_parts);
-    drop(train);
-    let dictionary = learn_dictionary(x.view(), &labels, options.learn);
-    drop(x);
+    let (dictionary, train_frames) = learn_from_train_split(manifest, options)?;
     let pitches = dictionary.distinct_pitches();
     let seconds_learn = started.elapsed().as_secs_f64();
-    tracing::info!(
-        atoms = dictionary.pitches.len(),
-        pitches = pitches.len(),
-        train_frames,
-        seconds = seconds_learn,
-        "learned the NMF dictionary"
-    );
 
     let started = Instant::now();
-    let validation = load_split(manifest, "validation", options.fps)?;
-    let activations = solve(&dictionary, &validation, options.solve_iterations);
-    let scores: Vec<ThresholdScore> = threshold_grid(&activations, options.thresholds)
-        .into_par_iter()
-        .map(|threshold| ThresholdScore {
-            threshold,
-            f1: mean_f1(&validation, &activations, &pitches, threshold),
-        })
-        .collect();
-    let best = choose_threshold(&scores)
-        .expect("two thresholds or more")
-        .clone();
-    tracing::info!(
-        threshold = best.threshold,
-        f1 = best.f1,
-        "validation threshold"
-    );
-    write_predictions(
-        &out.join(format!("{}-validation.parquet", options.name)),
-        &rows(
-            &options.name,
-            &validation,
-            &activations,
-            &pitches,
-            best.threshold,
-        ),
-        options.fps,
-    )?;
-    drop(validation);
+    let (best, scores) = choose_on_validation(manifest, out, options, &dictionary)?;
     let seconds_validation = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -321,6 +272,74 @@ pub fn run_nmf(manifest: &Path, out: &Path, options: &NmfOptions) -> anyhow::Res
         std::io::Write::write_all(w, &json)
     })?;
     Ok(record)
+}
+
+/// The dictionary learned from the isolated notes of the train split, and the number of
+/// labelled frames it learned from.
+fn learn_from_train_split(
+    manifest: &Path,
+    options: &NmfOptions,
+) -> anyhow::Result<(Dictionary, usize)> {
+    let train = load_split(manifest, "train", options.fps)?;
+    let x_parts: Vec<_> = train.iter().map(|s| s.x.view()).collect();
+    let x = ndarray::concatenate(ndarray::Axis(1), &x_parts)?;
+    let labels: Vec<PitchSet> = train.iter().flat_map(|s| s.labels.clone()).collect();
+    let train_frames = labels.iter().filter(|s| !s.is_empty()).count();
+    anyhow::ensure!(
+        train_frames > 0,
+        "{}: the train split has no labelled frame to learn from",
+        manifest.display()
+    );
+    drop(x_parts);
+    drop(train);
+    let dictionary = learn_dictionary(x.view(), &labels, options.learn);
+    tracing::info!(
+        atoms = dictionary.pitches.len(),
+        pitches = dictionary.distinct_pitches().len(),
+        train_frames,
+        "learned the NMF dictionary"
+    );
+    Ok((dictionary, train_frames))
+}
+
+/// The threshold with the best mean F on the validation split (every score of the grid
+/// too), and the validation predictions at it, written beside the test's.
+fn choose_on_validation(
+    manifest: &Path,
+    out: &Path,
+    options: &NmfOptions,
+    dictionary: &Dictionary,
+) -> anyhow::Result<(ThresholdScore, Vec<ThresholdScore>)> {
+    let pitches = dictionary.distinct_pitches();
+    let validation = load_split(manifest, "validation", options.fps)?;
+    let activations = solve(dictionary, &validation, options.solve_iterations);
+    let scores: Vec<ThresholdScore> = threshold_grid(&activations, options.thresholds)
+        .into_par_iter()
+        .map(|threshold| ThresholdScore {
+            threshold,
+            f1: mean_f1(&validation, &activations, &pitches, threshold),
+        })
+        .collect();
+    let best = choose_threshold(&scores)
+        .expect("two thresholds or more")
+        .clone();
+    tracing::info!(
+        threshold = best.threshold,
+        f1 = best.f1,
+        "validation threshold"
+    );
+    write_predictions(
+        &out.join(format!("{}-validation.parquet", options.name)),
+        &rows(
+            &options.name,
+            &validation,
+            &activations,
+            &pitches,
+            best.threshold,
+        ),
+        options.fps,
+    )?;
+    Ok((best, scores))
 }
 
 #[cfg(test)]

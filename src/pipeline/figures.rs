@@ -599,25 +599,8 @@ where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
-    let index: BTreeMap<&[u8], usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.combination.as_slice(), i))
-        .collect();
-    let cells: Vec<(usize, u8, f64)> = additions
-        .iter()
-        .filter_map(|a| Some((*index.get(a.combination.as_slice())?, a.pitch, a.ratio)))
-        .collect();
-    let (lo, hi) = cells
-        .iter()
-        .chain(
-            rows.iter()
-                .flat_map(|c| c.combination.iter().map(|&p| (0usize, p, 0.0)))
-                .collect::<Vec<_>>()
-                .iter(),
-        )
-        .fold((127u8, 0u8), |(lo, hi), c| (lo.min(c.1), hi.max(c.1)));
-    let (lo, hi) = (lo.saturating_sub(1) as f64, hi.saturating_add(1) as f64);
+    let cells = addition_cells(rows, additions);
+    let (lo, hi) = pitch_range(rows, &cells);
     let n = rows.len();
     let names: Vec<String> = rows.iter().map(|c| c.name.clone()).collect();
     let longest = names.iter().map(|c| c.len()).max().unwrap_or(4) as u32;
@@ -668,8 +651,41 @@ where
             heat(ratio).filled(),
         )
     }))?;
-    // Colour scale.
-    let mut scale = ChartBuilder::on(&legend)
+    draw_heat_scale(&legend)
+}
+
+/// (row, added pitch, proportion) for the additions to the combinations of `rows`.
+fn addition_cells(
+    rows: &[&Combination],
+    additions: &[&super::tables_read::PitchError],
+) -> Vec<(usize, u8, f64)> {
+    let index: BTreeMap<&[u8], usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.combination.as_slice(), i))
+        .collect();
+    additions
+        .iter()
+        .filter_map(|a| Some((*index.get(a.combination.as_slice())?, a.pitch, a.ratio)))
+        .collect()
+}
+
+/// The pitch axis: every added pitch and every note of the rows, one key of margin.
+fn pitch_range(rows: &[&Combination], cells: &[(usize, u8, f64)]) -> (f64, f64) {
+    let pitches = cells
+        .iter()
+        .map(|c| c.1)
+        .chain(rows.iter().flat_map(|c| c.combination.iter().copied()));
+    let (lo, hi) = pitches.fold((127u8, 0u8), |(lo, hi), p| (lo.min(p), hi.max(p)));
+    (lo.saturating_sub(1) as f64, hi.saturating_add(1) as f64)
+}
+
+/// The colour scale of [`heat`], 0 to 1, in the strip right of a heat map.
+fn draw_heat_scale<DB: DrawingBackend>(legend: &DrawingArea<DB, Shift>) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mut scale = ChartBuilder::on(legend)
         .margin_top(60)
         .margin_bottom(52)
         .margin_right(42)

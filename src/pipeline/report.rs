@@ -88,59 +88,17 @@ fn write_seed_spread(
     findings: &Findings,
 ) -> anyhow::Result<()> {
     let test = read_split_metrics(&layout.analysis().join(SPLIT_METRICS))?;
-    let mut families: Vec<&str> = Vec::new();
-    for n in &spec.networks {
-        if !families.contains(&n.family.as_str()) {
-            families.push(&n.family);
-        }
-    }
-    let mut rows = Vec::new();
-    for family in families {
-        let members: Vec<&str> = spec
-            .networks
-            .iter()
-            .filter(|n| n.family == family)
-            .map(|n| n.name.as_str())
-            .collect();
-        if members.len() < 2 {
-            continue;
-        }
-        let f1: Vec<f64> = test
-            .iter()
-            .filter(|m| members.contains(&m.model.as_str()))
-            .map(|m| m.f1)
-            .collect();
-        let of = |pick: fn(&super::findings::NetworkFindings) -> String| {
-            members
+    let rows: Vec<String> = seed_families(spec)
+        .into_iter()
+        .map(|(family, members)| {
+            let f1: Vec<f64> = test
                 .iter()
-                .filter_map(|m| findings.per_network.get(*m).map(pick))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        rows.push(format!(
-            "| {family} | {} | {} | {} | {} | {} |",
-            members.len(),
-            spread(&f1),
-            of(|f| match f.notes {
-                0 => "n/a".into(),
-                n => format!("{}/{n}", f.notes_mostly_exact),
-            }),
-            of(|f| match f.intervals {
-                0 => "n/a".into(),
-                _ => format!(
-                    "{}/{}/{}",
-                    f.intervals_omitted_at[0], f.intervals_omitted_at[1], f.intervals_omitted_at[2]
-                ),
-            }),
-            of(|f| {
-                let short = |(value, frames): (f64, u64)| match frames {
-                    0 => "n/a".to_string(),
-                    _ => format!("{value:.3}"),
-                };
-                format!("{}/{}", short(f.shared), short(f.unshared))
-            }),
-        ));
-    }
+                .filter(|m| members.contains(&m.model.as_str()))
+                .map(|m| m.f1)
+                .collect();
+            seed_row(family, &members, &f1, findings)
+        })
+        .collect();
     if rows.is_empty() {
         return Ok(());
     }
@@ -162,6 +120,54 @@ fn write_seed_spread(
         writeln!(md, "{r}")?;
     }
     Ok(())
+}
+
+/// The networks trained with several seeds: each family (its name in the spec) with the
+/// names of its instances, in spec order.
+fn seed_families(spec: &PipelineSpec) -> Vec<(&str, Vec<&str>)> {
+    let mut families: Vec<(&str, Vec<&str>)> = Vec::new();
+    for n in &spec.networks {
+        match families.iter_mut().find(|(f, _)| *f == n.family) {
+            Some((_, members)) => members.push(&n.name),
+            None => families.push((&n.family, vec![&n.name])),
+        }
+    }
+    families.retain(|(_, members)| members.len() >= 2);
+    families
+}
+
+/// One family's row of the Seeds table: its test F spread and each instance's findings.
+fn seed_row(family: &str, members: &[&str], f1: &[f64], findings: &Findings) -> String {
+    let of = |pick: fn(&super::findings::NetworkFindings) -> String| {
+        members
+            .iter()
+            .filter_map(|m| findings.per_network.get(*m).map(pick))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "| {family} | {} | {} | {} | {} | {} |",
+        members.len(),
+        spread(f1),
+        of(|f| match f.notes {
+            0 => "n/a".into(),
+            n => format!("{}/{n}", f.notes_mostly_exact),
+        }),
+        of(|f| match f.intervals {
+            0 => "n/a".into(),
+            _ => format!(
+                "{}/{}/{}",
+                f.intervals_omitted_at[0], f.intervals_omitted_at[1], f.intervals_omitted_at[2]
+            ),
+        }),
+        of(|f| {
+            let short = |(value, frames): (f64, u64)| match frames {
+                0 => "n/a".to_string(),
+                _ => format!("{value:.3}"),
+            };
+            format!("{}/{}", short(f.shared), short(f.unshared))
+        }),
+    )
 }
 
 /// `mean ± sd [min, max]` (sample standard deviation), or "n/a" when empty.

@@ -48,33 +48,50 @@ pub fn run_spec(
     let layout = Layout {
         out: spec.out.clone(),
     };
-    let mut stages = Vec::new();
-
-    // Corpus.
     let corpus_inputs = corpus_inputs(&spec.corpus)?;
     let corpus_key = stage_key("corpus", &(&spec.corpus, spec.features.fps), &corpus_inputs);
-    let manifest = manifest_path(&spec, &layout);
     if options.dry_run {
-        say(format_args!(
-            "plan for {} ({}):",
-            spec.name,
-            spec_path.display()
-        ))?;
-        plan_line("corpus", &layout.corpus(), &corpus_key)?;
-    } else {
-        stages.push(run_stage(
-            &layout.corpus(),
-            "corpus",
-            &corpus_key,
-            corpus_inputs,
-            || build_corpus(&spec, &layout, options.progress),
-        )?);
+        print_plan(spec_path, &spec, &layout, &corpus_key)?;
+        return Ok(None);
     }
-
-    // Training, with every epoch evaluated on the validation split as it appears.
+    let manifest = manifest_path(&spec, &layout);
+    let mut stages = vec![run_stage(
+        &layout.corpus(),
+        "corpus",
+        &corpus_key,
+        corpus_inputs,
+        || build_corpus(&spec, &layout, options.progress),
+    )?];
     for network in &spec.networks {
-        let dir = layout.training(&network.name);
-        let inputs = BTreeMap::from([("corpus".to_string(), corpus_key.clone())]);
+        let keys = TrainKeys::new(&spec, network, &corpus_key);
+        stages.push(run_stage(
+            &layout.training(&network.name),
+            &format!("train {}", network.name),
+            &keys.key,
+            keys.inputs.clone(),
+            || {
+                let progress = options.progress;
+                train_network(&spec, network, &layout, &manifest, &keys.resume, progress)
+            },
+        )?);
+        select_model(&layout, network)?;
+    }
+    stages.push(analysis_stage(&spec, &layout, &manifest, &corpus_key)?);
+    stages.push(figures_and_report(&spec, &layout)?);
+    Ok(Some(RunRecord::write(spec_path, &spec, stages, started)?))
+}
+
+/// The keys of a network's training stage: `key` decides whether the stage is up to date,
+/// `resume` whether its checkpoints may be continued.
+struct TrainKeys {
+    inputs: BTreeMap<String, String>,
+    key: String,
+    resume: String,
+}
+
+impl TrainKeys {
+    fn new(spec: &PipelineSpec, network: &NetworkSpec, corpus_key: &str) -> Self {
+        let inputs = BTreeMap::from([("corpus".to_string(), corpus_key.to_string())]);
         let key = stage_key("train", &(network, spec.features.fps), &inputs);
         // Checkpoints stay usable when only the number of epochs changes: every epoch is
         // seeded from (seed, epoch), so a longer run continues the shorter one exactly.
@@ -82,65 +99,72 @@ pub fn run_spec(
             epochs: 0,
             ..network.clone()
         };
-        let resume_key = stage_key(
+        let resume = stage_key(
             "train-checkpoints",
             &(&resumable, spec.features.fps),
             &inputs,
         );
-        if options.dry_run {
-            plan_line(&format!("train {}", network.name), &dir, &key)?;
-            continue;
-        }
-        let record = run_stage(
-            &dir,
-            &format!("train {}", network.name),
-            &key,
+        Self {
             inputs,
-            || {
-                let progress = options.progress;
-                train_network(&spec, network, &layout, &manifest, &resume_key, progress)
-            },
-        )?;
-        stages.push(record);
-        select_model(&layout, network)?;
+            key,
+            resume,
+        }
     }
-    if options.dry_run {
-        say(format_args!(
-            "  select: the best epoch per network (its select_by) -> {}",
-            layout.models().display()
-        ))?;
-        say(format_args!(
-            "  analysis, figures, report: after training (keys depend on the chosen models) -> {}",
-            layout.analysis().display()
-        ))?;
-        return Ok(None);
-    }
+}
 
-    // Test-split analysis of the selected models.
-    let mut inputs = BTreeMap::from([("corpus".to_string(), corpus_key.clone())]);
+/// Prints which stages would run; the analysis keys depend on models not chosen yet.
+fn print_plan(
+    spec_path: &Path,
+    spec: &PipelineSpec,
+    layout: &Layout,
+    corpus_key: &str,
+) -> std::io::Result<()> {
+    say(format_args!(
+        "plan for {} ({}):",
+        spec.name,
+        spec_path.display()
+    ))?;
+    plan_line("corpus", &layout.corpus(), corpus_key)?;
+    for network in &spec.networks {
+        let keys = TrainKeys::new(spec, network, corpus_key);
+        let dir = layout.training(&network.name);
+        plan_line(&format!("train {}", network.name), &dir, &keys.key)?;
+    }
+    say(format_args!(
+        "  select: the best epoch per network (its select_by) -> {}",
+        layout.models().display()
+    ))?;
+    say(format_args!(
+        "  analysis, figures, report: after training (keys depend on the chosen models) -> {}",
+        layout.analysis().display()
+    ))
+}
+
+/// Test-split analysis of the selected models; its key covers the corpus and every model.
+fn analysis_stage(
+    spec: &PipelineSpec,
+    layout: &Layout,
+    manifest: &Path,
+    corpus_key: &str,
+) -> anyhow::Result<StageRecord> {
+    let mut inputs = BTreeMap::from([("corpus".to_string(), corpus_key.to_string())]);
     for network in &spec.networks {
         let model = layout.models().join(format!("{}.onnx", network.name));
         inputs.insert(format!("model {}", network.name), hash_file(&model)?);
     }
     let key = stage_key("analysis", &(&spec.analysis, spec.features.fps), &inputs);
-    stages.push(run_stage(
-        &layout.analysis(),
-        "analysis",
-        &key,
-        inputs,
-        || analyze_test_split(&spec, &layout, &manifest),
-    )?);
+    run_stage(&layout.analysis(), "analysis", &key, inputs, || {
+        analyze_test_split(spec, layout, manifest)
+    })
+}
 
-    // Figures and report: cheap, always redrawn from the tables.
-    let figures_started = Instant::now();
+/// Figures and report: cheap, always redrawn from the tables.
+fn figures_and_report(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<StageRecord> {
+    let started = Instant::now();
     std::fs::create_dir_all(layout.figures())?;
-    let findings = super::figures::draw_all(&spec, &layout)?;
-    super::report::write_report(&spec, &layout, &findings)?;
-    stages.push(StageRecord::always_ran(
-        "figures and report",
-        figures_started,
-    ));
-    Ok(Some(RunRecord::write(spec_path, &spec, stages, started)?))
+    let findings = super::figures::draw_all(spec, layout)?;
+    super::report::write_report(spec, layout, &findings)?;
+    Ok(StageRecord::always_ran("figures and report", started))
 }
 
 /// A line of the plan on stdout; a reader that went away (`| head`) is an I/O error the
@@ -346,57 +370,12 @@ fn train_network(
 ) -> anyhow::Result<()> {
     use std::sync::{Arc, Mutex};
 
-    use crate::protocol::{Start, TrainConfig, TrainJob, last_checkpoint};
-
     // Fails early, before the dataflow starts, when the trainer is not built.
     crate::trainer::train_binary()?;
     let run_dir = layout.training(&network.name);
     let validation_dir = layout.validation(&network.name);
-    // Checkpoints of other parameters must not be resumed from.
-    let key_file = run_dir.join("key.txt");
-    let trained = last_checkpoint(&run_dir).unwrap_or(0);
-    if std::fs::read_to_string(&key_file).ok().as_deref() != Some(key) || trained > network.epochs {
-        let _ = std::fs::remove_dir_all(&run_dir);
-        let _ = std::fs::remove_dir_all(&validation_dir);
-        std::fs::create_dir_all(&run_dir)?;
-        std::fs::write(&key_file, key)?;
-    }
-    let (outputs, lowest_pitch) = spec.output_range();
-    let done = last_checkpoint(&run_dir).unwrap_or(0);
-    if done > 0 {
-        tracing::info!(
-            network = %network.name,
-            epochs = done,
-            "resuming from the checkpoints in {}",
-            run_dir.display()
-        );
-    }
-    let job = TrainJob {
-        manifest: manifest.to_path_buf(),
-        arch: network.arch,
-        outputs,
-        lowest_pitch,
-        out: run_dir.clone(),
-        config: TrainConfig {
-            learning_rate: network.learning_rate,
-            batch_size: network.batch_size,
-            steps_per_epoch: network.steps_per_epoch,
-            epochs: network.epochs,
-            patience: network.patience,
-            seed: network.seed,
-            optimizer: network.optimizer,
-            warmup_steps: network.warmup_steps,
-            output_bias: network.output_bias,
-            select_by: network.select_by,
-            mixture_penalty: network.mixture_penalty,
-            mixture_in_training_mode: network.mixture_in_training_mode,
-            chords: network.chords,
-            ..Default::default()
-        },
-        start: Start::Resume,
-        device: network.device.request(),
-        progress,
-    };
+    let done = prepare_checkpoints(network, &run_dir, &validation_dir, key)?;
+    let job = train_job(spec, network, manifest, &run_dir, progress);
     let remaining = network.epochs.saturating_sub(done) as u64;
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let hook_failure = failure.clone();
@@ -422,6 +401,76 @@ fn train_network(
         anyhow::bail!(e);
     }
     Ok(())
+}
+
+/// Keeps the checkpoints in `run_dir` when they were trained under `key` and are not past
+/// the spec's epochs, else clears them (and their validation tables); returns the number of
+/// epochs already trained.
+fn prepare_checkpoints(
+    network: &NetworkSpec,
+    run_dir: &Path,
+    validation_dir: &Path,
+    key: &str,
+) -> anyhow::Result<usize> {
+    use crate::protocol::last_checkpoint;
+
+    let key_file = run_dir.join("key.txt");
+    let trained = last_checkpoint(run_dir).unwrap_or(0);
+    if std::fs::read_to_string(&key_file).ok().as_deref() != Some(key) || trained > network.epochs {
+        let _ = std::fs::remove_dir_all(run_dir);
+        let _ = std::fs::remove_dir_all(validation_dir);
+        std::fs::create_dir_all(run_dir)?;
+        std::fs::write(&key_file, key)?;
+    }
+    let done = last_checkpoint(run_dir).unwrap_or(0);
+    if done > 0 {
+        tracing::info!(
+            network = %network.name,
+            epochs = done,
+            "resuming from the checkpoints in {}",
+            run_dir.display()
+        );
+    }
+    Ok(done)
+}
+
+/// The trainer's job for a network of the spec, resuming from its last checkpoint.
+fn train_job(
+    spec: &PipelineSpec,
+    network: &NetworkSpec,
+    manifest: &Path,
+    run_dir: &Path,
+    progress: bool,
+) -> crate::protocol::TrainJob {
+    use crate::protocol::{Start, TrainConfig, TrainJob};
+
+    let (outputs, lowest_pitch) = spec.output_range();
+    TrainJob {
+        manifest: manifest.to_path_buf(),
+        arch: network.arch,
+        outputs,
+        lowest_pitch,
+        out: run_dir.to_path_buf(),
+        config: TrainConfig {
+            learning_rate: network.learning_rate,
+            batch_size: network.batch_size,
+            steps_per_epoch: network.steps_per_epoch,
+            epochs: network.epochs,
+            patience: network.patience,
+            seed: network.seed,
+            optimizer: network.optimizer,
+            warmup_steps: network.warmup_steps,
+            output_bias: network.output_bias,
+            select_by: network.select_by,
+            mixture_penalty: network.mixture_penalty,
+            mixture_in_training_mode: network.mixture_in_training_mode,
+            chords: network.chords,
+            ..Default::default()
+        },
+        start: Start::Resume,
+        device: network.device.request(),
+        progress,
+    }
 }
 
 /// Copies the best epoch (by the validation F of the dataflow's `split_metrics`, the mean

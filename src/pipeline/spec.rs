@@ -312,6 +312,135 @@ pub struct SpecError {
     pub message: String,
 }
 
+/// `Ok` for a finite number above zero, else an error naming `key`.
+fn positive(key: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{key} = {v}: must be a positive number"))
+    }
+}
+
+impl CorpusSpec {
+    /// Values in range and the soundfont, MIDI directory, MAPS root or manifest present.
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            CorpusSpec::Fluid {
+                soundfont,
+                train_velocities,
+                validation_velocities,
+                test_velocities,
+                note_seconds,
+                dataset,
+                subsets,
+                ..
+            } => {
+                if let Some(subsets) = subsets {
+                    subsets.validate("corpus.subsets")?;
+                    if *dataset != FluidSet::Isol {
+                        return Err(
+                            "corpus.subsets: interval subsets need dataset = \"isol\"".into()
+                        );
+                    }
+                }
+                let font = crate::corpus::resolve_soundfont(soundfont);
+                if !font.exists() {
+                    return Err(format!(
+                        "corpus.soundfont = {soundfont:?}: {} does not exist",
+                        font.display()
+                    ));
+                }
+                for (key, v) in [
+                    ("corpus.train_velocities", train_velocities),
+                    ("corpus.validation_velocities", validation_velocities),
+                    ("corpus.test_velocities", test_velocities),
+                ] {
+                    if v.is_empty() || v.iter().any(|&x| x == 0 || x > 127) {
+                        return Err(format!("{key} = {v:?}: need velocities in 1..=127"));
+                    }
+                }
+                positive("corpus.note_seconds", *note_seconds)
+            }
+            CorpusSpec::MapsLike {
+                midi_dir,
+                max_seconds_per_piece,
+            } => {
+                if !midi_dir.is_dir() {
+                    return Err(format!(
+                        "corpus.midi_dir = {:?}: no such directory (`make music21-midi` writes data/music21-midi)",
+                        midi_dir.display()
+                    ));
+                }
+                match max_seconds_per_piece {
+                    Some(s) => positive("corpus.max_seconds_per_piece", *s),
+                    None => Ok(()),
+                }
+            }
+            CorpusSpec::Maps { root, .. } => {
+                if root.is_dir() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "corpus.root = {:?}: no such directory (point it at your MAPS copy)",
+                        root.display()
+                    ))
+                }
+            }
+            CorpusSpec::Manifest { path } => validate_manifest(path),
+        }
+    }
+}
+
+impl NetworkSpec {
+    /// Training parameters in range; `at` names the table in errors (`networks[2]`).
+    fn validate(&self, at: &str) -> Result<(), String> {
+        for (k, v) in [
+            ("epochs", self.epochs),
+            ("steps_per_epoch", self.steps_per_epoch),
+            ("batch_size", self.batch_size),
+        ] {
+            if v == 0 {
+                return Err(format!("{at}.{k} = 0: must be at least 1"));
+            }
+        }
+        positive(&format!("{at}.learning_rate"), self.learning_rate)?;
+        if !(self.mixture_penalty.is_finite() && self.mixture_penalty >= 0.0) {
+            return Err(format!(
+                "{at}.mixture_penalty = {}: must be a weight >= 0",
+                self.mixture_penalty
+            ));
+        }
+        if let Some(chords) = &self.chords {
+            chords.validate(&format!("{at}.chords"))?;
+        }
+        Ok(())
+    }
+
+    /// One seed or a distinct list of seeds, whose instance names (`NAME-sSEED`) no other
+    /// network of `all` already has.
+    fn validate_seed_names(&self, at: &str, all: &[NetworkSpec]) -> Result<(), String> {
+        if !self.seeds.is_empty() && self.seed != 0 {
+            return Err(format!(
+                "{at}.seed and {at}.seeds: give one seed or a list of seeds, not both"
+            ));
+        }
+        let mut distinct = std::collections::BTreeSet::new();
+        if let Some(s) = self.seeds.iter().find(|s| !distinct.insert(**s)) {
+            return Err(format!("{at}.seeds = {:?}: seed {s} twice", self.seeds));
+        }
+        for seed in &self.seeds {
+            let expanded = format!("{}-s{seed}", self.name);
+            if all.iter().any(|m| m.name == expanded) {
+                return Err(format!(
+                    "{at}.seeds = {:?}: the instance name {expanded:?} is taken by another network",
+                    self.seeds
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl PipelineSpec {
     /// Parses and validates the spec at `path`.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
@@ -353,129 +482,21 @@ impl PipelineSpec {
 
     /// Checks what parsing cannot: values in range, names known, paths present.
     pub fn validate(&self) -> Result<(), String> {
-        let positive = |key: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{key} = {v}: must be a positive number"))
-            }
-        };
         positive("features.fps", self.features.fps)?;
-        match &self.corpus {
-            CorpusSpec::Fluid {
-                soundfont,
-                train_velocities,
-                validation_velocities,
-                test_velocities,
-                note_seconds,
-                dataset,
-                subsets,
-                ..
-            } => {
-                if let Some(subsets) = subsets {
-                    subsets.validate("corpus.subsets")?;
-                    if *dataset != FluidSet::Isol {
-                        return Err(
-                            "corpus.subsets: interval subsets need dataset = \"isol\"".into()
-                        );
-                    }
-                }
-                let font = crate::corpus::resolve_soundfont(soundfont);
-                if !font.exists() {
-                    return Err(format!(
-                        "corpus.soundfont = {soundfont:?}: {} does not exist",
-                        font.display()
-                    ));
-                }
-                for (key, v) in [
-                    ("corpus.train_velocities", train_velocities),
-                    ("corpus.validation_velocities", validation_velocities),
-                    ("corpus.test_velocities", test_velocities),
-                ] {
-                    if v.is_empty() || v.iter().any(|&x| x == 0 || x > 127) {
-                        return Err(format!("{key} = {v:?}: need velocities in 1..=127"));
-                    }
-                }
-                positive("corpus.note_seconds", *note_seconds)?;
-            }
-            CorpusSpec::MapsLike {
-                midi_dir,
-                max_seconds_per_piece,
-            } => {
-                if !midi_dir.is_dir() {
-                    return Err(format!(
-                        "corpus.midi_dir = {:?}: no such directory (`make music21-midi` writes data/music21-midi)",
-                        midi_dir.display()
-                    ));
-                }
-                if let Some(s) = max_seconds_per_piece {
-                    positive("corpus.max_seconds_per_piece", *s)?;
-                }
-            }
-            CorpusSpec::Maps { root, .. } => {
-                if !root.is_dir() {
-                    return Err(format!(
-                        "corpus.root = {:?}: no such directory (point it at your MAPS copy)",
-                        root.display()
-                    ));
-                }
-            }
-            CorpusSpec::Manifest { path } => validate_manifest(path)?,
-        }
+        self.corpus.validate()?;
         if self.networks.is_empty() {
             return Err("networks: at least one [[networks]] table is needed".into());
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, n) in self.networks.iter().enumerate() {
-            let key = |k: &str| format!("networks[{i}].{k}");
             if n.name.is_empty() || n.name.contains(['/', '\\']) || !names.insert(&n.name) {
                 return Err(format!(
-                    "{} = {:?}: names must be unique, non-empty and without slashes",
-                    key("name"),
+                    "networks[{i}].name = {:?}: names must be unique, non-empty and without slashes",
                     n.name
                 ));
             }
-            for (k, v) in [
-                ("epochs", n.epochs),
-                ("steps_per_epoch", n.steps_per_epoch),
-                ("batch_size", n.batch_size),
-            ] {
-                if v == 0 {
-                    return Err(format!("{} = 0: must be at least 1", key(k)));
-                }
-            }
-            positive(&key("learning_rate"), n.learning_rate)?;
-            if !(n.mixture_penalty.is_finite() && n.mixture_penalty >= 0.0) {
-                return Err(format!(
-                    "{} = {}: must be a weight >= 0",
-                    key("mixture_penalty"),
-                    n.mixture_penalty
-                ));
-            }
-            if let Some(chords) = &n.chords {
-                chords.validate(&key("chords"))?;
-            }
-            if !n.seeds.is_empty() && n.seed != 0 {
-                return Err(format!(
-                    "{} and {}: give one seed or a list of seeds, not both",
-                    key("seed"),
-                    key("seeds")
-                ));
-            }
-            let mut distinct = std::collections::BTreeSet::new();
-            if let Some(s) = n.seeds.iter().find(|s| !distinct.insert(**s)) {
-                return Err(format!("{} = {:?}: seed {s} twice", key("seeds"), n.seeds));
-            }
-            for seed in &n.seeds {
-                let expanded = format!("{}-s{seed}", n.name);
-                if self.networks.iter().any(|m| m.name == expanded) {
-                    return Err(format!(
-                        "{} = {:?}: the instance name {expanded:?} is taken by another network",
-                        key("seeds"),
-                        n.seeds
-                    ));
-                }
-            }
+            n.validate(&format!("networks[{i}]"))?;
+            n.validate_seed_names(&format!("networks[{i}]"), &self.networks)?;
         }
         if self.analysis.workers == 0 || self.analysis.intra_threads == 0 {
             return Err("analysis.workers and analysis.intra_threads must be at least 1".into());

@@ -127,3 +127,45 @@ pub fn midi(notes: &[(f64, f64, u8)]) -> Vec<u8> {
     smf.write_std(&mut bytes).unwrap();
     bytes
 }
+
+/// Renders each (split, pitches) example through FluidR3_GM into `dir` as shard
+/// `{prefix}{i}`: its notes sound from 0.1 to 0.6 s at velocity 90. Writes the manifest
+/// `dir/{prefix}.manifest.parquet` and returns its path.
+#[allow(dead_code)]
+pub fn render_examples(dir: &std::path::Path, prefix: &str, examples: &[(&str, &[u8])]) -> PathBuf {
+    use entangle::corpus::build::{RenderJob, Renderer, render_jobs};
+    use entangle::corpus::{RenderSettings, load_soundfont, resolve_soundfont};
+    use entangle::labels::Note;
+    let renderer = Renderer {
+        soundfont_name: "FluidR3_GM".into(),
+        font: load_soundfont(&resolve_soundfont("FluidR3_GM")).unwrap(),
+        settings: RenderSettings::default(),
+    };
+    let jobs: Vec<RenderJob> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, (_, pitches))| RenderJob {
+            shard: format!("{prefix}{i}"),
+            notes: pitches
+                .iter()
+                .map(|&pitch| Note {
+                    onset: 0.1,
+                    offset: 0.6,
+                    pitch,
+                    velocity: 90,
+                })
+                .collect(),
+            renderer: renderer.clone(),
+            velocity: 90,
+        })
+        .collect();
+    let rows: Vec<_> = render_jobs(dir, &jobs, false)
+        .unwrap()
+        .into_iter()
+        .zip(examples)
+        .map(|(r, (split, _))| r.into_row(split))
+        .collect();
+    let manifest = dir.join(format!("{prefix}.manifest.parquet"));
+    entangle::corpus::manifest::write_manifest(&manifest, &rows).unwrap();
+    manifest
+}
