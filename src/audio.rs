@@ -3,6 +3,8 @@
 //! Everything downstream sees one stream of mono `f32` samples at
 //! [`TARGET_SAMPLE_RATE`]. Files are *streamed* in blocks, so memory does not grow with the
 //! length of the file: a ten-hour recording costs the same working memory as a ten-second one.
+//! Where the whole file is wanted in memory anyway (`entangle spectrogram` computes its frames
+//! in parallel), [`WavMonoReader::read_all`] reads it in one pass, bit for bit the same samples.
 //!
 //! * Integer WAV (8/16/24/32 bit) is scaled to `[-1, 1)`; 32-bit float is read as is.
 //! * Multi-channel audio is down-mixed by the mean. For integer formats the mean is taken in
@@ -219,12 +221,15 @@ impl WavMonoReader {
     /// the largest absolute down-mixed container value, from [`Self::container_peak`].
     /// Returns false (and changes nothing) for formats without an integer container.
     pub fn use_madmom_int_normalization(&mut self, peak: i64) -> bool {
-        match self.madmom_container() {
-            Some((_, max)) if peak > 0 => {
-                self.int_normalization = Some((peak as f64 / max as f64, max as f64));
+        match self
+            .madmom_container()
+            .and_then(|(_, max)| madmom_int_normalization(peak, max))
+        {
+            Some(normalization) => {
+                self.int_normalization = Some(normalization);
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -289,6 +294,139 @@ impl WavMonoReader {
     }
 }
 
+/// Down-mixed container ints as samples: with `normalization` (scaling, container max),
+/// madmom's `trunc(x / scaling) / max`; without, full scale to `[-1, 1)` for `bits` samples
+/// shifted left by `shift` into their container.
+fn ints_to_samples(
+    normalization: Option<(f64, f64)>,
+    bits: u16,
+    shift: u32,
+    mixed: impl Iterator<Item = i64>,
+    out: &mut [f32],
+) {
+    match normalization {
+        Some((scaling, max)) => {
+            for (o, x) in out.iter_mut().zip(mixed) {
+                *o = ((x as f64 / scaling).trunc() / max) as f32;
+            }
+        }
+        None => {
+            let scale = 1.0 / (1u64 << (u32::from(bits) + shift - 1)) as f64;
+            for (o, x) in out.iter_mut().zip(mixed) {
+                *o = (x as f64 * scale) as f32;
+            }
+        }
+    }
+}
+
+/// A whole integer file's down-mixed samples in container units: 16-bit PCM kept as its
+/// bytes (half the memory of the values, decoded on each pass), wider formats as values.
+enum MixedInts {
+    Pcm16 { bytes: Vec<u8>, channels: usize },
+    Wide(Vec<i64>),
+}
+
+impl MixedInts {
+    fn frames(&self) -> usize {
+        match self {
+            Self::Pcm16 { bytes, channels } => bytes.len() / (2 * channels),
+            Self::Wide(values) => values.len(),
+        }
+    }
+
+    /// Runs `f` on the down-mixed values, in order (the integer mean truncated towards
+    /// zero, as [`WavMonoReader::read_mixed_ints`] takes it).
+    fn with_values<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = i64>) -> R) -> R {
+        match self {
+            Self::Pcm16 { bytes, channels } => {
+                let channels = *channels;
+                f(&mut bytes.chunks_exact(2 * channels).map(|frame| {
+                    let sum: i64 = frame
+                        .chunks_exact(2)
+                        .map(|b| i64::from(i16::from_le_bytes([b[0], b[1]])))
+                        .sum();
+                    sum / channels as i64
+                }))
+            }
+            Self::Wide(values) => f(&mut values.iter().copied()),
+        }
+    }
+}
+
+impl WavMonoReader {
+    /// The whole file as mono samples in one pass, as streaming [`MonoSource::read`] would
+    /// give them. With `normalize`, integer files get madmom's integer peak normalisation
+    /// (the peak taken from the same read); the returned flag says the samples still need
+    /// a float peak normalisation (formats without an integer container, silent files).
+    pub fn read_all(mut self, normalize: bool) -> Result<(Vec<f32>, bool), AudioError> {
+        let (SampleEncoding::Int { bits }, Some((shift, max))) =
+            (self.info.encoding, self.madmom_container())
+        else {
+            let mut samples = vec![0.0f32; self.frames_left as usize];
+            let mut filled = 0;
+            while filled < samples.len() {
+                match self.read(&mut samples[filled..])? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            samples.truncate(filled);
+            return Ok((samples, normalize));
+        };
+        let mixed = self.read_all_mixed_ints()?;
+        let normalization = if normalize {
+            let peak = mixed.with_values(|values| values.fold(0i64, |p, x| p.max(x.abs())));
+            madmom_int_normalization(peak, max)
+        } else {
+            Some((1.0, max as f64))
+        };
+        let mut samples = vec![0.0f32; mixed.frames()];
+        mixed.with_values(|values| {
+            ints_to_samples(normalization, bits, shift, values, &mut samples)
+        });
+        Ok((samples, normalize && normalization.is_none()))
+    }
+
+    /// Every remaining frame of an integer file. 16-bit PCM, by far the most common, is one
+    /// bulk read of the data chunk (hound's reader stands at its start); other widths go
+    /// through hound.
+    fn read_all_mixed_ints(mut self) -> Result<MixedInts, AudioError> {
+        let channels = usize::from(self.info.channels);
+        if self.info.encoding != (SampleEncoding::Int { bits: 16 }) {
+            let mut mixed = Vec::with_capacity(self.frames_left as usize);
+            let mut block = Vec::new();
+            while self.read_mixed_ints(BLOCK_FRAMES, &mut block)? > 0 {
+                mixed.extend_from_slice(&block);
+            }
+            return Ok(MixedInts::Wide(mixed));
+        }
+        let mut bytes = vec![0u8; self.frames_left as usize * channels * 2];
+        let mut data = self.reader.into_inner();
+        let mut got = 0;
+        while got < bytes.len() {
+            match std::io::Read::read(&mut data, &mut bytes[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(AudioError::NotWav {
+                        path: self.path,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        check_complete(&self.path, got / 2, bytes.len() / 2)?;
+        Ok(MixedInts::Pcm16 { bytes, channels })
+    }
+}
+
+/// madmom's integer peak normalisation for a file whose largest absolute down-mixed value
+/// is `peak` in a container of maximum `max`: (scaling, max), or `None` for a silent file.
+fn madmom_int_normalization(peak: i64, max: i64) -> Option<(f64, f64)> {
+    (peak > 0).then(|| (peak as f64 / max as f64, max as f64))
+}
+
 impl MonoSource for WavMonoReader {
     fn read(&mut self, out: &mut [f32]) -> Result<usize, AudioError> {
         match self.info.encoding {
@@ -296,20 +434,13 @@ impl MonoSource for WavMonoReader {
                 let mut mixed = std::mem::take(&mut self.mixed);
                 let frames = self.read_mixed_ints(out.len(), &mut mixed)?;
                 let shift = self.madmom_container().map_or(0, |c| c.0);
-                match self.int_normalization {
-                    Some((scaling, max)) => {
-                        for (o, &x) in out.iter_mut().zip(&mixed) {
-                            *o = ((x as f64 / scaling).trunc() / max) as f32;
-                        }
-                    }
-                    None => {
-                        // Full scale maps to [-1, 1).
-                        let scale = 1.0 / (1u64 << (u32::from(bits) + shift - 1)) as f64;
-                        for (o, &x) in out.iter_mut().zip(&mixed) {
-                            *o = (x as f64 * scale) as f32;
-                        }
-                    }
-                }
+                ints_to_samples(
+                    self.int_normalization,
+                    bits,
+                    shift,
+                    mixed.iter().copied(),
+                    out,
+                );
                 self.mixed = mixed;
                 Ok(frames)
             }

@@ -353,26 +353,11 @@ impl SpectrogramComputer {
     /// [`Self::compute_wav`], reading the file into memory and computing its frames on
     /// rayon's threads. Files at another rate take the streaming (resampling) path.
     pub fn compute_wav_in_parallel(&self, path: &Path) -> Result<Spectrogram, AudioError> {
-        let mut reader = WavMonoReader::open(path)?;
+        let reader = WavMonoReader::open(path)?;
         if reader.info().sample_rate != self.params.sample_rate {
             return self.compute_wav(path);
         }
-        let peak_normalize = if self.params.normalize_audio {
-            let peak = WavMonoReader::container_peak(path)?;
-            !reader.use_madmom_int_normalization(peak)
-        } else {
-            reader.use_madmom_int_scale();
-            false
-        };
-        let mut samples = Vec::new();
-        let mut block = vec![0.0f32; crate::audio::block_frames()];
-        loop {
-            let n = reader.read(&mut block)?;
-            if n == 0 {
-                break;
-            }
-            samples.extend_from_slice(&block[..n]);
-        }
+        let (samples, peak_normalize) = reader.read_all(self.params.normalize_audio)?;
         Ok(self.compute_in_parallel(&samples, peak_normalize))
     }
 
