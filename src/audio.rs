@@ -89,7 +89,7 @@ pub struct WavMonoReader {
     frames_left: u64,
     interleaved_f32: Vec<f32>,
     interleaved_i32: Vec<i32>,
-    mixed: Vec<i64>,
+    mixed: Vec<i32>,
     /// (scaling, container max) once madmom's integer normalisation is on.
     int_normalization: Option<(f64, f64)>,
 }
@@ -216,7 +216,7 @@ impl WavMonoReader {
     }
 
     /// Switches the reader to madmom's integer peak normalisation (`Signal(norm=True)` on an
-    /// integer file): each down-mixed sample becomes `trunc(x / (peak / max))` in the
+    /// integer file): each down-mixed sample becomes `x / (peak / max)` truncated in the
     /// container dtype, then `/ max` (madmom scales the FFT window by `1 / max`). `peak` is
     /// the largest absolute down-mixed container value, from [`Self::container_peak`].
     /// Returns false (and changes nothing) for formats without an integer container.
@@ -258,7 +258,7 @@ impl WavMonoReader {
         }
         let mut mixed = Vec::new();
         while reader.read_mixed_ints(BLOCK_FRAMES, &mut mixed)? > 0 {
-            peak = mixed.iter().fold(peak, |p, x| p.max(x.abs()));
+            peak = mixed.iter().fold(peak, |p, &x| p.max(i64::from(x).abs()));
         }
         Ok(peak)
     }
@@ -269,7 +269,7 @@ impl WavMonoReader {
     fn read_mixed_ints(
         &mut self,
         frames: usize,
-        mixed: &mut Vec<i64>,
+        mixed: &mut Vec<i32>,
     ) -> Result<usize, AudioError> {
         let frames = (frames as u64).min(self.frames_left) as usize;
         mixed.clear();
@@ -287,7 +287,8 @@ impl WavMonoReader {
         check_complete(&self.path, buf.len(), wanted)?;
         mixed.extend(buf.chunks_exact(channels).map(|frame| {
             let sum: i64 = frame.iter().map(|&s| i64::from(s) << shift).sum();
-            sum / channels as i64
+            // The mean of container values is a container value.
+            (sum / channels as i64) as i32
         }));
         self.frames_left -= frames as u64;
         Ok(frames)
@@ -295,24 +296,26 @@ impl WavMonoReader {
 }
 
 /// Down-mixed container ints as samples: with `normalization` (scaling, container max),
-/// madmom's `trunc(x / scaling) / max`; without, full scale to `[-1, 1)` for `bits` samples
-/// shifted left by `shift` into their container.
+/// madmom's `(x / scaling).astype(dtype) / max` (the cast truncates towards zero, exactly:
+/// `|x / scaling| <= max`); without, full scale to `[-1, 1)` for `bits` samples shifted left
+/// by `shift` into their container.
 fn ints_to_samples(
     normalization: Option<(f64, f64)>,
     bits: u16,
     shift: u32,
-    mixed: impl Iterator<Item = i64>,
+    mixed: &[i32],
     out: &mut [f32],
 ) {
     match normalization {
         Some((scaling, max)) => {
-            for (o, x) in out.iter_mut().zip(mixed) {
-                *o = ((x as f64 / scaling).trunc() / max) as f32;
+            for (o, &x) in out.iter_mut().zip(mixed) {
+                // i32 casts, unlike i64 ones, vectorise on every x86-64.
+                *o = (((x as f64 / scaling) as i32) as f64 / max) as f32;
             }
         }
         None => {
             let scale = 1.0 / (1u64 << (u32::from(bits) + shift - 1)) as f64;
-            for (o, x) in out.iter_mut().zip(mixed) {
+            for (o, &x) in out.iter_mut().zip(mixed) {
                 *o = (x as f64 * scale) as f32;
             }
         }
@@ -320,10 +323,11 @@ fn ints_to_samples(
 }
 
 /// A whole integer file's down-mixed samples in container units: 16-bit PCM kept as its
-/// bytes (half the memory of the values, decoded on each pass), wider formats as values.
+/// bytes (a quarter of the memory of the values, decoded block by block on each pass), wider
+/// formats as values.
 enum MixedInts {
     Pcm16 { bytes: Vec<u8>, channels: usize },
-    Wide(Vec<i64>),
+    Wide(Vec<i32>),
 }
 
 impl MixedInts {
@@ -334,21 +338,28 @@ impl MixedInts {
         }
     }
 
-    /// Runs `f` on the down-mixed values, in order (the integer mean truncated towards
-    /// zero, as [`WavMonoReader::read_mixed_ints`] takes it).
-    fn with_values<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = i64>) -> R) -> R {
+    /// Calls `f(first_frame, values)` on consecutive blocks of the down-mixed values (the
+    /// integer mean truncated towards zero, as [`WavMonoReader::read_mixed_ints`] takes it).
+    fn for_each_block(&self, mut f: impl FnMut(usize, &[i32])) {
         match self {
             Self::Pcm16 { bytes, channels } => {
                 let channels = *channels;
-                f(&mut bytes.chunks_exact(2 * channels).map(|frame| {
-                    let sum: i64 = frame
-                        .chunks_exact(2)
-                        .map(|b| i64::from(i16::from_le_bytes([b[0], b[1]])))
-                        .sum();
-                    sum / channels as i64
-                }))
+                let mut block = Vec::with_capacity(BLOCK_FRAMES);
+                for (i, chunk) in bytes.chunks(BLOCK_FRAMES * 2 * channels).enumerate() {
+                    block.clear();
+                    let value = |b: &[u8]| i32::from(i16::from_le_bytes([b[0], b[1]]));
+                    if channels == 1 {
+                        block.extend(chunk.chunks_exact(2).map(value));
+                    } else {
+                        block.extend(chunk.chunks_exact(2 * channels).map(|frame| {
+                            let sum: i32 = frame.chunks_exact(2).map(value).sum();
+                            sum / channels as i32
+                        }));
+                    }
+                    f(i * BLOCK_FRAMES, &block);
+                }
             }
-            Self::Wide(values) => f(&mut values.iter().copied()),
+            Self::Wide(values) => f(0, values),
         }
     }
 }
@@ -375,14 +386,18 @@ impl WavMonoReader {
         };
         let mixed = self.read_all_mixed_ints()?;
         let normalization = if normalize {
-            let peak = mixed.with_values(|values| values.fold(0i64, |p, x| p.max(x.abs())));
+            let mut peak = 0i64;
+            mixed.for_each_block(|_, values| {
+                peak = values.iter().fold(peak, |p, &x| p.max(i64::from(x).abs()));
+            });
             madmom_int_normalization(peak, max)
         } else {
             Some((1.0, max as f64))
         };
         let mut samples = vec![0.0f32; mixed.frames()];
-        mixed.with_values(|values| {
-            ints_to_samples(normalization, bits, shift, values, &mut samples)
+        mixed.for_each_block(|first, values| {
+            let out = &mut samples[first..first + values.len()];
+            ints_to_samples(normalization, bits, shift, values, out);
         });
         Ok((samples, normalize && normalization.is_none()))
     }
@@ -434,13 +449,7 @@ impl MonoSource for WavMonoReader {
                 let mut mixed = std::mem::take(&mut self.mixed);
                 let frames = self.read_mixed_ints(out.len(), &mut mixed)?;
                 let shift = self.madmom_container().map_or(0, |c| c.0);
-                ints_to_samples(
-                    self.int_normalization,
-                    bits,
-                    shift,
-                    mixed.iter().copied(),
-                    out,
-                );
+                ints_to_samples(self.int_normalization, bits, shift, &mixed, out);
                 self.mixed = mixed;
                 Ok(frames)
             }
