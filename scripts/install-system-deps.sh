@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages entangle needs (the SoundFonts it renders with), idempotently
+# Installs the Debian packages entangle needs (the SoundFonts it renders with, libsoxr that
+# basic-pitch's front end resamples with), idempotently
 # and without prompts. Does nothing when they are all present.
 set -euo pipefail
 
@@ -9,6 +10,8 @@ PACKAGES=(
   musescore-general-soundfont-lossless # MuseScore_General_Full.sf2
   csound-soundfont                     # sf_GMbank.sf2
   fonts-dejavu-core                    # DejaVuSans.ttf: the figures' font
+  libsoxr-dev                          # libsoxr: librosa's resampler, for basic-pitch's front end
+  pkg-config                           # finds libsoxr at build time
 )
 
 missing=()

@@ -436,6 +436,38 @@ impl WavMonoReader {
     }
 }
 
+impl WavMonoReader {
+    /// The whole file as `librosa.load(path, sr=None, mono=True)` gives it: integer samples
+    /// scaled to `[-1, 1)` in `f32` as soundfile reads them, then the channels averaged in
+    /// `f32` (numpy's `mean` over the channel axis: summed in order, then divided), where
+    /// [`MonoSource::read`] averages the integers as madmom does.
+    pub fn read_all_as_librosa(mut self) -> Result<Vec<f32>, AudioError> {
+        let channels = usize::from(self.info.channels);
+        let wanted = self.frames_left as usize * channels;
+        let interleaved: Vec<f32> = match self.info.encoding {
+            SampleEncoding::Int { bits } => {
+                let scale = 1.0 / (1u64 << (bits - 1)) as f32;
+                self.reader
+                    .samples::<i32>()
+                    .take(wanted)
+                    .map(|s| s.map(|s| s as f32 * scale))
+                    .collect::<Result<_, _>>()
+            }
+            SampleEncoding::Float32 => self.reader.samples::<f32>().take(wanted).collect(),
+        }
+        .map_err(|e| classify_hound_error(&self.path, e))?;
+        check_complete(&self.path, interleaved.len(), wanted)?;
+        if channels == 1 {
+            return Ok(interleaved);
+        }
+        let count = channels as f32;
+        Ok(interleaved
+            .chunks_exact(channels)
+            .map(|frame| frame.iter().fold(0.0f32, |sum, &x| sum + x) / count)
+            .collect())
+    }
+}
+
 /// madmom's integer peak normalisation for a file whose largest absolute down-mixed value
 /// is `peak` in a container of maximum `max`: (scaling, max), or `None` for a silent file.
 fn madmom_int_normalization(peak: i64, max: i64) -> Option<(f64, f64)> {

@@ -8,6 +8,7 @@
 
 pub mod frames;
 pub mod positions;
+pub mod resample;
 pub mod run;
 pub mod spec;
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::audio::{AudioError, MonoSource, ResampledSource, WavMonoReader, block_frames};
+use crate::audio::{AudioError, WavMonoReader};
 use crate::features::SpectrogramComputer;
 use crate::infer::{InferError, InferenceOptions, open_session_logging};
 
@@ -218,24 +218,16 @@ fn front_end_input(spec: &SystemSpec) -> &str {
     }
 }
 
-/// A WAV file as mono `f32` at `rate` (integer samples scaled to `[-1, 1)` as soundfile and
-/// librosa do; other rates resampled with rubato's FFT resampler, delay trimmed,
-/// `ceil(n * rate / from)` samples as librosa gives).
+/// A WAV file as mono `f32` at `rate`, as `librosa.load(path, sr=rate, mono=True)` gives it:
+/// read and down-mixed as soundfile and librosa do
+/// ([`WavMonoReader::read_all_as_librosa`]), other rates resampled with libsoxr the way
+/// librosa calls it ([`super::resample`]).
 pub fn read_at(wav: &Path, rate: u32) -> Result<Vec<f32>, AudioError> {
     let reader = WavMonoReader::open(wav)?;
-    let mut source: Box<dyn MonoSource> = if reader.info().sample_rate == rate {
-        Box::new(reader)
-    } else {
-        Box::new(ResampledSource::new(reader, wav, rate)?)
-    };
-    let mut out = Vec::new();
-    let mut block = vec![0.0f32; block_frames()];
-    loop {
-        let n = source.read(&mut block)?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&block[..n]);
+    let from = reader.info().sample_rate;
+    let samples = reader.read_all_as_librosa()?;
+    if from == rate {
+        return Ok(samples);
     }
-    Ok(out)
+    super::resample::resample_like_librosa(&samples, from, rate, wav)
 }
