@@ -153,6 +153,40 @@ fn statuses(run: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every epoch is trained, but the dataflow cannot evaluate any (ONNX Runtime is missing):
+/// the run fails saying so, and the training stage is not marked finished, so a rerun with
+/// ONNX Runtime back evaluates the checkpoints instead of skipping the stage.
+#[test]
+fn a_training_stage_whose_epochs_were_not_evaluated_is_not_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tiny.toml"), spec(1, 5)).unwrap();
+    let out = common::entangle_command()
+        .args(["run", "tiny.toml"])
+        .current_dir(dir.path())
+        .env(
+            "ORT_DYLIB_PATH",
+            dir.path().join("no-such-libonnxruntime.so"),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("epochs [1] of the 1 trained were not evaluated"),
+        "{err}"
+    );
+    let train = dir.path().join("run/train/small");
+    assert!(train.join("epoch-0001.onnx").exists());
+    assert!(!train.join("stage.json").exists());
+    let out = entangle(&["run", "tiny.toml"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(train.join("stage.json").exists());
+}
+
 #[test]
 fn a_small_pipeline_runs_end_to_end_skips_on_rerun_and_resumes_when_killed() {
     let dir = tempfile::tempdir().unwrap();

@@ -396,10 +396,35 @@ fn train_network(
         ignore: vec!["best.onnx".into()],
         ..Default::default()
     };
-    crate::dataflow::watch(&options, run_dir, watch)?;
+    crate::dataflow::watch(&options, run_dir.clone(), watch)?;
     if let Some(e) = failure.lock().unwrap().take() {
         anyhow::bail!(e);
     }
+    check_every_epoch_evaluated(&run_dir, &layout.validation(&network.name))
+}
+
+/// A training stage is finished only when the validation split holds every trained epoch.
+/// The dataflow quarantines an epoch it cannot evaluate (ONNX Runtime missing, a broken
+/// export) and goes on; the stage must not then be marked done, or reruns would skip it and
+/// the model selection would have nothing to choose from.
+fn check_every_epoch_evaluated(run_dir: &Path, validation_dir: &Path) -> anyhow::Result<()> {
+    let trained = crate::protocol::last_checkpoint(run_dir).unwrap_or(0);
+    let metrics = validation_dir.join(crate::dataflow::tables::SPLIT_METRICS);
+    let evaluated: std::collections::BTreeSet<usize> = if metrics.exists() {
+        super::selection::validation_curve(&metrics)?
+            .into_iter()
+            .map(|(epoch, _)| epoch)
+            .collect()
+    } else {
+        Default::default()
+    };
+    let missing: Vec<usize> = (1..=trained).filter(|e| !evaluated.contains(e)).collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "{}: epochs {missing:?} of the {trained} trained were not evaluated on the validation \
+         split (the warnings above say why); the training stage stays unfinished",
+        metrics.display()
+    );
     Ok(())
 }
 
