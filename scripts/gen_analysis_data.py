@@ -4,8 +4,9 @@ scripts/scale-analyze.sh: FILES shards of FRAMES frames each (100 fps), music-li
 per shard (model `convnet`; in 1 frame of 8 the prediction drops a pitch, in 1 of 8 it adds
 one). Vectorised with numpy/pyarrow, one shard at a time, so memory stays flat at any size.
 
-Usage: python scripts/gen_analysis_data.py DIR FILES FRAMES [--row-group ROWS]
-Writes DIR/labels.parquet and DIR/predictions/pieceNNNNN.parquet.
+Usage: python scripts/gen_analysis_data.py DIR FILES FRAMES [--row-group ROWS] [--replacements]
+Writes DIR/labels.parquet and DIR/predictions/pieceNNNNN.parquet; with --replacements, other
+predictions for the same shards (what a `watch` round replaces a file with).
 """
 
 import argparse
@@ -56,9 +57,16 @@ def main():
     ap.add_argument("files", type=int)
     ap.add_argument("frames", type=int)
     ap.add_argument("--row-group", type=int, default=1 << 20)
+    ap.add_argument(
+        "--replacements",
+        action="store_true",
+        help="write only predictions, with other draws (files that replace the first ones in watch)",
+    )
     a = ap.parse_args()
     rng = np.random.default_rng(42)
     combos = pool(rng)
+    if a.replacements:
+        rng = np.random.default_rng(7)
     truth_pool = as_list_array(combos)
     pred_pool = as_list_array(predicted_pool(combos))
     os.makedirs(os.path.join(a.dir, "predictions"), exist_ok=True)
@@ -80,9 +88,8 @@ def main():
         metadata=META,
     )
     frame = pa.array(np.arange(a.frames, dtype=np.uint32))
-    with pq.ParquetWriter(
-        os.path.join(a.dir, "labels.parquet"), labels_schema, compression="snappy"
-    ) as labels:
+    labels_path = os.path.join(a.dir, "replaced-labels.parquet" if a.replacements else "labels.parquet")
+    with pq.ParquetWriter(labels_path, labels_schema, compression="snappy") as labels:
         for i in range(a.files):
             shard = f"piece{i:05d}"
             truth = roll(rng, a.frames)

@@ -464,6 +464,12 @@ fn run_worker(
                 round_started,
             };
             summary = sink.flush(round - 1, last, facts)?;
+            // Scan, evaluation, aggregation and writing: what scripts/scale-analyze.sh times.
+            tracing::debug!(
+                round,
+                seconds = round_started.elapsed().as_secs_f64(),
+                "round done"
+            );
         }
         if last {
             return Ok(summary);
