@@ -438,7 +438,7 @@ impl Tally {
             ));
         }
         *s.counts
-            .entry((truth.frames[frame], predicted))
+            .entry((truth.frames.get(frame), predicted))
             .or_insert(0) += 1;
         Ok(())
     }
@@ -451,7 +451,7 @@ impl Tally {
             for (frame, _) in unseen {
                 *slot
                     .counts
-                    .entry((truth.frames[frame], PitchSet::EMPTY))
+                    .entry((truth.frames.get(frame), PitchSet::EMPTY))
                     .or_insert(0) += 1;
             }
             let split = &truth.split;
@@ -525,7 +525,7 @@ mod tests {
             "s".into(),
             Arc::new(ShardTruth {
                 split: "test".into(),
-                frames: vec![c4; 5],
+                frames: crate::labels::coded::CodedFrames::from_sets(&[c4; 5]),
                 labelled: 5,
                 audio: None,
             }),

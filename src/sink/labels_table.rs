@@ -15,6 +15,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use super::columns::{pitch_lists, typed_column};
 use super::{SinkError, write_atomically};
 use crate::labels::PianoRoll;
+use crate::labels::coded::{CodedFrames, Codes, SetCodes};
 use crate::pitchset::{PIANO_MAX, PIANO_MIN, PitchSet};
 
 /// Parquet key-value metadata key holding the frame rate of the table.
@@ -165,12 +166,29 @@ pub fn read_labels_table_with(
     path: &Path,
     missing: MissingFrames,
 ) -> Result<Vec<(String, PianoRoll, usize)>, LabelsError> {
+    let (fps, shards) = read_labels_table_coded(path, missing)?;
+    Ok(shards
+        .into_iter()
+        .map(|(shard, frames, rows)| {
+            let frames = frames.to_vec();
+            (shard, PianoRoll { fps, frames }, rows)
+        })
+        .collect())
+}
+
+/// [`read_labels_table_with`] keeping the frames coded ([`CodedFrames`], 2 bytes a frame
+/// rather than 16, and never more while reading): the frame rate, and per shard its frames
+/// and the number it has a row for.
+pub fn read_labels_table_coded(
+    path: &Path,
+    missing: MissingFrames,
+) -> Result<(f64, Vec<(String, CodedFrames, usize)>), LabelsError> {
     let file_error = |problem| LabelsError::File {
         path: path.to_path_buf(),
         problem,
     };
     let (fps, reader) = open_labels(path)?;
-    let mut rolls = ShardRolls::new(fps);
+    let mut rolls = ShardRolls::default();
     let mut rows_before = 0;
     for batch in reader {
         let batch = batch.map_err(|e| file_error(LabelsProblem::Batch(e)))?;
@@ -184,7 +202,7 @@ pub fn read_labels_table_with(
         })?;
         rows_before += batch.num_rows();
     }
-    rolls.finish(missing).map_err(file_error)
+    Ok((fps, rolls.finish(missing).map_err(file_error)?))
 }
 
 /// Opens a labels table: checks its checksum and reads its frame rate.
@@ -222,28 +240,22 @@ enum BatchProblem {
     Row(usize, LabelsRowProblem),
 }
 
-/// The shards read so far, with the frames each has a row for.
+/// The shards read so far (their frames coded), with the frames each has a row for.
+#[derive(Default)]
 struct ShardRolls {
-    fps: f64,
-    shards: Vec<(String, PianoRoll)>,
+    names: Vec<String>,
+    frames: Vec<Codes>,
+    table: SetCodes,
     index: std::collections::HashMap<String, usize>,
     seen: Vec<Vec<bool>>,
     /// The shard of the previous row: rows of a shard come together, so the name is looked
     /// up only when it changes.
     last: Option<usize>,
+    /// The previous row's set and code: a chord holds for many frames.
+    last_set: Option<(PitchSet, u32)>,
 }
 
 impl ShardRolls {
-    fn new(fps: f64) -> Self {
-        Self {
-            fps,
-            shards: Vec::new(),
-            index: std::collections::HashMap::new(),
-            seen: Vec::new(),
-            last: None,
-        }
-    }
-
     fn add_batch(&mut self, batch: &RecordBatch) -> Result<(), BatchProblem> {
         let shard = typed_column::<StringArray>(batch, "shard").map_err(BatchProblem::Column)?;
         let frame = typed_column::<UInt32Array>(batch, "frame").map_err(BatchProblem::Column)?;
@@ -263,19 +275,14 @@ impl ShardRolls {
     }
 
     fn slot(&mut self, name: &str) -> usize {
-        if let Some(slot) = self.last.filter(|&slot| self.shards[slot].0 == name) {
+        if let Some(slot) = self.last.filter(|&slot| self.names[slot] == name) {
             return slot;
         }
         let slot = *self.index.entry(name.to_string()).or_insert_with(|| {
-            self.shards.push((
-                name.to_string(),
-                PianoRoll {
-                    fps: self.fps,
-                    frames: Vec::new(),
-                },
-            ));
+            self.names.push(name.to_string());
+            self.frames.push(Codes::default());
             self.seen.push(Vec::new());
-            self.shards.len() - 1
+            self.names.len() - 1
         });
         self.last = Some(slot);
         slot
@@ -283,9 +290,14 @@ impl ShardRolls {
 
     fn add(&mut self, name: &str, f: usize, set: PitchSet) -> Result<(), LabelsRowProblem> {
         let slot = self.slot(name);
-        let (frames, seen) = (&mut self.shards[slot].1.frames, &mut self.seen[slot]);
+        let code = match self.last_set {
+            Some((last, code)) if last == set => code,
+            _ => self.table.code(set),
+        };
+        self.last_set = Some((set, code));
+        let (frames, seen) = (&mut self.frames[slot], &mut self.seen[slot]);
         if f >= frames.len() {
-            frames.resize(f + 1, PitchSet::EMPTY);
+            frames.resize(f + 1);
             seen.resize(f + 1, false);
         }
         if std::mem::replace(&mut seen[f], true) {
@@ -294,7 +306,7 @@ impl ShardRolls {
                 frame: f,
             });
         }
-        frames[f] = set;
+        frames.set(f, code);
         Ok(())
     }
 
@@ -303,26 +315,28 @@ impl ShardRolls {
     fn finish(
         self,
         missing: MissingFrames,
-    ) -> Result<Vec<(String, PianoRoll, usize)>, LabelsProblem> {
+    ) -> Result<Vec<(String, CodedFrames, usize)>, LabelsProblem> {
         if missing == MissingFrames::Error {
-            first_missing_frame(&self.shards, &self.seen)?;
+            first_missing_frame(&self.names, &self.seen)?;
         }
         let rows = self.seen.iter().map(|s| s.iter().filter(|&&x| x).count());
+        let table = self.table.freeze();
         Ok(self
-            .shards
+            .names
             .into_iter()
+            .zip(self.frames)
             .zip(rows)
-            .map(|((shard, roll), rows)| (shard, roll, rows))
+            .map(|((shard, mut codes), rows)| {
+                codes.shrink_to_fit();
+                (shard, CodedFrames::new(table.clone(), codes), rows)
+            })
             .collect())
     }
 }
 
 /// Fails naming the first shard with a gap, and its first missing frame.
-fn first_missing_frame(
-    shards: &[(String, PianoRoll)],
-    seen: &[Vec<bool>],
-) -> Result<(), LabelsProblem> {
-    for ((shard, _), seen) in shards.iter().zip(seen) {
+fn first_missing_frame(shards: &[String], seen: &[Vec<bool>]) -> Result<(), LabelsProblem> {
+    for (shard, seen) in shards.iter().zip(seen) {
         if let Some(frame) = seen.iter().position(|&s| !s) {
             return Err(LabelsProblem::MissingFrame {
                 shard: shard.clone(),
