@@ -12,7 +12,7 @@
 #     replacing one file (1 % of the frames at 100 files) per round for 10 rounds: the mean
 #     round (scan, evaluation, aggregation, table writing; its `round done` log line) against
 #     the batch run's own time (`seconds` in its analysis.json, 2 workers),
-# and prints one line per run (ONLY_WATCH=1: the 2-worker batch run and the watch rounds only).
+# (DUCKDB=0: without it) and prints one line per run (ONLY_WATCH=1: the 2-worker batch run and the watch rounds only).
 # The generated data is deleted at the end unless KEEP=1.
 #
 # Usage: scripts/scale-analyze.sh WORKDIR [FILES [FRAMES]]   (default 100 x 100000 = 10 M)
@@ -78,7 +78,7 @@ report "analyze, 2 processes x 1 worker" "$total" "$(awk -v a="$s0" -v b="$s1" '
 cmp -s "$work/out-w1/combinations.parquet" "$work/out-w2/combinations.parquet" &&
   cmp -s "$work/out-w1/combinations.parquet" "$work/out-p2/combinations.parquet" &&
   echo "tables: identical (1 worker, 2 workers, 2 processes)" || echo "tables: DIFFER"
-if "$ENTANGLE_PYTHON" -c 'import duckdb' 2> /dev/null; then
+if [ "${DUCKDB:-1}" = 1 ] && "$ENTANGLE_PYTHON" -c 'import duckdb' 2> /dev/null; then
   rm -f "$work"/stdout.*.txt
   read -r s m < <(measure "$ENTANGLE_PYTHON" scripts/duckdb_combinations.py "$data")
   d=$(cat "$work"/stdout.*.txt | awk '/^duckdb_seconds/ {print $2}')
