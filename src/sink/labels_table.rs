@@ -176,13 +176,16 @@ pub fn read_labels_table_with(
         .collect())
 }
 
+/// A shard's name, its coded frames, and the number of frames it has a row for.
+pub type CodedShard = (String, CodedFrames, usize);
+
 /// [`read_labels_table_with`] keeping the frames coded ([`CodedFrames`], 2 bytes a frame
 /// rather than 16, and never more while reading): the frame rate, and per shard its frames
 /// and the number it has a row for.
 pub fn read_labels_table_coded(
     path: &Path,
     missing: MissingFrames,
-) -> Result<(f64, Vec<(String, CodedFrames, usize)>), LabelsError> {
+) -> Result<(f64, Vec<CodedShard>), LabelsError> {
     let file_error = |problem| LabelsError::File {
         path: path.to_path_buf(),
         problem,
@@ -312,10 +315,7 @@ impl ShardRolls {
 
     /// The shards with the number of frames each has a row for; with
     /// [`MissingFrames::Error`], fails naming the first shard with a gap.
-    fn finish(
-        self,
-        missing: MissingFrames,
-    ) -> Result<Vec<(String, CodedFrames, usize)>, LabelsProblem> {
+    fn finish(self, missing: MissingFrames) -> Result<Vec<CodedShard>, LabelsProblem> {
         if missing == MissingFrames::Error {
             first_missing_frame(&self.names, &self.seen)?;
         }
