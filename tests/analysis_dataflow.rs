@@ -331,3 +331,68 @@ fn midi_transcriptions_equal_their_framed_predictions() {
         .sum();
     assert_eq!(frames, 600);
 }
+
+/// Copies a Parquet file into one with row groups of `rows` rows, written in batches of
+/// `batch` rows, with the same key-value metadata (the frame rate).
+fn split_into_row_groups(from: &Path, to: &Path, rows: usize, batch: usize) {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(from).unwrap())
+        .unwrap()
+        .with_batch_size(batch);
+    let metadata = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .map(|kv| {
+            kv.into_iter()
+                .filter(|kv| kv.key == "entangle.fps")
+                .collect()
+        });
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows))
+        .set_key_value_metadata(metadata)
+        .build();
+    let schema = builder.schema().clone();
+    let reader = builder.build().unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(to).unwrap(), schema, Some(props)).unwrap();
+    for b in reader {
+        writer.write(&b.unwrap()).unwrap();
+    }
+    let written = writer.close().unwrap();
+    assert!(
+        written.num_row_groups() > 10,
+        "{}",
+        written.num_row_groups()
+    );
+}
+
+/// The predictions are streamed a batch at a time (and summed per worker before they leave
+/// it): files cut into many row groups and batches give the tables of one-row-group files,
+/// with 1 and 3 workers.
+#[test]
+fn many_row_groups_give_the_tables_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    let labels = dir.path().join("labels.parquet");
+    let split = dir.path().join("split");
+    std::fs::create_dir_all(&split).unwrap();
+    for name in ["a.parquet", "b.parquet"] {
+        let from = dir.path().join("predictions").join(name);
+        split_into_row_groups(&from, &split.join(name), 97, 31);
+    }
+    let run = |sources: &Path, workers: usize| {
+        let out = dir.path().join(format!(
+            "out-{}-{workers}",
+            sources.file_name().unwrap().to_string_lossy()
+        ));
+        let options = options(&labels, None, &out, workers);
+        entangle::dataflow::analyze(&options, vec![sources.to_path_buf()]).unwrap();
+        table_bytes(&out)
+    };
+    let one = run(&dir.path().join("predictions"), 1);
+    assert_eq!(one, run(&split, 1), "row groups, 1 worker");
+    assert_eq!(one, run(&split, 3), "row groups, 3 workers");
+}

@@ -230,3 +230,83 @@ fn watch_survives_kill_9_and_rebuilds_the_same_tables() {
     assert_eq!(table_bytes(&out), batch_tables(&s));
     assert_eq!(change_log_totals(&out), table_totals(&out));
 }
+
+/// Item 5 of issue 14: a round rewrites only the tables whose rows changed. Replacing a
+/// prediction that adds one wrong pitch with one that adds another leaves every count of
+/// `combinations`, `omissions` and both metric tables as it was; only `additions` changes.
+#[test]
+fn a_round_rewrites_only_the_tables_whose_rows_changed() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let c4: entangle::pitchset::PitchSet = [60u8].into_iter().collect();
+    let roll = entangle::labels::PianoRoll {
+        fps: 100.0,
+        frames: vec![c4; 10],
+    };
+    write_labels(&root.join("labels.parquet"), &[("s0".into(), roll)]);
+    let watched = root.join("watched");
+    std::fs::create_dir_all(&watched).unwrap();
+    let write = |added: u8| {
+        let rows: Vec<PredictionRow> = (0..10)
+            .map(|frame| PredictionRow {
+                model: "m".into(),
+                shard: "s0".into(),
+                frame,
+                pitches: [60u8, added].into_iter().collect(),
+                probs: None,
+            })
+            .collect();
+        write_rows(&watched.join("f.parquet"), &rows);
+    };
+    write(62);
+    let out = root.join("out");
+    let inodes = |out: &Path| -> BTreeMap<&'static str, u64> {
+        entangle::dataflow::tables::Table::ALL
+            .iter()
+            .map(|t| {
+                (
+                    t.file(),
+                    std::fs::metadata(out.join(t.file())).unwrap().ino(),
+                )
+            })
+            .collect()
+    };
+    let before = Arc::new(Mutex::new(BTreeMap::new()));
+    let (hook_before, hook_out, hook_watched) = (before.clone(), out.clone(), watched.clone());
+    let hook = Arc::new(move |round: u64| {
+        if round == 1 {
+            *hook_before.lock().unwrap() = inodes(&hook_out);
+            let rows: Vec<PredictionRow> = (0..10)
+                .map(|frame| PredictionRow {
+                    model: "m".into(),
+                    shard: "s0".into(),
+                    frame,
+                    pitches: [60u8, 64].into_iter().collect(),
+                    probs: None,
+                })
+                .collect();
+            write_rows(&hook_watched.join("f.parquet"), &rows);
+        }
+    });
+    let watch = WatchOptions {
+        poll: Duration::ZERO,
+        rounds: Some(2),
+        before_scan: Some(hook),
+        ..Default::default()
+    };
+    let labels = root.join("labels.parquet");
+    entangle::dataflow::watch(&options(&labels, None, &out, 1), watched.clone(), watch).unwrap();
+    let before = before.lock().unwrap().clone();
+    let after = inodes(&out);
+    let rewritten: Vec<&str> = before
+        .iter()
+        .filter(|(table, ino)| after[*table] != **ino)
+        .map(|(table, _)| *table)
+        .collect();
+    assert_eq!(rewritten, vec!["additions.parquet"]);
+    // And the tables are those of a batch run over the replaced file.
+    let batch = root.join("batch");
+    entangle::dataflow::analyze(&options(&labels, None, &batch, 1), vec![watched]).unwrap();
+    assert_eq!(table_bytes(&out), table_bytes(&batch));
+}

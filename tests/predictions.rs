@@ -107,7 +107,7 @@ fn tables_from_elsewhere_are_validated() {
             path.display()
         ))
         .unwrap();
-        let err = read_predictions(&path).unwrap_err();
+        let err = read_predictions(&path).unwrap_err().to_string();
         assert!(
             err.starts_with(&format!("{}: ", path.display())) && err.ends_with(expected),
             "{name}: {err}"
@@ -127,7 +127,7 @@ fn tables_from_elsewhere_are_validated() {
             probs: Some(probs),
         };
         write_predictions(&path, &[row], 100.0).unwrap();
-        let err = read_predictions(&path).unwrap_err();
+        let err = read_predictions(&path).unwrap_err().to_string();
         assert!(
             err.ends_with(&format!("row 1: probability {shown} is not in [0, 1]")),
             "{err}"

@@ -42,7 +42,7 @@ impl MissingShards {
             .iter()
             .map(|(name, t)| {
                 let mut counts: BTreeMap<PitchSet, i64> = BTreeMap::new();
-                for &set in &t.frames {
+                for set in t.frames.iter() {
                     *counts.entry(set).or_insert(0) += 1;
                 }
                 let frames = t.frames.len() as u64;

@@ -28,7 +28,7 @@ use super::graph::{Round, build_graph};
 use super::keys::TableKey;
 use super::sources::{Fingerprint, SourceKind, find_sources, units_of};
 use super::state::{Pending, Skip, TableState};
-use super::tables::write_tables;
+use super::tables::{Table, write_some_tables};
 use super::truth::{TrainCombinations, TruthIndex};
 use super::units::{EvaluationOptions, Unit, UnitChange, UnitEvent};
 use crate::console::error_message;
@@ -409,7 +409,7 @@ fn run_worker(
     } = context;
     let index = worker.index();
     let watching = watch.rounds != Some(1);
-    let mut graph = build_graph(worker, truth.clone(), options.evaluation.clone());
+    let mut graph = build_graph(worker, truth.clone(), options.evaluation.clone(), watching);
     let mut feeder = (index == 0).then(|| {
         let mut feeder = Feeder::new(&context.sources, truth, watch, &context.exclude);
         feeder.lowest_pitch = options.evaluation.lowest_pitch;
@@ -464,6 +464,12 @@ fn run_worker(
                 round_started,
             };
             summary = sink.flush(round - 1, last, facts)?;
+            // Scan, evaluation, aggregation and writing: what scripts/scale-analyze.sh times.
+            tracing::debug!(
+                round,
+                seconds = round_started.elapsed().as_secs_f64(),
+                "round done"
+            );
         }
         if last {
             return Ok(summary);
@@ -625,11 +631,39 @@ impl Feeder {
 
     /// Events for every file that appeared, changed or disappeared since the last scan.
     fn scan(&mut self) -> anyhow::Result<Vec<UnitEvent>> {
+        let Some(found) = self.find()? else {
+            return Ok(Vec::new());
+        };
+        self.settling.retain(|p, _| found.contains_key(p));
+        self.unusable.retain(|p, _| found.contains_key(p));
+        let mut events = self.retract_gone(&found);
+        for (path, print) in found {
+            let unchanged = self
+                .known
+                .get(&path)
+                .is_some_and(|(known, _)| *known == print)
+                || self
+                    .unusable
+                    .get(&path)
+                    .is_some_and(|(known, _)| *known == print);
+            // A file being written keeps its last contribution until it settles.
+            if unchanged || !self.settled(&path, print) {
+                continue;
+            }
+            self.unusable.remove(&path);
+            let Some(units) = self.units(&path, print)? else {
+                continue;
+            };
+            events.extend(self.replace(path, print, units));
+        }
+        Ok(events)
+    }
+
+    /// The source files now, less the ignored ones; `None` for fixed sources already read.
+    fn find(&self) -> anyhow::Result<Option<BTreeMap<PathBuf, Fingerprint>>> {
         let found = match &self.sources {
+            Sources::Fixed(_) if !self.known.is_empty() => return Ok(None),
             Sources::Fixed(roots) => {
-                if !self.known.is_empty() {
-                    return Ok(Vec::new());
-                }
                 let mut found = BTreeMap::new();
                 for root in roots {
                     anyhow::ensure!(
@@ -647,16 +681,20 @@ impl Feeder {
             p.file_name()
                 .is_some_and(|n| self.ignore.iter().any(|i| n.to_string_lossy() == *i))
         };
-        let found: BTreeMap<_, _> = found.into_iter().filter(|(p, _)| !ignored(p)).collect();
-        self.settling.retain(|p, _| found.contains_key(p));
-        self.unusable.retain(|p, _| found.contains_key(p));
-        let mut events = Vec::new();
+        Ok(Some(
+            found.into_iter().filter(|(p, _)| !ignored(p)).collect(),
+        ))
+    }
+
+    /// Retraction events for the known files that are gone.
+    fn retract_gone(&mut self, found: &BTreeMap<PathBuf, Fingerprint>) -> Vec<UnitEvent> {
         let gone: Vec<PathBuf> = self
             .known
             .keys()
             .filter(|p| !found.contains_key(*p))
             .cloned()
             .collect();
+        let mut events = Vec::new();
         for path in gone {
             let (_, units) = self.known.remove(&path).expect("known");
             tracing::info!(file = %path.display(), "removed: retracting its rows");
@@ -665,63 +703,56 @@ impl Feeder {
                 change: UnitChange::Remove,
             }));
         }
-        for (path, print) in found {
-            let unchanged = self
-                .known
-                .get(&path)
-                .is_some_and(|(known, _)| *known == print)
-                || self
-                    .unusable
-                    .get(&path)
-                    .is_some_and(|(known, _)| *known == print);
-            // A file being written keeps its last contribution until it settles.
-            if unchanged || !self.settled(&path, print) {
-                continue;
+        events
+    }
+
+    /// The units of a new or changed file. A file that gives none fails a batch run; while
+    /// watching it is reported (once for this version) and retried when it changes (`None`).
+    fn units(&mut self, path: &Path, print: Fingerprint) -> anyhow::Result<Option<Vec<Unit>>> {
+        // A network must say (or be told) which pitch its first output is before any
+        // shard is run through it: one clear error, not one per shard.
+        let checked = match SourceKind::of(path) {
+            Some(SourceKind::Network) => check_network(path, self.lowest_pitch, self.truth.fps)
+                .map(drop)
+                .map_err(anyhow::Error::from),
+            _ => Ok(()),
+        };
+        match checked.and_then(|()| units_of(path, &self.truth)) {
+            Ok(units) => Ok(Some(units)),
+            Err(e) if matches!(self.sources, Sources::Watched(_)) => {
+                let message = error_message(&e);
+                tracing::error!("{message}");
+                self.unusable.insert(path.to_path_buf(), (print, message));
+                Ok(None)
             }
-            self.unusable.remove(&path);
-            // A network must say (or be told) which pitch its first output is before any
-            // shard is run through it: one clear error, not one per shard.
-            let checked = match SourceKind::of(&path) {
-                Some(SourceKind::Network) => {
-                    check_network(&path, self.lowest_pitch, self.truth.fps)
-                        .map(drop)
-                        .map_err(anyhow::Error::from)
-                }
-                _ => Ok(()),
-            };
-            let units = match checked.and_then(|()| units_of(&path, &self.truth)) {
-                Ok(units) => units,
-                Err(e) if matches!(self.sources, Sources::Watched(_)) => {
-                    // Not fatal while watching: report it (once for this version of the
-                    // file), and retry when the file changes.
-                    let message = error_message(&e);
-                    tracing::error!("{message}");
-                    self.unusable.insert(path, (print, message));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let old: BTreeSet<Unit> = self
-                .known
-                .remove(&path)
-                .map(|(_, u)| u.into_iter().collect())
-                .unwrap_or_default();
-            if !old.is_empty() {
-                tracing::info!(file = %path.display(), "changed: replacing its rows");
-            }
-            for unit in old.iter().filter(|u| !units.contains(u)) {
-                events.push(UnitEvent {
-                    unit: unit.clone(),
-                    change: UnitChange::Remove,
-                });
-            }
-            events.extend(units.iter().map(|unit| UnitEvent {
-                unit: unit.clone(),
-                change: UnitChange::Load,
-            }));
-            self.known.insert(path, (print, units));
+            Err(e) => Err(e),
         }
-        Ok(events)
+    }
+
+    /// Events replacing a file's old units with `units`.
+    fn replace(&mut self, path: PathBuf, print: Fingerprint, units: Vec<Unit>) -> Vec<UnitEvent> {
+        let old: BTreeSet<Unit> = self
+            .known
+            .remove(&path)
+            .map(|(_, u)| u.into_iter().collect())
+            .unwrap_or_default();
+        if !old.is_empty() {
+            tracing::info!(file = %path.display(), "changed: replacing its rows");
+        }
+        let mut events: Vec<UnitEvent> = old
+            .iter()
+            .filter(|u| !units.contains(u))
+            .map(|unit| UnitEvent {
+                unit: unit.clone(),
+                change: UnitChange::Remove,
+            })
+            .collect();
+        events.extend(units.iter().map(|unit| UnitEvent {
+            unit: unit.clone(),
+            change: UnitChange::Load,
+        }));
+        self.known.insert(path, (print, units));
+        events
     }
 }
 
@@ -802,8 +833,8 @@ struct Sink {
     watching: bool,
     /// The log's round number of this run's first scan.
     first_round: u64,
-    /// The tables on disk are behind the state (or were never written).
-    unwritten: bool,
+    /// The tables on disk that are behind the state (or were never written).
+    unwritten: BTreeSet<Table>,
     /// Table rows changed since the log last recorded them.
     unlogged: BTreeSet<TableKey>,
     /// What `analysis.json` last said was pending, and what last held the tables back.
@@ -843,7 +874,7 @@ impl Sink {
             log,
             train,
             watching,
-            unwritten: true,
+            unwritten: Table::ALL.into_iter().collect(),
             unlogged: BTreeSet::new(),
             reported: Default::default(),
             summary_stale: true,
@@ -858,7 +889,11 @@ impl Sink {
             .state
             .apply(updates.into_iter().map(|(key, _, diff)| (key, diff)));
         touched.extend(self.missing.update(&mut self.state));
-        self.unwritten |= !touched.is_empty();
+        for key in &touched {
+            self.unwritten.extend(Table::of_key(key));
+        }
+        // Facts (skips, coverage, problems) are in the summary, not in the tables.
+        self.summary_stale |= touched.iter().any(|key| !key.is_table_row());
         self.unlogged
             .extend(touched.into_iter().filter(TableKey::is_table_row));
     }
@@ -925,7 +960,7 @@ impl Sink {
             self.summary_stale = true;
         }
         let blocked = !held.is_empty();
-        let behind = !blocked && (self.unwritten || !self.unlogged.is_empty());
+        let behind = !blocked && (!self.unwritten.is_empty() || !self.unlogged.is_empty());
         if !(behind || self.summary_stale || last) || (self.backoff.waiting() && !last) {
             return Ok(None);
         }
@@ -960,7 +995,7 @@ impl Sink {
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("{}: cannot create", self.out.display()))?;
         if !blocked {
-            if self.unwritten {
+            if !self.unwritten.is_empty() {
                 for line in missing {
                     tracing::warn!("{line}");
                 }
@@ -973,9 +1008,12 @@ impl Sink {
                     );
                 }
                 let writing = Instant::now();
-                write_tables(&self.out, &self.state, self.train.as_ref())?;
-                self.unwritten = false;
+                // Only the tables whose rows changed are rewritten.
+                let tables: Vec<Table> = self.unwritten.iter().copied().collect();
+                write_some_tables(&self.out, &self.state, self.train.as_ref(), &tables)?;
+                self.unwritten.clear();
                 tracing::info!(
+                    tables = tables.len(),
                     rows = self.state.table_rows().count(),
                     seconds = writing.elapsed().as_secs_f64(),
                     "tables written to {}",

@@ -1,29 +1,33 @@
 //! The analysis dataflow, built once per worker:
 //!
 //! ```text
-//! unit events ──exchange(unit)──▶ Evaluate ──▶ outcomes ──explode──┐
-//!   (worker 0)                    (ONNX, Parquet,    facts ─────────┴─▶ consolidate ──exchange(0)──▶ updates
-//!                                  MIDI; per worker)                     (by table key)                (worker 0)
+//! unit events ──exchange(unit)──▶ Evaluate + explode ──▶ consolidate ──exchange(0)──▶ updates
+//!   (worker 0)                    (ONNX, Parquet, MIDI;     (by table key)               (worker 0)
+//!                                  summed per worker
+//!                                  and round)
 //! ```
 //!
-//! Units are spread over all workers of all processes by hash; the per-key sums are
-//! consolidated where their key hashes to; only the net change per key and timestamp travels
-//! to worker 0, which owns the tables.
+//! Units are spread over all workers of all processes by hash; each worker sums its units'
+//! table keys for the round before sending them (so it holds the distinct keys, never the
+//! predictions); the per-key sums are consolidated where their key hashes to; only the net
+//! change per key and timestamp travels to worker 0, which owns the tables.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
+use differential_dataflow::difference::{IsZero, Multiply, Semigroup};
 use differential_dataflow::hashable::Hashable;
 use timely::communication::Allocate;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Operator;
 use timely::dataflow::operators::core::Input;
 use timely::dataflow::operators::core::input::Handle as InputHandle;
 use timely::dataflow::operators::core::{Exchange as _, Inspect, Probe};
+use timely::dataflow::operators::{Capability, Operator};
 use timely::worker::Worker;
 
 use super::keys::{Counts, TableKey, explode};
@@ -44,47 +48,59 @@ pub struct AnalysisGraph {
     pub updates: Rc<RefCell<Vec<Update>>>,
 }
 
-/// Builds the analysis dataflow on `worker`.
+/// Builds the analysis dataflow on `worker`. `retain`: keep each unit's last contribution so
+/// a later round can replace or retract it (`watch`); a batch run evaluates every unit once
+/// and keeps nothing per unit.
 pub fn build_graph<A: Allocate>(
     worker: &mut Worker<A>,
     truth: Arc<TruthIndex>,
     options: EvaluationOptions,
+    retain: bool,
 ) -> AnalysisGraph {
     let updates = Rc::new(RefCell::new(Vec::new()));
     let sink = updates.clone();
     let probe = ProbeHandle::new();
     let events = worker.dataflow::<Round, _, _>(|scope| {
         let (handle, events) = scope.new_input::<Vec<UnitEvent>>();
-        let mut evaluator = Evaluator::new(truth, options);
-        let contributions = events
-            .unary(
+        let mut evaluator = Evaluator::new(truth, options, retain);
+        events
+            .unary_frontier(
                 Exchange::new(|event: &UnitEvent| event.unit.hashed()),
                 "Evaluate",
-                move |_, _| {
-                    move |input, output| {
+                move |initial, _| {
+                    // Output is only ever given at the rounds the events arrive at.
+                    drop(initial);
+                    let mut rounds: BTreeMap<Round, (Capability<Round>, RoundSums)> =
+                        BTreeMap::new();
+                    move |(input, frontier), output| {
                         input.for_each(|time, batch| {
-                            let mut session = output.session(&time);
+                            let round = *time.time();
+                            let (_, sums) = rounds
+                                .entry(round)
+                                .or_insert_with(|| (time.retain(), RoundSums::default()));
                             for event in batch.iter() {
                                 for (contribution, diff) in evaluator.apply(event) {
-                                    session.give((contribution, *time.time(), diff));
+                                    sums.add(contribution, diff);
                                 }
                             }
                         });
+                        // A round whose events have all arrived is sent, summed.
+                        while let Some(entry) = rounds.first_entry() {
+                            if frontier.less_equal(entry.key()) {
+                                break;
+                            }
+                            let (round, (capability, sums)) = entry.remove_entry();
+                            let mut session = output.session(&capability);
+                            for (key, counts) in sums.0 {
+                                if !counts.is_zero() {
+                                    session.give((key, round, counts));
+                                }
+                            }
+                        }
                     }
                 },
             )
-            .as_collection();
-        let outcomes = contributions.flat_map(|c| match c {
-            Contribution::Frames(outcome) => Some(outcome),
-            Contribution::Fact(_) => None,
-        });
-        let facts = contributions.flat_map(|c| match c {
-            Contribution::Fact(key) => Some(key),
-            Contribution::Frames(_) => None,
-        });
-        outcomes
-            .explode(|outcome| explode(&outcome))
-            .concat(&facts.explode(|key| Some((key, Counts::one(1)))))
+            .as_collection()
             .consolidate()
             .inner
             .exchange(|_| 0)
@@ -96,5 +112,29 @@ pub fn build_graph<A: Allocate>(
         events,
         probe,
         updates,
+    }
+}
+
+/// One worker's contributions to one round, summed per table key. The units of a round
+/// give one outcome per (shard, truth, prediction), so their number grows with the
+/// predictions; their table keys do not (only `frame_metrics` is per shard). Summing them
+/// here, as they are evaluated, keeps what a worker holds and sends bounded by the keys.
+#[derive(Default)]
+struct RoundSums(fnv::FnvHashMap<TableKey, Counts>);
+
+impl RoundSums {
+    fn add(&mut self, contribution: Contribution, diff: isize) {
+        match contribution {
+            Contribution::Frames(outcome) => {
+                for (key, counts) in explode(&outcome) {
+                    self.add_key(key, counts.multiply(&diff));
+                }
+            }
+            Contribution::Fact(key) => self.add_key(key, Counts::one(diff as i64)),
+        }
+    }
+
+    fn add_key(&mut self, key: TableKey, counts: Counts) {
+        self.0.entry(key).or_default().plus_equals(&counts);
     }
 }

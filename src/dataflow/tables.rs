@@ -239,16 +239,82 @@ fn write_batch(path: &Path, batch: &RecordBatch) -> Result<(), SinkError> {
     )
 }
 
+/// The five result tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    Combinations,
+    Additions,
+    Omissions,
+    FrameMetrics,
+    SplitMetrics,
+}
+
+impl Table {
+    pub const ALL: [Table; 5] = [
+        Table::Combinations,
+        Table::Additions,
+        Table::Omissions,
+        Table::FrameMetrics,
+        Table::SplitMetrics,
+    ];
+
+    /// The table's file name in an analysis directory.
+    pub fn file(self) -> &'static str {
+        match self {
+            Table::Combinations => COMBINATIONS,
+            Table::Additions => ADDITIONS,
+            Table::Omissions => OMISSIONS,
+            Table::FrameMetrics => FRAME_METRICS,
+            Table::SplitMetrics => SPLIT_METRICS,
+        }
+    }
+
+    /// The tables whose rows a change to `key` can change: a combination's frames are the
+    /// denominator of its additions' and omissions' ratios; the shard rows give both metric
+    /// tables. Bookkeeping keys are in no table.
+    pub fn of_key(key: &TableKey) -> &'static [Table] {
+        match key {
+            TableKey::Combination { .. } => {
+                &[Table::Combinations, Table::Additions, Table::Omissions]
+            }
+            TableKey::Addition { .. } => &[Table::Additions],
+            TableKey::Omission { .. } => &[Table::Omissions],
+            TableKey::ShardMetrics { .. } => &[Table::FrameMetrics, Table::SplitMetrics],
+            _ => &[],
+        }
+    }
+
+    fn batch(self, state: &TableState, train: Option<&TrainCombinations>) -> RecordBatch {
+        match self {
+            Table::Combinations => combinations_batch(state, train),
+            Table::Additions => pitch_errors_batch(state, true),
+            Table::Omissions => pitch_errors_batch(state, false),
+            Table::FrameMetrics => frame_metrics_batch(state),
+            Table::SplitMetrics => split_metrics_batch(state),
+        }
+    }
+}
+
 /// Writes all five tables into `dir`, each atomically.
 pub fn write_tables(
     dir: &Path,
     state: &TableState,
     train: Option<&TrainCombinations>,
 ) -> Result<(), SinkError> {
-    write_batch(&dir.join(COMBINATIONS), &combinations_batch(state, train))?;
-    write_batch(&dir.join(ADDITIONS), &pitch_errors_batch(state, true))?;
-    write_batch(&dir.join(OMISSIONS), &pitch_errors_batch(state, false))?;
-    write_batch(&dir.join(FRAME_METRICS), &frame_metrics_batch(state))?;
-    write_batch(&dir.join(SPLIT_METRICS), &split_metrics_batch(state))?;
-    Ok(())
+    write_some_tables(dir, state, train, &Table::ALL)
+}
+
+/// Writes `tables` into `dir`, each atomically, in parallel (each is built and encoded on its
+/// own; a watch round that changed one shard should not pay for the tables it left alone, nor
+/// for the others one after another).
+pub fn write_some_tables(
+    dir: &Path,
+    state: &TableState,
+    train: Option<&TrainCombinations>,
+    tables: &[Table],
+) -> Result<(), SinkError> {
+    use rayon::prelude::*;
+    tables
+        .par_iter()
+        .try_for_each(|table| write_batch(&dir.join(table.file()), &table.batch(state, train)))
 }

@@ -10,15 +10,17 @@ use anyhow::Context;
 
 use crate::corpus::manifest::read_manifest;
 use crate::features::SpectrogramParams;
+use crate::labels::coded::CodedFrames;
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
 use crate::pitchset::PitchSet;
-use crate::sink::labels_table::{MissingFrames, read_labels_table_with};
+use crate::sink::labels_table::{MissingFrames, read_labels_table_coded};
 
 /// One labelled shard.
 #[derive(Debug, Clone)]
 pub struct ShardTruth {
     pub split: String,
-    pub frames: Vec<PitchSet>,
+    /// Its frames' pitch sets, coded (2 bytes a frame).
+    pub frames: CodedFrames,
     /// Frames the labels really list (fewer than `frames` where missing ones were taken
     /// as silence).
     pub labelled: usize,
@@ -41,9 +43,9 @@ impl TruthIndex {
     ) -> anyhow::Result<Self> {
         let mut index = Self::default();
         for (split, path) in tables {
-            let shards = read_labels_table_with(path, missing).map_err(anyhow::Error::msg)?;
-            for (shard, roll, rows) in shards {
-                index.add(path, split, shard, roll, None, rows)?;
+            let (fps, shards) = read_labels_table_coded(path, missing)?;
+            for (shard, frames, rows) in shards {
+                index.add(path, split, shard, (fps, frames), None, rows)?;
             }
         }
         Ok(index)
@@ -80,7 +82,15 @@ impl TruthIndex {
                 .with_context(|| format!("{}: shard {}", manifest.display(), row.shard))?;
             let roll = PianoRoll::from_notes(&notes, fps, Some(frames));
             let labelled = roll.frames.len();
-            index.add(manifest, &row.split, row.shard, roll, Some(audio), labelled)?;
+            let frames = (fps, CodedFrames::from_sets(&roll.frames));
+            index.add(
+                manifest,
+                &row.split,
+                row.shard,
+                frames,
+                Some(audio),
+                labelled,
+            )?;
         }
         Ok(index)
     }
@@ -90,24 +100,24 @@ impl TruthIndex {
         source: &Path,
         split: &str,
         shard: String,
-        roll: PianoRoll,
+        (fps, frames): (f64, CodedFrames),
         audio: Option<PathBuf>,
         labelled: usize,
     ) -> anyhow::Result<()> {
         if self.shards.is_empty() {
-            self.fps = roll.fps;
+            self.fps = fps;
         }
         anyhow::ensure!(
-            roll.fps == self.fps,
+            fps == self.fps,
             "{}: labels at {} fps, earlier ones at {} fps",
             source.display(),
-            roll.fps,
+            fps,
             self.fps
         );
         let truth = ShardTruth {
             split: split.to_string(),
             labelled,
-            frames: roll.frames,
+            frames,
             audio,
         };
         if let Some(previous) = self.shards.insert(shard.clone(), Arc::new(truth)) {
@@ -147,7 +157,7 @@ impl TruthIndex {
                 hash.update(audio.to_string_lossy().as_bytes());
             }
             hash.update((shard.frames.len() as u64).to_le_bytes());
-            for frame in &shard.frames {
+            for frame in shard.frames.iter() {
                 hash.update(frame.0.to_le_bytes());
             }
         }
@@ -170,7 +180,7 @@ impl TrainCombinations {
     pub fn from_index(index: &TruthIndex) -> Self {
         let mut counts = HashMap::new();
         for shard in index.shards.values() {
-            for &set in &shard.frames {
+            for set in shard.frames.iter() {
                 *counts.entry(set).or_insert(0) += 1;
             }
         }

@@ -116,8 +116,10 @@ pub type Contributions = Vec<(Contribution, isize)>;
 pub struct Evaluator {
     truth: Arc<TruthIndex>,
     options: EvaluationOptions,
-    /// Each unit's last good contribution.
+    /// Each unit's last good contribution (kept only when `retain`: a batch run never
+    /// replaces a unit, and keeping them would grow with the predictions).
     current: HashMap<Unit, Contributions>,
+    retain: bool,
     /// Why units whose last evaluation failed are quarantined.
     failed: HashMap<Unit, String>,
     networks: HashMap<PathBuf, (std::time::SystemTime, OnnxModel)>,
@@ -126,11 +128,12 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    pub fn new(truth: Arc<TruthIndex>, options: EvaluationOptions) -> Self {
+    pub fn new(truth: Arc<TruthIndex>, options: EvaluationOptions, retain: bool) -> Self {
         Self {
             truth,
             options,
             current: HashMap::new(),
+            retain,
             failed: HashMap::new(),
             networks: HashMap::new(),
             spectrograms: HashMap::new(),
@@ -161,8 +164,12 @@ impl Evaluator {
         match self.evaluate(unit) {
             Ok(new) => {
                 change.extend(retract(self.current.remove(unit).unwrap_or_default()));
-                change.extend(new.iter().cloned());
-                self.current.insert(unit.clone(), new);
+                if self.retain {
+                    change.extend(new.iter().cloned());
+                    self.current.insert(unit.clone(), new);
+                } else {
+                    change.extend(new);
+                }
             }
             Err(message) => {
                 // Reported once by the sink (quarantined, or the batch run's error).
@@ -218,7 +225,8 @@ impl Evaluator {
                     tally.frame(slot, row.frame as usize, threshold_set(probs, PIANO_MIN, t))?;
                 }
                 Ok(())
-            });
+            })
+            .map_err(|e| e.to_string());
         }
         // Rows of one (model, shard) usually come together: remember the last slot to avoid
         // allocating its key per row.
@@ -235,7 +243,8 @@ impl Evaluator {
                 }
             };
             tally.frame(slot, row.frame as usize, row.pitches)
-        })?;
+        })
+        .map_err(|e| e.to_string())?;
         if rows == 0 {
             // Legal (a system that predicted nothing anywhere still names no shard), but far
             // more often a writer that failed: say so rather than add nothing in silence.
@@ -429,7 +438,7 @@ impl Tally {
             ));
         }
         *s.counts
-            .entry((truth.frames[frame], predicted))
+            .entry((truth.frames.get(frame), predicted))
             .or_insert(0) += 1;
         Ok(())
     }
@@ -442,7 +451,7 @@ impl Tally {
             for (frame, _) in unseen {
                 *slot
                     .counts
-                    .entry((truth.frames[frame], PitchSet::EMPTY))
+                    .entry((truth.frames.get(frame), PitchSet::EMPTY))
                     .or_insert(0) += 1;
             }
             let split = &truth.split;
@@ -484,4 +493,64 @@ fn skip(skipped: &mut HashMap<String, isize>, strict: bool, reason: String) -> R
     }
     *skipped.entry(reason).or_insert(0) += 1;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::predictions_table::{PredictionRow, write_predictions};
+
+    /// A batch run keeps nothing per unit (its memory must not grow with the predictions);
+    /// `watch` keeps each unit's contribution, to retract it when the file changes.
+    #[test]
+    fn only_a_watching_evaluator_keeps_contributions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.parquet");
+        let c4: PitchSet = [60u8].into_iter().collect();
+        let rows: Vec<PredictionRow> = (0..5)
+            .map(|frame| PredictionRow {
+                model: "m".into(),
+                shard: "s".into(),
+                frame,
+                pitches: c4,
+                probs: None,
+            })
+            .collect();
+        write_predictions(&path, &rows, 100.0).unwrap();
+        let mut truth = TruthIndex {
+            fps: 100.0,
+            ..Default::default()
+        };
+        truth.shards.insert(
+            "s".into(),
+            Arc::new(ShardTruth {
+                split: "test".into(),
+                frames: crate::labels::coded::CodedFrames::from_sets(&[c4; 5]),
+                labelled: 5,
+                audio: None,
+            }),
+        );
+        let truth = Arc::new(truth);
+        let event = UnitEvent {
+            unit: Unit {
+                path,
+                kind: UnitKind::PredictionTable,
+            },
+            change: UnitChange::Load,
+        };
+        for retain in [false, true] {
+            let mut evaluator = Evaluator::new(truth.clone(), EvaluationOptions::default(), retain);
+            let change = evaluator.apply(&event);
+            assert!(
+                change
+                    .iter()
+                    .any(|(c, n)| matches!(c, Contribution::Frames(o) if o.truth == c4) && *n == 5)
+            );
+            assert_eq!(
+                evaluator.current.len(),
+                usize::from(retain),
+                "retain = {retain}"
+            );
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! give under the paper's label rule.
 
 pub mod audio;
+pub mod coded;
 pub mod formats;
 pub mod maps_txt;
 pub mod midi;

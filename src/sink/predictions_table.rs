@@ -4,7 +4,7 @@
 //! this table; reading it validates what the analysis relies on.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -14,7 +14,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -225,8 +225,8 @@ fn cast_as(column: &ArrayRef, to: &DataType) -> Result<ArrayRef, String> {
 }
 
 /// The `frame` column as i64, from any integer type (int32 from DuckDB, int64 from pandas and
-/// polars, uint32 from entangle).
-fn frame_column(batch: &RecordBatch, rows_before: usize) -> Result<Int64Array, String> {
+/// polars, uint32 from entangle); nulls are the rows' to report.
+fn frame_column(batch: &RecordBatch) -> Result<Int64Array, String> {
     let column = batch
         .column_by_name("frame")
         .ok_or_else(|| "no column \"frame\"".to_string())?;
@@ -237,15 +237,7 @@ fn frame_column(batch: &RecordBatch, rows_before: usize) -> Result<Int64Array, S
         ));
     }
     let cast = cast_as(column, &DataType::Int64)?;
-    let frames = cast.as_any().downcast_ref::<Int64Array>().unwrap().clone();
-    // A uint64 past i64::MAX casts to null, as does a null frame.
-    if let Some(i) = (0..frames.len()).find(|&i| frames.is_null(i)) {
-        return Err(format!(
-            "row {}: frame is null or too large",
-            rows_before + i + 1
-        ));
-    }
-    Ok(frames)
+    Ok(cast.as_any().downcast_ref::<Int64Array>().unwrap().clone())
 }
 
 /// The `pitches` column as a list of i16, from a list (or large list) of any integer type.
@@ -322,25 +314,88 @@ fn probs_column(column: &ArrayRef) -> Result<ProbColumn, String> {
     })
 }
 
-/// Streams a predictions table batch by batch, validating each row: pitches inside the piano,
-/// probabilities finite, in [0, 1] and one per piano key, and the frame rate (`rate`). Column
-/// types are what pandas, polars, pyarrow and DuckDB write by default (schemas/predictions.md);
-/// any compression Parquet defines. `visit` sees every valid row; the first error (the file's
-/// or `visit`'s) stops the scan. Errors name the file and the row. Duplicate rows are the
-/// caller's to detect (it knows what a row is keyed by).
-pub fn scan_predictions<F>(path: &Path, rate: FrameRate, mut visit: F) -> Result<(), String>
-where
-    F: FnMut(PredictionRef<'_>) -> Result<(), String>,
-{
-    let fail = |what: String| format!("{}: {what}", path.display());
-    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+/// A predictions table that cannot be used, naming the file (and the row, for a bad row).
+#[derive(Debug, thiserror::Error)]
+pub enum PredictionsError {
+    #[error("{}: {problem}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        problem: FileProblem,
+    },
+    #[error("{}: row {row}: {problem}", path.display())]
+    Row {
+        path: PathBuf,
+        /// 1-based.
+        row: usize,
+        #[source]
+        problem: RowProblem,
+    },
+    #[error(transparent)]
+    Damaged(#[from] super::checksum::ChecksumError),
+}
+
+/// What is wrong with a predictions file as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("cannot open: {0}")]
+    Open(#[source] std::io::Error),
+    #[error("not a readable Parquet file: {0}")]
+    NotParquet(#[source] parquet::errors::ParquetError),
+    #[error("{0}")]
+    Read(#[source] arrow::error::ArrowError),
+    /// Missing, unreadable or mismatched frame rate.
+    #[error("{0}")]
+    FrameRate(String),
+    /// A column missing or of a type no reading of the schema accepts.
+    #[error("{0}")]
+    Column(String),
+}
+
+/// What is wrong with one row.
+#[derive(Debug, thiserror::Error)]
+pub enum RowProblem {
+    #[error("frame is null or too large")]
+    FrameNull,
+    #[error("frame {0} is not a frame index")]
+    Frame(i64),
+    #[error("pitches is null (write an empty list)")]
+    PitchesNull,
+    #[error("a pitch is null or not a MIDI number")]
+    PitchNull,
+    #[error("pitch {0} is outside the piano range {PIANO_MIN}..={PIANO_MAX}")]
+    PitchRange(i16),
+    #[error("probs: expected {PIANO_KEYS} values (one per piano key), got {0}")]
+    ProbCount(usize),
+    #[error("a probability is null")]
+    ProbNull,
+    #[error("probability {0} is not in [0, 1]")]
+    ProbRange(f32),
+    /// Refused by the caller's visitor (e.g. a duplicate).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// Opens a predictions table for scanning: checks its checksum and frame rate, and leaves
+/// out a `probs` column that is null in every row (the column statistics say so): there is
+/// nothing in it to validate, and decoding its 88 placeholder slots per row would dominate
+/// the scan.
+fn open_predictions(
+    path: &Path,
+    rate: FrameRate,
+) -> Result<ParquetRecordBatchReader, PredictionsError> {
+    let fail = |problem| PredictionsError::File {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(FileProblem::Open(e)))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
-    super::checksum::verify(path, builder.metadata()).map_err(|e| e.to_string())?;
+        .map_err(|e| fail(FileProblem::NotParquet(e)))?;
+    super::checksum::verify(path, builder.metadata())?;
     let metadata = builder.metadata().clone();
-    check_fps(metadata_fps(&metadata).map_err(fail)?, rate).map_err(fail)?;
-    // A `probs` column that is null in every row (the column statistics say so) has nothing
-    // to validate; decoding its 88 placeholder slots per row would dominate the scan.
+    metadata_fps(&metadata)
+        .and_then(|fps| check_fps(fps, rate))
+        .map_err(|e| fail(FileProblem::FrameRate(e)))?;
     let schema = builder.parquet_schema();
     let probs_all_null = metadata.row_groups().iter().all(|rg| {
         rg.columns()
@@ -352,86 +407,136 @@ where
                     .is_some_and(|nulls| nulls as i64 == c.num_values())
             })
     });
-    let roots: Vec<usize> = (0..schema.root_schema().get_fields().len())
-        .filter(|&i| !(probs_all_null && schema.root_schema().get_fields()[i].name() == "probs"))
+    let fields = schema.root_schema().get_fields();
+    let roots: Vec<usize> = (0..fields.len())
+        .filter(|&i| !(probs_all_null && fields[i].name() == "probs"))
         .collect();
     let mask = parquet::arrow::ProjectionMask::roots(schema, roots);
-    let reader = builder
+    builder
         .with_projection(mask)
         .with_batch_size(8192)
         .build()
-        .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
-    let mut rows_before = 0;
-    for batch in reader {
-        let batch = batch.map_err(|e| fail(e.to_string()))?;
-        let model = string_column(&batch, "model").map_err(fail)?;
-        let shard = string_column(&batch, "shard").map_err(fail)?;
-        let frame = frame_column(&batch, rows_before).map_err(fail)?;
-        let pitches = pitch_column(&batch).map_err(fail)?;
-        let pitch_values = pitches
+        .map_err(|e| fail(FileProblem::NotParquet(e)))
+}
+
+/// One decoded batch, its columns in the types the checks read.
+struct PredictionColumns {
+    model: StringArray,
+    shard: StringArray,
+    frame: Int64Array,
+    pitches: ListArray,
+    probs: Option<ProbColumn>,
+}
+
+impl PredictionColumns {
+    fn of(batch: &RecordBatch) -> Result<Self, FileProblem> {
+        Ok(Self {
+            model: string_column(batch, "model").map_err(FileProblem::Column)?,
+            shard: string_column(batch, "shard").map_err(FileProblem::Column)?,
+            frame: frame_column(batch).map_err(FileProblem::Column)?,
+            pitches: pitch_column(batch).map_err(FileProblem::Column)?,
+            probs: batch
+                .column_by_name("probs")
+                .map(probs_column)
+                .transpose()
+                .map_err(FileProblem::Column)?,
+        })
+    }
+
+    /// Row `i` of the batch (`row` in the file), checked.
+    fn row(&self, i: usize, row: usize) -> Result<PredictionRef<'_>, RowProblem> {
+        if self.frame.is_null(i) {
+            // A uint64 past i64::MAX casts to null, as does a null frame.
+            return Err(RowProblem::FrameNull);
+        }
+        let frame = self.frame.value(i);
+        let frame = u32::try_from(frame).map_err(|_| RowProblem::Frame(frame))?;
+        Ok(PredictionRef {
+            row,
+            model: self.model.value(i),
+            shard: self.shard.value(i),
+            frame,
+            pitches: self.pitches(i)?,
+            probs: self.probs(i)?,
+        })
+    }
+
+    fn pitches(&self, i: usize) -> Result<PitchSet, RowProblem> {
+        if self.pitches.is_null(i) {
+            return Err(RowProblem::PitchesNull);
+        }
+        let values = self
+            .pitches
             .values()
             .as_any()
             .downcast_ref::<Int16Array>()
             .expect("cast to list<int16>");
-        let pitch_offsets = pitches.value_offsets();
-        let probs = batch
-            .column_by_name("probs")
-            .map(probs_column)
-            .transpose()
-            .map_err(fail)?;
+        let offsets = self.pitches.value_offsets();
+        let mut set = PitchSet::EMPTY;
+        for k in offsets[i] as usize..offsets[i + 1] as usize {
+            if values.is_null(k) {
+                return Err(RowProblem::PitchNull);
+            }
+            let p = values.value(k);
+            if !(i16::from(PIANO_MIN)..=i16::from(PIANO_MAX)).contains(&p) {
+                return Err(RowProblem::PitchRange(p));
+            }
+            set.insert(p as u8);
+        }
+        Ok(set)
+    }
+
+    fn probs(&self, i: usize) -> Result<Option<&[f32]>, RowProblem> {
+        let Some(column) = self.probs.as_ref().filter(|c| c.list.is_valid(i)) else {
+            return Ok(None);
+        };
+        let (at, to) = (column.offsets[i], column.offsets[i + 1]);
+        if to - at != PIANO_KEYS {
+            return Err(RowProblem::ProbCount(to - at));
+        }
+        if column.values.null_count() > 0 && (at..to).any(|k| column.values.is_null(k)) {
+            return Err(RowProblem::ProbNull);
+        }
+        let v = &column.values.values()[at..to];
+        if let Some(&bad) = v.iter().find(|x| !(0.0..=1.0).contains(*x)) {
+            return Err(RowProblem::ProbRange(bad));
+        }
+        Ok(Some(v))
+    }
+}
+
+/// Streams a predictions table batch by batch (so memory does not grow with the file),
+/// validating each row: pitches inside the piano, probabilities finite, in [0, 1] and one per
+/// piano key, and the frame rate (`rate`). Column types are what pandas, polars, pyarrow and
+/// DuckDB write by default (schemas/predictions.md); any compression Parquet defines. `visit`
+/// sees every valid row; the first error (the file's or `visit`'s) stops the scan. Errors
+/// name the file and the row. Duplicate rows are the caller's to detect (it knows what a row
+/// is keyed by).
+pub fn scan_predictions<F>(
+    path: &Path,
+    rate: FrameRate,
+    mut visit: F,
+) -> Result<(), PredictionsError>
+where
+    F: FnMut(PredictionRef<'_>) -> Result<(), String>,
+{
+    let row_error = |row, problem| PredictionsError::Row {
+        path: path.to_path_buf(),
+        row,
+        problem,
+    };
+    let file_error = |problem| PredictionsError::File {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let mut rows_before = 0;
+    for batch in open_predictions(path, rate)? {
+        let batch = batch.map_err(|e| file_error(FileProblem::Read(e)))?;
+        let columns = PredictionColumns::of(&batch).map_err(file_error)?;
         for i in 0..batch.num_rows() {
             let row = rows_before + i + 1;
-            let row_error = |what: String| fail(format!("row {row}: {what}"));
-            let frame = frame.value(i);
-            let frame = u32::try_from(frame)
-                .map_err(|_| row_error(format!("frame {frame} is not a frame index")))?;
-            if pitches.is_null(i) {
-                return Err(row_error("pitches is null (write an empty list)".into()));
-            }
-            let mut set = PitchSet::EMPTY;
-            let (start, end) = (pitch_offsets[i] as usize, pitch_offsets[i + 1] as usize);
-            for k in start..end {
-                if pitch_values.is_null(k) {
-                    return Err(row_error("a pitch is null or not a MIDI number".into()));
-                }
-                let p = pitch_values.value(k);
-                if !(i16::from(PIANO_MIN)..=i16::from(PIANO_MAX)).contains(&p) {
-                    return Err(row_error(format!(
-                        "pitch {p} is outside the piano range {PIANO_MIN}..={PIANO_MAX}"
-                    )));
-                }
-                set.insert(p as u8);
-            }
-            let row_probs = match &probs {
-                Some(column) if column.list.is_valid(i) => {
-                    let (at, to) = (column.offsets[i], column.offsets[i + 1]);
-                    if to - at != PIANO_KEYS {
-                        return Err(row_error(format!(
-                            "probs: expected {PIANO_KEYS} values (one per piano key), got {}",
-                            to - at
-                        )));
-                    }
-                    if column.values.null_count() > 0 && (at..to).any(|k| column.values.is_null(k))
-                    {
-                        return Err(row_error("a probability is null".into()));
-                    }
-                    let v = &column.values.values()[at..to];
-                    if let Some(bad) = v.iter().find(|x| !(0.0..=1.0).contains(*x)) {
-                        return Err(row_error(format!("probability {bad} is not in [0, 1]")));
-                    }
-                    Some(v)
-                }
-                _ => None,
-            };
-            visit(PredictionRef {
-                row,
-                model: model.value(i),
-                shard: shard.value(i),
-                frame,
-                pitches: set,
-                probs: row_probs,
-            })
-            .map_err(|e| fail(format!("row {row}: {e}")))?;
+            let prediction = columns.row(i, row).map_err(|p| row_error(row, p))?;
+            visit(prediction).map_err(|e| row_error(row, RowProblem::Rejected(e)))?;
         }
         rows_before += batch.num_rows();
     }
@@ -441,7 +546,7 @@ where
 /// Reads a whole predictions table into memory, rejecting what would make the analysis wrong:
 /// pitches outside the piano, non-finite or out-of-range probabilities, and duplicate (model,
 /// shard, frame) rows. Errors name the file and the row.
-pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>, String> {
+pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>, PredictionsError> {
     let mut rows = Vec::new();
     let mut seen = HashSet::new();
     scan_predictions(path, FrameRate::default(), |r| {
