@@ -12,6 +12,8 @@ pub mod selection;
 pub mod spec;
 pub mod stages;
 pub mod sweep;
+pub mod systems_figures;
+pub mod systems_stage;
 pub mod tables_read;
 
 pub use run::{RunOptions, run_pipeline};

@@ -61,6 +61,7 @@ pub fn run_spec(
             spec_path.display()
         ))?;
         plan_line("corpus", &layout.corpus(), &corpus_key)?;
+        super::systems_stage::plan(&spec, &layout, &corpus_key)?;
     } else {
         stages.push(run_stage(
             &layout.corpus(),
@@ -130,11 +131,18 @@ pub fn run_spec(
         inputs,
         || analyze_test_split(&spec, &layout, &manifest),
     )?);
+    stages.extend(super::systems_stage::run_systems(
+        &spec,
+        &layout,
+        &manifest,
+        &corpus_key,
+    )?);
 
     // Figures and report: cheap, always redrawn from the tables.
     let figures_started = Instant::now();
     std::fs::create_dir_all(layout.figures())?;
-    let findings = super::figures::draw_all(&spec, &layout)?;
+    let mut findings = super::figures::draw_all(&spec, &layout)?;
+    super::systems_figures::draw_run(&spec, &layout, &mut findings)?;
     super::report::write_report(&spec, &layout, &findings)?;
     stages.push(StageRecord::always_ran(
         "figures and report",
@@ -150,7 +158,7 @@ fn say(line: std::fmt::Arguments) -> std::io::Result<()> {
     writeln!(std::io::stdout().lock(), "{line}")
 }
 
-fn plan_line(stage: &str, dir: &Path, key: &str) -> std::io::Result<()> {
+pub(super) fn plan_line(stage: &str, dir: &Path, key: &str) -> std::io::Result<()> {
     let state = if finished(dir, key).is_some() {
         "skip (up to date)"
     } else {
@@ -160,7 +168,7 @@ fn plan_line(stage: &str, dir: &Path, key: &str) -> std::io::Result<()> {
 }
 
 /// Runs `work` unless the stage in `dir` finished with `key`; then marks it finished.
-fn run_stage<F>(
+pub(super) fn run_stage<F>(
     dir: &Path,
     stage: &str,
     key: &str,

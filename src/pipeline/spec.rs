@@ -31,6 +31,10 @@ pub struct PipelineSpec {
     /// [`super::sweep`]), each into `out/coverage-K`, and draw the sweep figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<super::sweep::SweepSpec>,
+    /// Third-party systems (`systems/NAME.toml`) run on the test split next to the networks
+    /// ([`super::systems_stage`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub systems: Vec<super::systems_stage::SystemEntry>,
 }
 
 /// Where the corpus comes from.
@@ -483,6 +487,7 @@ impl PipelineSpec {
         if let Some(sweep) = &self.sweep {
             sweep.validate(&self.corpus)?;
         }
+        super::systems_stage::load(self)?;
         for f in &self.figures.formats {
             if !["svg", "png"].contains(&f.as_str()) {
                 return Err(format!("figures.formats: {f:?} is not svg or png"));
