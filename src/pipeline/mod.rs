@@ -11,6 +11,7 @@ pub mod run;
 pub mod selection;
 pub mod spec;
 pub mod stages;
+pub mod suite;
 pub mod sweep;
 pub mod systems_figures;
 pub mod systems_stage;

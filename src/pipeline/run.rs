@@ -31,6 +31,9 @@ pub struct RunOptions {
 
 /// Runs (or with `dry_run`, plans) the pipeline of the spec at `spec_path`.
 pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Option<RunRecord>> {
+    if let Some(suite) = super::suite::Suite::load_if_suite(spec_path)? {
+        return super::suite::run_suite(spec_path, &suite, options);
+    }
     let spec = PipelineSpec::load(spec_path)?;
     if spec.sweep.is_some() {
         return super::sweep::run_sweep(spec_path, &spec, options);
