@@ -21,7 +21,8 @@ pub struct PipelineSpec {
     pub corpus: CorpusSpec,
     #[serde(default)]
     pub features: FeatureSpec,
-    /// The networks to train (at least one).
+    /// The networks to train (at least one, or a system).
+    #[serde(default)]
     pub networks: Vec<NetworkSpec>,
     #[serde(default)]
     pub analysis: AnalysisSpec,
@@ -426,8 +427,10 @@ impl PipelineSpec {
             }
             CorpusSpec::Manifest { path } => validate_manifest(path)?,
         }
-        if self.networks.is_empty() {
-            return Err("networks: at least one [[networks]] table is needed".into());
+        if self.networks.is_empty() && self.systems.is_empty() {
+            return Err(
+                "networks: at least one [[networks]] (or [[systems]]) table is needed".into(),
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, n) in self.networks.iter().enumerate() {
