@@ -84,12 +84,13 @@ pub fn predict_split(
     split: &str,
     options: &PredictOptions,
 ) -> anyhow::Result<SplitPredictions> {
+    // Loaded first, so a missing or foreign ONNX file fails before anything else.
+    let mut systems = vec![load_system(spec, options)?];
     let rows = read_manifest_split(manifest, split)?;
     let workers = options.workers.clamp(1, rows.len().max(1));
-    // Loaded up front, so a missing or foreign ONNX file fails before any work.
-    let systems = (0..workers)
-        .map(|_| load_system(spec, options))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    for _ in 1..workers {
+        systems.push(load_system(spec, options)?);
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<anyhow::Result<ShardResult>>>> =
         rows.iter().map(|_| Default::default()).collect();
