@@ -175,7 +175,10 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
         "figures/positions-adsr-cnn.png",
         "**basic-pitch**",
     ] {
-        assert!(report.contains(needle), "report lacks {needle:?}:\n{report}");
+        assert!(
+            report.contains(needle),
+            "report lacks {needle:?}:\n{report}"
+        );
     }
 
     // Up to date: the systems' stages are skipped, their tables untouched.
@@ -192,7 +195,10 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
     // Two workers (files in parallel, each on its own single-threaded session; two dataflow
     // workers): byte-identical tables.
     let out2 = dir.path().join("run-2");
-    ok(&["run", spec(dir.path(), &manifest, &out2, 2).to_str().unwrap()]);
+    ok(&[
+        "run",
+        spec(dir.path(), &manifest, &out2, 2).to_str().unwrap(),
+    ]);
     let again = tables(&out2.join("systems"));
     assert_eq!(before.len(), again.len());
     for ((name, a), (_, b)) in before.iter().zip(&again) {
@@ -250,12 +256,9 @@ fn labels_and_predictions_on_different_time_bases_are_refused() {
     assert!(!refused.join("combinations.parquet").exists());
     // The positions table refuses them too.
     let even = dir.path().join("even-labels.parquet");
-    let labels = entangle::dataflow::truth::TruthIndex::from_manifest(
-        &manifest,
-        &["test"],
-        86.1328125,
-    )
-    .unwrap();
+    let labels =
+        entangle::dataflow::truth::TruthIndex::from_manifest(&manifest, &["test"], 86.1328125)
+            .unwrap();
     let rolls: Vec<(String, entangle::labels::PianoRoll)> = labels
         .shards
         .iter()

@@ -106,11 +106,7 @@ fn write_suite_report(
             out: spec.out.clone(),
         };
         writeln!(md, "## {}\n", spec.name)?;
-        writeln!(
-            md,
-            "Report: `{}`.\n",
-            spec.out.join("report.md").display()
-        )?;
+        writeln!(md, "Report: `{}`.\n", spec.out.join("report.md").display())?;
         writeln!(md, "| model | kind | frames | P | R | F |")?;
         writeln!(md, "|---|---|---|---|---|---|")?;
         let mut rows = Vec::new();
@@ -143,7 +139,11 @@ fn write_suite_report(
                 let to = figures.join(format!("{}-side-by-side.{format}", spec.name));
                 let bytes = std::fs::read(&from)?;
                 write_atomically(&to, |w| std::io::Write::write_all(w, &bytes))?;
-                if format == "svg" || !figures.join(format!("{}-side-by-side.svg", spec.name)).is_file() {
+                if format == "svg"
+                    || !figures
+                        .join(format!("{}-side-by-side.svg", spec.name))
+                        .is_file()
+                {
                     writeln!(
                         md,
                         "![{0} side by side](figures/{0}-side-by-side.{format})\n",

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::findings::{Findings, ModelRows, OMISSION_THRESHOLDS, error_proportions, percentages};
 use super::figures::{FONT, register_font};
+use super::findings::{Findings, ModelRows, OMISSION_THRESHOLDS, error_proportions, percentages};
 use super::tables_read::{read_combinations, read_pitch_errors};
 use crate::dataflow::tables::{ADDITIONS, COMBINATIONS};
 use crate::systems::positions::{POSITIONS, read_positions};
@@ -54,7 +54,10 @@ struct Panel<'a> {
     y_desc: &'a str,
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> anyhow::Result<()>
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -125,8 +128,15 @@ where
 {
     area.fill(&WHITE)?;
     let (head, body) = area.split_vertically(44);
-    head.draw(&Text::new(title.to_string(), (16, 10), (FONT, 22).into_font()))?;
-    for (panel, part) in panels.iter().zip(body.split_evenly((1, panels.len().max(1)))) {
+    head.draw(&Text::new(
+        title.to_string(),
+        (16, 10),
+        (FONT, 22).into_font(),
+    ))?;
+    for (panel, part) in panels
+        .iter()
+        .zip(body.split_evenly((1, panels.len().max(1))))
+    {
         draw_panel(&part, panel)?;
     }
     Ok(())
@@ -241,11 +251,8 @@ pub fn draw_positions(
             let total = |f: fn(&crate::systems::positions::Counts) -> u64| {
                 of.iter().map(|r| f(&r.counts)).sum::<u64>().max(1) as f64
             };
-            let (exact, added, omitted) = (
-                total(|c| c.exact),
-                total(|c| c.added),
-                total(|c| c.omitted),
-            );
+            let (exact, added, omitted) =
+                (total(|c| c.exact), total(|c| c.added), total(|c| c.omitted));
             Panel {
                 title: format!(
                     "{model}: {} exact, {} added, {} omitted",

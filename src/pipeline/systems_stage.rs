@@ -103,7 +103,10 @@ pub fn load(spec: &PipelineSpec) -> Result<Vec<PipelineSystem>, String> {
 
 /// The stage key of a system: its description and ONNX file, the corpus, and what decides
 /// its tables (not the number of workers: the tables do not depend on it).
-fn key(system: &PipelineSystem, corpus_key: &str) -> anyhow::Result<(String, BTreeMap<String, String>)> {
+fn key(
+    system: &PipelineSystem,
+    corpus_key: &str,
+) -> anyhow::Result<(String, BTreeMap<String, String>)> {
     let inputs = BTreeMap::from([
         ("corpus".to_string(), corpus_key.to_string()),
         (

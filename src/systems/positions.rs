@@ -191,8 +191,7 @@ pub fn positions_of_tables(
         release_seconds.is_finite() && release_seconds >= 0.0,
         "the release must be a non-negative number of seconds, not {release_seconds}"
     );
-    let truth =
-        crate::sink::labels_table::read_labels_table(labels).map_err(anyhow::Error::msg)?;
+    let truth = crate::sink::labels_table::read_labels_table(labels).map_err(anyhow::Error::msg)?;
     let fps = truth.first().map_or(0.0, |(_, r)| r.fps);
     let time_base = LabelsTimeBase {
         source: labels.to_path_buf(),
@@ -224,7 +223,11 @@ pub fn positions_of_tables(
         k,
         release: (release_seconds * fps).round() as usize,
     };
-    Ok((count(&truth, &predicted, windows), windows, time_base.time_base))
+    Ok((
+        count(&truth, &predicted, windows),
+        windows,
+        time_base.time_base,
+    ))
 }
 
 /// Writes the `positions` table atomically (schemas/positions.md); every row says the time
@@ -291,14 +294,13 @@ pub fn write_positions(
 
 /// Reads a `positions` table back (for its figure): its rows, in file order.
 pub fn read_positions(path: &Path) -> anyhow::Result<Vec<PositionRow>> {
-    use arrow::array::{StringArray, UInt64Array};
     use crate::sink::columns::typed_column;
+    use arrow::array::{StringArray, UInt64Array};
     let fail = |what: String| anyhow::anyhow!("{}: {what}", path.display());
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
-            .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| fail(e.to_string()))?;
