@@ -161,7 +161,7 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
             "even grid, 50 fps"
         };
         assert_eq!(positions, format!("7 1 {base} True"), "{system}: positions");
-        for figure in [format!("positions-{system}.png"), format!("{system}")] {
+        for figure in [format!("positions-{system}.png"), system.to_string()] {
             assert!(out.join("figures").join(&figure).exists(), "{figure}");
         }
     }

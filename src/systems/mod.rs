@@ -92,8 +92,7 @@ pub fn predict_split(
         systems.push(load_system(spec, options)?);
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<anyhow::Result<ShardResult>>>> =
-        rows.iter().map(|_| Default::default()).collect();
+    let results: Vec<Slot> = rows.iter().map(|_| Default::default()).collect();
     std::thread::scope(|scope| {
         for mut system in systems {
             let (next, results, rows) = (&next, &results, &rows);
@@ -131,6 +130,9 @@ pub fn predict_split(
 
 /// One shard's labels and prediction rows.
 type ShardResult = ((String, PianoRoll), Vec<PredictionRow>);
+
+/// Where a worker leaves one shard's result (`None`: not run, after another shard failed).
+type Slot = std::sync::Mutex<Option<anyhow::Result<ShardResult>>>;
 
 fn predict_shard(
     system: &mut System,
