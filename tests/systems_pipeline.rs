@@ -166,6 +166,15 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
         }
     }
     assert!(out.join("figures/side-by-side.png").is_file());
+    // `entangle report` on a system's analysis directory draws its positions figure too.
+    let analysis = out.join("systems/basic-pitch/analysis");
+    ok(&["report", analysis.to_str().unwrap(), "--formats", "png"]);
+    assert!(analysis.join("figures/positions.png").is_file());
+    assert!(
+        std::fs::read_to_string(analysis.join("report.md"))
+            .unwrap()
+            .contains("figures/positions.png")
+    );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     for needle in [
         "## Systems",
