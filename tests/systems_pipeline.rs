@@ -161,6 +161,9 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
             "even grid, 50 fps"
         };
         assert_eq!(positions, format!("7 1 {base} True"), "{system}: positions");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(a.join("analysis.json")).unwrap()).unwrap();
+        assert_eq!(summary["time_base"], base, "{system}: analysis.json");
         for figure in [format!("positions-{system}.png"), system.to_string()] {
             assert!(out.join("figures").join(&figure).exists(), "{figure}");
         }
