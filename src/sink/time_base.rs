@@ -53,10 +53,13 @@ pub struct LabelsTimeBase {
 }
 
 /// Refuses to join the predictions table at `predictions` with labels on another time base,
-/// naming both files and both time bases. A table of unknown rate passes here (the frame-rate
-/// check decides about it).
+/// naming both files and both time bases. A table of unknown rate, or an even grid against
+/// an even grid, passes here (the frame-rate check decides about it).
 pub fn check_join(labels: &LabelsTimeBase, predictions: &Path) -> Result<(), String> {
+    let even = |base: &str| base.starts_with("even grid, ");
     match of_file(predictions)? {
+        // Two even grids differ only in their rates: the frame-rate check says that better.
+        Some(base) if even(&base) && even(&labels.time_base) => Ok(()),
         Some(base) if base != labels.time_base => Err(format!(
             "{}: predictions on the time base \"{base}\", but the labels {} are on \"{}\": \
              frame i is not the same instant in both; frame the labels at the predictions' \
