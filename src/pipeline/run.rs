@@ -64,7 +64,6 @@ pub fn run_spec(
             spec_path.display()
         ))?;
         plan_line("corpus", &layout.corpus(), &corpus_key)?;
-        super::systems_stage::plan(&spec, &layout, &corpus_key)?;
     } else {
         stages.push(run_stage(
             &layout.corpus(),
@@ -117,6 +116,7 @@ pub fn run_spec(
             "  analysis, figures, report: after training (keys depend on the chosen models) -> {}",
             layout.analysis().display()
         ))?;
+        super::systems_stage::plan(&spec, &layout, &corpus_key)?;
         return Ok(None);
     }
 
