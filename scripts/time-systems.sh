@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Speed of the systems in entangle against their own Python inference, on the test split of
-# MANIFEST, same files, same ONNX Runtime intra-op threads, WAV to posteriorgram (Python:
+# MANIFEST, same files, same number of threads (Python: THREADS ONNX Runtime intra-op threads;
+# entangle: THREADS workers, files side by side, each session on one intra-op thread so that
+# the tables do not depend on the count), WAV to posteriorgram (Python:
 # after imports and model loading, one warm-up file; entangle: the whole `system predict`,
 # including start-up and writing its tables). Prints frames/s for both.
 #
@@ -21,8 +23,8 @@ for system in basic-pitch adsr-cnn; do
   .venv-systems/bin/python scripts/time_systems.py "$work/paths.txt" "$system" "$threads"
   start=$(date +%s.%N)
   "$bin" system predict --system "systems/$system.toml" --manifest "$manifest" \
-    --intra-threads "$threads" --out "$work/$system" 2>/dev/null
+    --workers "$threads" --out "$work/$system" 2>/dev/null
   end=$(date +%s.%N)
   frames=$("$ENTANGLE_PYTHON" -c "import duckdb,sys; print(duckdb.sql(f\"SELECT count(*) FROM '{sys.argv[1]}'\").fetchall()[0][0])" "$work/$system/predictions.parquet")
-  "$ENTANGLE_PYTHON" -c "import sys; f, s = int(sys.argv[1]), float(sys.argv[2]); print(f'$system entangle: {f} frames in {s:.2f} s: {f / s:.0f} frames/s ($threads threads)')" "$frames" "$(echo "$end - $start" | bc)"
+  "$ENTANGLE_PYTHON" -c "import sys; f, s = int(sys.argv[1]), float(sys.argv[2]); print(f'$system entangle: {f} frames in {s:.2f} s: {f / s:.0f} frames/s ($threads workers)')" "$frames" "$(echo "$end - $start" | bc)"
 done

@@ -321,6 +321,7 @@ fn every_documented_query_runs_on_real_output() {
             &out.join("positions.parquet"),
             &count(&truth, &predicted, windows),
             windows,
+            &entangle::sink::time_base::even_grid(100.0),
         )
         .unwrap();
     }

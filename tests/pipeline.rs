@@ -339,6 +339,17 @@ fn the_shipped_specs_parse() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
+        // A suite (pipelines/systems.toml) lists other specs, each checked here on its own.
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        if table.contains_key("runs") {
+            let suite: entangle::pipeline::suite::Suite = toml::from_str(&text).unwrap();
+            for run in &suite.runs {
+                let run = Path::new(env!("CARGO_MANIFEST_DIR")).join(run);
+                assert!(run.is_file(), "{}: {}", path.display(), run.display());
+            }
+            names.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+            continue;
+        }
         let spec: entangle::pipeline::PipelineSpec =
             toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         if matches!(
@@ -363,7 +374,8 @@ fn the_shipped_specs_parse() {
             "maps-mus",
             "mixture-penalty-full",
             "remedies-fluid-isol",
-            "synth-mus"
+            "synth-mus",
+            "systems"
         ]
     );
 }

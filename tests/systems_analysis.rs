@@ -123,11 +123,11 @@ fn systems_are_analysed_at_their_own_frames() {
     ];
     for (system, time, half_hop) in cases {
         let out = analyse(system, &manifest, dir.path());
-        // Same inputs, same tables, byte for byte; with 2 ONNX Runtime threads instead of 1
-        // the probabilities may differ (other kernels, another summation order), the pitches
-        // (here) not.
-        for threads in ["1", "2"] {
-            let again = dir.path().join(format!("{system}-{threads}"));
+        // Same inputs, same tables, byte for byte, with 1 worker or 2 (files side by side,
+        // every session on one ONNX Runtime thread: with 2 intra-op threads basic-pitch's
+        // probabilities moved by up to 4.2e-3).
+        for workers in ["1", "2"] {
+            let again = dir.path().join(format!("{system}-{workers}"));
             entangle(&[
                 "system",
                 "predict",
@@ -135,37 +135,16 @@ fn systems_are_analysed_at_their_own_frames() {
                 &format!("systems/{system}.toml"),
                 "--manifest",
                 manifest.to_str().unwrap(),
-                "--intra-threads",
-                threads,
+                "--workers",
+                workers,
                 "--out",
                 again.to_str().unwrap(),
             ]);
-            let same = |t: &str| {
-                std::fs::read(out.join(t)).unwrap() == std::fs::read(again.join(t)).unwrap()
-            };
-            assert!(
-                same("labels.parquet"),
-                "{system}: labels differ ({threads} threads)"
-            );
-            if threads == "1" {
+            for table in ["labels.parquet", "predictions.parquet"] {
                 assert!(
-                    same("predictions.parquet"),
-                    "{system}: predictions differ between runs"
-                );
-            } else {
-                let differ = sql(&format!(
-                    "SELECT count(*) FILTER (a.pitches != b.pitches), \
-                       max(list_max(list_transform(list_zip(a.probs, b.probs), lambda x: abs(x[1] - x[2])))) \
-                     FROM '{}' a JOIN '{}' b USING (shard, frame)",
-                    out.join("predictions.parquet").display(),
-                    again.join("predictions.parquet").display()
-                ));
-                // Observed: up to 4.2e-3 for basic-pitch (its CQT sums over long windows).
-                let (pitches, probs) = differ.split_once(' ').unwrap();
-                assert_eq!(pitches, "0", "{system}: 2 threads change the pitches");
-                assert!(
-                    probs.parse::<f64>().unwrap() <= 1e-2,
-                    "{system}: probs differ by {probs}"
+                    std::fs::read(out.join(table)).unwrap()
+                        == std::fs::read(again.join(table)).unwrap(),
+                    "{system}: {table} differs ({workers} workers)"
                 );
             }
         }

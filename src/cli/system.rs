@@ -2,11 +2,11 @@
 //! over a corpus split, giving a `predictions` table and the `labels` table at the system's
 //! own frames, for `entangle analyze`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use entangle::infer::{Device, InferenceOptions};
-use entangle::systems::{System, SystemSpec, predict_split};
+use entangle::infer::Device;
+use entangle::systems::{PredictOptions, SystemSpec, predict_split, write_tables};
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
@@ -28,9 +28,10 @@ pub enum SystemCommand {
         /// $ENTANGLE_SYSTEMS_CACHE) that scripts/fetch-systems.sh fills.
         #[arg(long)]
         onnx: Option<PathBuf>,
-        /// ONNX Runtime threads inside one operator.
+        /// Files run side by side, each on its own single-threaded ONNX Runtime session
+        /// (the tables are byte-identical whatever the number).
         #[arg(long, default_value_t = 1)]
-        intra_threads: usize,
+        workers: usize,
         /// Execution provider.
         #[arg(long, value_enum, default_value_t = Device::Cpu)]
         device: Device,
@@ -70,84 +71,60 @@ pub fn run_system(command: SystemCommand) -> anyhow::Result<()> {
             k,
             release_seconds,
             out,
-        } => {
-            use entangle::sink::predictions_table::{FrameRate, scan_predictions};
-            use entangle::systems::positions::{Windows, count, write_positions};
-            let truth = entangle::sink::labels_table::read_labels_table(&labels)
-                .map_err(anyhow::Error::msg)?;
-            let fps = truth.first().map_or(0.0, |(_, r)| r.fps);
-            anyhow::ensure!(
-                release_seconds.is_finite() && release_seconds >= 0.0,
-                "--release-seconds must be a non-negative number of seconds"
-            );
-            let rate = FrameRate {
-                expected: Some(fps),
-                assumed: None,
-            };
-            let mut predicted = std::collections::BTreeMap::<
-                String,
-                std::collections::BTreeMap<String, Vec<entangle::pitchset::PitchSet>>,
-            >::new();
-            scan_predictions(&predictions, rate, |r| {
-                let frames = predicted
-                    .entry(r.model.to_string())
-                    .or_default()
-                    .entry(r.shard.to_string())
-                    .or_default();
-                let f = r.frame as usize;
-                if frames.len() <= f {
-                    frames.resize(f + 1, Default::default());
-                }
-                frames[f] = r.pitches;
-                Ok(())
-            })
-            .map_err(anyhow::Error::msg)?;
-            let windows = Windows {
-                k,
-                release: (release_seconds * fps).round() as usize,
-            };
-            let rows = count(&truth, &predicted, windows);
-            write_positions(&out, &rows, windows)?;
-            tracing::info!(rows = rows.len(), "wrote {}", out.display());
-        }
+        } => positions(&labels, &predictions, k, release_seconds, &out),
         SystemCommand::Predict {
             system,
             manifest,
             split,
             onnx,
-            intra_threads,
+            workers,
             device,
             out,
         } => {
-            let spec = SystemSpec::load(&system)?;
-            let onnx = onnx.unwrap_or_else(|| spec.onnx_path(std::path::Path::new(".")));
-            let options = InferenceOptions {
+            let options = PredictOptions {
+                onnx,
                 device,
-                intra_threads,
-                ..Default::default()
+                workers,
             };
-            let mut loaded = System::load(spec, &onnx, options)?;
-            let result = predict_split(&mut loaded, &manifest, &split)?;
-            std::fs::create_dir_all(&out)
-                .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
-            let labels = out.join("labels.parquet");
-            let predictions = out.join("predictions.parquet");
-            entangle::sink::labels_table::write_labels_table(&labels, &result.labels)?;
-            entangle::sink::predictions_table::write_predictions(
-                &predictions,
-                &result.predictions,
-                result.fps,
-            )?;
-            tracing::info!(
-                system = %loaded.spec().name,
-                frames = result.predictions.len(),
-                fps = result.fps,
-                time_base = %loaded.spec().frame_times.describe(),
-                "wrote {} and {}",
-                labels.display(),
-                predictions.display()
-            );
+            predict(&system, &manifest, &split, &options, &out)
         }
     }
+}
+
+/// `entangle system positions`.
+fn positions(
+    labels: &Path,
+    predictions: &Path,
+    k: usize,
+    release_seconds: f64,
+    out: &Path,
+) -> anyhow::Result<()> {
+    use entangle::systems::positions::{positions_of_tables, write_positions};
+    let (rows, windows, time_base) = positions_of_tables(labels, predictions, k, release_seconds)?;
+    write_positions(out, &rows, windows, &time_base)?;
+    tracing::info!(rows = rows.len(), "wrote {}", out.display());
+    Ok(())
+}
+
+/// `entangle system predict`.
+fn predict(
+    system: &Path,
+    manifest: &Path,
+    split: &str,
+    options: &PredictOptions,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let spec = SystemSpec::load(system)?;
+    let result = predict_split(&spec, manifest, split, options)?;
+    let (labels, predictions) = write_tables(out, &result)?;
+    tracing::info!(
+        system = %spec.name,
+        frames = result.predictions.len(),
+        fps = result.fps,
+        time_base = %result.time_base,
+        "wrote {} and {}",
+        labels.display(),
+        predictions.display()
+    );
     Ok(())
 }

@@ -192,6 +192,9 @@ pub struct AnalysisSummary {
     pub train_labels: Option<String>,
     /// The labels' frame rate (every predictions table was checked against it).
     pub fps: f64,
+    /// The labels' time base (`crate::sink::time_base`; every predictions table was checked
+    /// against it).
+    pub time_base: Option<String>,
     /// `--threshold` values (empty: tables' own pitches, networks at 0.5).
     pub thresholds: Vec<f32>,
     /// Every source file, with the model names it contributed.
@@ -1030,6 +1033,7 @@ impl Sink {
             labels: self.labels.clone(),
             train_labels: self.train_labels.clone(),
             fps: self.truth.fps,
+            time_base: self.truth.time_base.as_ref().map(|t| t.time_base.clone()),
             thresholds: self.thresholds.clone(),
             inputs: records(facts.known, &self.state),
             rounds: facts.scans,

@@ -33,6 +33,9 @@ pub struct ShardTruth {
 pub struct TruthIndex {
     pub fps: f64,
     pub shards: BTreeMap<String, Arc<ShardTruth>>,
+    /// When the frames are (`crate::sink::time_base`): predictions on another time base are
+    /// refused.
+    pub time_base: Option<crate::sink::time_base::LabelsTimeBase>,
 }
 
 impl TruthIndex {
@@ -44,6 +47,7 @@ impl TruthIndex {
         let mut index = Self::default();
         for (split, path) in tables {
             let (fps, shards) = read_labels_table_coded(path, missing)?;
+            index.add_time_base(path)?;
             for (shard, frames, rows) in shards {
                 index.add(path, split, shard, (fps, frames), None, rows)?;
             }
@@ -92,7 +96,35 @@ impl TruthIndex {
                 labelled,
             )?;
         }
+        index.time_base = Some(crate::sink::time_base::LabelsTimeBase {
+            source: manifest.to_path_buf(),
+            time_base: crate::sink::time_base::even_grid(fps),
+        });
         Ok(index)
+    }
+
+    /// Records the time base of the labels table at `path`; tables on different time bases
+    /// cannot be analysed together.
+    fn add_time_base(&mut self, path: &Path) -> anyhow::Result<()> {
+        use crate::sink::time_base::{LabelsTimeBase, of_file};
+        let Some(time_base) = of_file(path).map_err(anyhow::Error::msg)? else {
+            return Ok(());
+        };
+        if let Some(earlier) = &self.time_base {
+            anyhow::ensure!(
+                earlier.time_base == time_base,
+                "{}: labels on the time base \"{time_base}\", but {} on \"{}\"",
+                path.display(),
+                earlier.source.display(),
+                earlier.time_base
+            );
+            return Ok(());
+        }
+        self.time_base = Some(LabelsTimeBase {
+            source: path.to_path_buf(),
+            time_base,
+        });
+        Ok(())
     }
 
     fn add(

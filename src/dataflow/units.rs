@@ -199,6 +199,9 @@ impl Evaluator {
     }
 
     fn evaluate_table(&self, path: &Path, tally: &mut Tally) -> Result<(), String> {
+        if let Some(labels) = &self.truth.time_base {
+            crate::sink::time_base::check_join(labels, path)?;
+        }
         let rate = FrameRate {
             expected: Some(self.truth.fps),
             assumed: self.options.assumed_fps,

@@ -11,7 +11,10 @@ pub mod run;
 pub mod selection;
 pub mod spec;
 pub mod stages;
+pub mod suite;
 pub mod sweep;
+pub mod systems_figures;
+pub mod systems_stage;
 pub mod tables_read;
 
 pub use run::{RunOptions, run_pipeline};

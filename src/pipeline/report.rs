@@ -49,6 +49,7 @@ pub fn write_report(
         }
     }
     write_seed_spread(&mut md, spec, layout, findings)?;
+    super::systems_stage::report_section(&mut md, spec, layout)?;
     writeln!(md)?;
     findings_section(&mut md, findings, |name| {
         let criterion = spec
@@ -413,7 +414,17 @@ pub fn report_analysis_dir(
             })
             .collect(),
     };
-    let findings = draw_figures(&inputs)?;
+    let mut findings = draw_figures(&inputs)?;
+    let positions = dir.join(super::systems_stage::POSITIONS_FILE);
+    if positions.is_file() {
+        findings
+            .figures
+            .extend(super::systems_figures::draw_positions(
+                &positions,
+                &inputs.figures.join("positions"),
+                formats,
+            )?);
+    }
     let mut md = String::new();
     writeln!(md, "# Analysis report: {}\n", dir.display())?;
     writeln!(

@@ -31,6 +31,9 @@ pub struct RunOptions {
 
 /// Runs (or with `dry_run`, plans) the pipeline of the spec at `spec_path`.
 pub fn run_pipeline(spec_path: &Path, options: RunOptions) -> anyhow::Result<Option<RunRecord>> {
+    if let Some(suite) = super::suite::Suite::load_if_suite(spec_path)? {
+        return super::suite::run_suite(spec_path, &suite, options);
+    }
     let spec = PipelineSpec::load(spec_path)?;
     if spec.sweep.is_some() {
         return super::sweep::run_sweep(spec_path, &spec, options);
@@ -77,6 +80,12 @@ pub fn run_spec(
         select_model(&layout, network)?;
     }
     stages.push(analysis_stage(&spec, &layout, &manifest, &corpus_key)?);
+    stages.extend(super::systems_stage::run_systems(
+        &spec,
+        &layout,
+        &manifest,
+        &corpus_key,
+    )?);
     stages.push(figures_and_report(&spec, &layout)?);
     Ok(Some(RunRecord::write(spec_path, &spec, stages, started)?))
 }
@@ -118,7 +127,7 @@ fn print_plan(
     spec: &PipelineSpec,
     layout: &Layout,
     corpus_key: &str,
-) -> std::io::Result<()> {
+) -> anyhow::Result<()> {
     say(format_args!(
         "plan for {} ({}):",
         spec.name,
@@ -137,7 +146,8 @@ fn print_plan(
     say(format_args!(
         "  analysis, figures, report: after training (keys depend on the chosen models) -> {}",
         layout.analysis().display()
-    ))
+    ))?;
+    super::systems_stage::plan(spec, layout, corpus_key)
 }
 
 /// Test-split analysis of the selected models; its key covers the corpus and every model.
@@ -162,7 +172,8 @@ fn analysis_stage(
 fn figures_and_report(spec: &PipelineSpec, layout: &Layout) -> anyhow::Result<StageRecord> {
     let started = Instant::now();
     std::fs::create_dir_all(layout.figures())?;
-    let findings = super::figures::draw_all(spec, layout)?;
+    let mut findings = super::figures::draw_all(spec, layout)?;
+    super::systems_figures::draw_run(spec, layout, &mut findings)?;
     super::report::write_report(spec, layout, &findings)?;
     Ok(StageRecord::always_ran("figures and report", started))
 }
@@ -174,7 +185,7 @@ fn say(line: std::fmt::Arguments) -> std::io::Result<()> {
     writeln!(std::io::stdout().lock(), "{line}")
 }
 
-fn plan_line(stage: &str, dir: &Path, key: &str) -> std::io::Result<()> {
+pub(super) fn plan_line(stage: &str, dir: &Path, key: &str) -> std::io::Result<()> {
     let state = if finished(dir, key).is_some() {
         "skip (up to date)"
     } else {
@@ -184,7 +195,7 @@ fn plan_line(stage: &str, dir: &Path, key: &str) -> std::io::Result<()> {
 }
 
 /// Runs `work` unless the stage in `dir` finished with `key`; then marks it finished.
-fn run_stage<F>(
+pub(super) fn run_stage<F>(
     dir: &Path,
     stage: &str,
     key: &str,

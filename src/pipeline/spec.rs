@@ -21,7 +21,8 @@ pub struct PipelineSpec {
     pub corpus: CorpusSpec,
     #[serde(default)]
     pub features: FeatureSpec,
-    /// The networks to train (at least one).
+    /// The networks to train (at least one, or a system).
+    #[serde(default)]
     pub networks: Vec<NetworkSpec>,
     #[serde(default)]
     pub analysis: AnalysisSpec,
@@ -31,6 +32,10 @@ pub struct PipelineSpec {
     /// [`super::sweep`]), each into `out/coverage-K`, and draw the sweep figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<super::sweep::SweepSpec>,
+    /// Third-party systems (`systems/NAME.toml`) run on the test split next to the networks
+    /// ([`super::systems_stage`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub systems: Vec<super::systems_stage::SystemEntry>,
 }
 
 /// Where the corpus comes from.
@@ -484,8 +489,10 @@ impl PipelineSpec {
     pub fn validate(&self) -> Result<(), String> {
         positive("features.fps", self.features.fps)?;
         self.corpus.validate()?;
-        if self.networks.is_empty() {
-            return Err("networks: at least one [[networks]] table is needed".into());
+        if self.networks.is_empty() && self.systems.is_empty() {
+            return Err(
+                "networks: at least one [[networks]] (or [[systems]]) table is needed".into(),
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, n) in self.networks.iter().enumerate() {
@@ -504,6 +511,7 @@ impl PipelineSpec {
         if let Some(sweep) = &self.sweep {
             sweep.validate(&self.corpus)?;
         }
+        super::systems_stage::load(self)?;
         for f in &self.figures.formats {
             if !["svg", "png"].contains(&f.as_str()) {
                 return Err(format!("figures.formats: {f:?} is not svg or png"));

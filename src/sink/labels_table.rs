@@ -63,6 +63,16 @@ pub fn labels_batch(shard: &str, roll: &PianoRoll) -> RecordBatch {
 /// Writes `(shard, roll)` pairs as one `labels` Parquet file, atomically. All rolls must
 /// share one frame rate, recorded in the file's metadata.
 pub fn write_labels_table(path: &Path, shards: &[(String, PianoRoll)]) -> Result<(), SinkError> {
+    write_labels_table_on(path, shards, None)
+}
+
+/// [`write_labels_table`] with the frames' time base recorded (`entangle.time_base`,
+/// [`super::time_base`]), for labels framed at another system's irregular frame times.
+pub fn write_labels_table_on(
+    path: &Path,
+    shards: &[(String, PianoRoll)],
+    time_base: Option<&str>,
+) -> Result<(), SinkError> {
     let fps = shards.first().map(|(_, r)| r.fps).unwrap_or(0.0);
     if let Some((name, roll)) = shards.iter().find(|(_, r)| r.fps != fps) {
         return Err(SinkError::Write {
@@ -71,7 +81,7 @@ pub fn write_labels_table(path: &Path, shards: &[(String, PianoRoll)]) -> Result
         });
     }
     let schema = Arc::new(labels_schema());
-    let props = super::predictions_table::properties_with_fps(fps);
+    let props = super::predictions_table::properties_with_time_base(fps, time_base);
     write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
         let w = super::checksum::Checksummed::new(w);
         let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props))?;

@@ -8,5 +8,6 @@ pub mod labels_table;
 pub mod npy;
 pub mod predictions_table;
 pub mod rows;
+pub mod time_base;
 
 pub use atomic::{Durability, SinkError, sync_filesystem, write_atomically, write_atomically_with};

@@ -54,17 +54,40 @@ pub fn predictions_schema() -> Schema {
 /// Snappy-compressed Parquet whose key-value metadata records the frame rate
 /// ([`FPS_METADATA_KEY`]): the writer properties of the labels and predictions tables.
 pub fn properties_with_fps(fps: f64) -> WriterProperties {
+    properties_with_time_base(fps, None)
+}
+
+/// [`properties_with_fps`], and the time base (`entangle.time_base`, [`super::time_base`])
+/// when the frames are not an even grid at `fps`.
+pub fn properties_with_time_base(fps: f64, time_base: Option<&str>) -> WriterProperties {
+    let mut kv = vec![parquet::file::metadata::KeyValue::new(
+        FPS_METADATA_KEY.to_string(),
+        fps.to_string(),
+    )];
+    if let Some(base) = time_base {
+        kv.push(parquet::file::metadata::KeyValue::new(
+            super::time_base::TIME_BASE_KEY.to_string(),
+            base.to_string(),
+        ));
+    }
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            FPS_METADATA_KEY.to_string(),
-            fps.to_string(),
-        )]))
+        .set_key_value_metadata(Some(kv))
         .build()
 }
 
 /// Writes predictions atomically, at `fps` frames per second (recorded as `entangle.fps`).
 pub fn write_predictions(path: &Path, rows: &[PredictionRow], fps: f64) -> Result<(), SinkError> {
+    write_predictions_on(path, rows, fps, None)
+}
+
+/// [`write_predictions`] with the frames' time base recorded (`entangle.time_base`).
+pub fn write_predictions_on(
+    path: &Path,
+    rows: &[PredictionRow],
+    fps: f64,
+    time_base: Option<&str>,
+) -> Result<(), SinkError> {
     let mut model = StringBuilder::new();
     let mut shard = StringBuilder::new();
     let mut frame = UInt32Builder::new();
@@ -102,7 +125,7 @@ pub fn write_predictions(path: &Path, rows: &[PredictionRow], fps: f64) -> Resul
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let props = properties_with_fps(fps);
+    let props = properties_with_time_base(fps, time_base);
     write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
         let w = super::checksum::Checksummed::new(w);
         let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;

@@ -176,8 +176,68 @@ pub fn count(
     rows
 }
 
-/// Writes the `positions` table atomically (schemas/positions.md).
-pub fn write_positions(path: &Path, rows: &[PositionRow], w: Windows) -> Result<(), SinkError> {
+/// The positions of a `labels` and a `predictions` table (the two must be on one time base:
+/// [`crate::sink::time_base::check_join`]), with `k` frames around onsets and offsets and
+/// `release_seconds` of release; the counts, the windows in frames, and the time base.
+pub fn positions_of_tables(
+    labels: &Path,
+    predictions: &Path,
+    k: usize,
+    release_seconds: f64,
+) -> anyhow::Result<(Vec<PositionRow>, Windows, String)> {
+    use crate::sink::predictions_table::{FrameRate, scan_predictions};
+    use crate::sink::time_base::{LabelsTimeBase, check_join, even_grid, of_file};
+    anyhow::ensure!(
+        release_seconds.is_finite() && release_seconds >= 0.0,
+        "the release must be a non-negative number of seconds, not {release_seconds}"
+    );
+    let truth = crate::sink::labels_table::read_labels_table(labels).map_err(anyhow::Error::msg)?;
+    let fps = truth.first().map_or(0.0, |(_, r)| r.fps);
+    let time_base = LabelsTimeBase {
+        source: labels.to_path_buf(),
+        time_base: of_file(labels)
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or_else(|| even_grid(fps)),
+    };
+    check_join(&time_base, predictions).map_err(anyhow::Error::msg)?;
+    let rate = FrameRate {
+        expected: Some(fps),
+        assumed: None,
+    };
+    let mut predicted = BTreeMap::<String, BTreeMap<String, Vec<PitchSet>>>::new();
+    scan_predictions(predictions, rate, |r| {
+        let frames = predicted
+            .entry(r.model.to_string())
+            .or_default()
+            .entry(r.shard.to_string())
+            .or_default();
+        let f = r.frame as usize;
+        if frames.len() <= f {
+            frames.resize(f + 1, Default::default());
+        }
+        frames[f] = r.pitches;
+        Ok(())
+    })
+    .map_err(anyhow::Error::msg)?;
+    let windows = Windows {
+        k,
+        release: (release_seconds * fps).round() as usize,
+    };
+    Ok((
+        count(&truth, &predicted, windows),
+        windows,
+        time_base.time_base,
+    ))
+}
+
+/// Writes the `positions` table atomically (schemas/positions.md); every row says the time
+/// base its frames were counted on.
+pub fn write_positions(
+    path: &Path,
+    rows: &[PositionRow],
+    w: Windows,
+    time_base: &str,
+) -> Result<(), SinkError> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("model", DataType::Utf8, false),
         Field::new("position", DataType::Utf8, false),
@@ -186,6 +246,7 @@ pub fn write_positions(path: &Path, rows: &[PositionRow], w: Windows) -> Result<
         Field::new("omitted", DataType::UInt64, false),
         Field::new("k_frames", DataType::UInt32, false),
         Field::new("release_frames", DataType::UInt32, false),
+        Field::new("time_base", DataType::Utf8, false),
     ]));
     let mut model = StringBuilder::new();
     let mut position = StringBuilder::new();
@@ -195,7 +256,9 @@ pub fn write_positions(path: &Path, rows: &[PositionRow], w: Windows) -> Result<
         UInt64Builder::new(),
     );
     let (mut k, mut release) = (UInt32Builder::new(), UInt32Builder::new());
+    let mut base = StringBuilder::new();
     for r in rows {
+        base.append_value(time_base);
         model.append_value(&r.model);
         position.append_value(r.position);
         exact.append_value(r.counts.exact);
@@ -214,6 +277,7 @@ pub fn write_positions(path: &Path, rows: &[PositionRow], w: Windows) -> Result<
             Arc::new(omitted.finish()),
             Arc::new(k.finish()),
             Arc::new(release.finish()),
+            Arc::new(base.finish()),
         ],
     )
     .map_err(|e| SinkError::Write {
@@ -226,6 +290,42 @@ pub fn write_positions(path: &Path, rows: &[PositionRow], w: Windows) -> Result<
         writer.close()?;
         Ok(())
     })
+}
+
+/// Reads a `positions` table back (for its figure): its rows, in file order.
+pub fn read_positions(path: &Path) -> anyhow::Result<Vec<PositionRow>> {
+    use crate::sink::columns::typed_column;
+    use arrow::array::{StringArray, UInt64Array};
+    let fail = |what: String| anyhow::anyhow!("{}: {what}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(e.to_string()))?;
+        let text = |name: &str| typed_column::<StringArray>(&batch, name).map_err(&fail);
+        let number = |name: &str| typed_column::<UInt64Array>(&batch, name).map_err(&fail);
+        let (model, position) = (text("model")?, text("position")?);
+        let (exact, added, omitted) = (number("exact")?, number("added")?, number("omitted")?);
+        for i in 0..batch.num_rows() {
+            let name = position.value(i);
+            let position = POSITIONS
+                .iter()
+                .find(|&&p| p == name)
+                .ok_or_else(|| fail(format!("row {}: unknown position {name:?}", i + 1)))?;
+            rows.push(PositionRow {
+                model: model.value(i).to_string(),
+                position,
+                counts: Counts {
+                    exact: exact.value(i),
+                    added: added.value(i),
+                    omitted: omitted.value(i),
+                },
+            });
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

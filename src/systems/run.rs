@@ -19,6 +19,15 @@ pub struct Posteriorgram {
     pub probs: Vec<Vec<f32>>,
 }
 
+/// The windowing of a [`FrontEnd::WindowedAudio`] front end.
+struct Windows {
+    window: usize,
+    hop: usize,
+    lead_zeros: usize,
+    trim_frames: usize,
+    batch: usize,
+}
+
 /// A loaded system: its spec, an ONNX Runtime session, and the spectrogram computer its front
 /// end needs (if any).
 pub struct System {
@@ -94,74 +103,20 @@ impl System {
                 let audio = read_at(wav, sample_rate)?;
                 let frames = (audio.len() as u64 * u64::from(frames_per_second)
                     / u64::from(sample_rate)) as usize;
-                let mut padded = vec![0.0f32; lead_zeros];
-                padded.extend_from_slice(&audio);
-                let starts: Vec<usize> = (0..padded.len()).step_by(hop).collect();
-                let mut probs = Vec::with_capacity(frames);
-                let mut input_buf = Vec::new();
-                for chunk in starts.chunks(batch) {
-                    input_buf.clear();
-                    input_buf.resize(chunk.len() * window, 0.0);
-                    for (&start, slot) in chunk.iter().zip(input_buf.chunks_exact_mut(window)) {
-                        let end = (start + window).min(padded.len());
-                        slot[..end - start].copy_from_slice(&padded[start..end]);
-                    }
-                    let (shape, data) =
-                        self.run(&input, vec![chunk.len(), window, 1], &input_buf)?;
-                    let [b, per_window, pitches] = shape[..] else {
-                        anyhow::bail!(
-                            "{}: output {:?} has shape {shape:?}, expected [batch, frames, pitches]",
-                            self.path.display(),
-                            self.spec.output.name
-                        );
-                    };
-                    self.check_pitches(pitches)?;
-                    anyhow::ensure!(b == chunk.len() && per_window > 2 * trim_frames);
-                    for w in data.chunks_exact(per_window * pitches) {
-                        for row in w
-                            .chunks_exact(pitches)
-                            .take(per_window - trim_frames)
-                            .skip(trim_frames)
-                        {
-                            probs.push(row.to_vec());
-                        }
-                    }
-                }
+                let windows = Windows {
+                    window,
+                    hop,
+                    lead_zeros,
+                    trim_frames,
+                    batch,
+                };
+                let mut probs = self.run_windows(&input, &audio, &windows)?;
                 probs.truncate(frames);
                 probs
             }
             FrontEnd::Spectrogram {
                 input, pad_repeat, ..
-            } => {
-                let computer = self.spectrogram.as_ref().expect("built in load");
-                let spec = computer.compute_wav(wav)?;
-                anyhow::ensure!(spec.frames > 0, "{}: no spectrogram frames", wav.display());
-                let mut data = Vec::with_capacity((spec.frames + 2 * pad_repeat) * spec.bands);
-                for _ in 0..pad_repeat {
-                    data.extend_from_slice(spec.row(0));
-                }
-                data.extend_from_slice(&spec.data);
-                for _ in 0..pad_repeat {
-                    data.extend_from_slice(spec.row(spec.frames - 1));
-                }
-                let rows = spec.frames + 2 * pad_repeat;
-                let (shape, out) = self.run(&input, vec![rows, spec.bands], &data)?;
-                let [frames, pitches] = shape[..] else {
-                    anyhow::bail!(
-                        "{}: output {:?} has shape {shape:?}, expected [frames, pitches]",
-                        self.path.display(),
-                        self.spec.output.name
-                    );
-                };
-                self.check_pitches(pitches)?;
-                anyhow::ensure!(
-                    frames == spec.frames,
-                    "{}: {} spectrogram frames gave {frames} output frames",
-                    self.path.display(),
-                    spec.frames
-                );
-                out.chunks_exact(pitches).map(<[f32]>::to_vec).collect()
-            }
+            } => self.run_spectrogram(&input, wav, pad_repeat)?,
         };
         if let Some(frame) = probs.iter().position(|r| r.iter().any(|p| !p.is_finite())) {
             return Err(InferError::NonFinite {
@@ -174,6 +129,86 @@ impl System {
             lowest_pitch: self.spec.output.lowest_pitch,
             probs,
         })
+    }
+
+    /// basic-pitch's windowing: `lead_zeros` zeros, then windows of `window` samples every
+    /// `hop` (the last zero-padded), `batch` windows per run, `trim_frames` output frames
+    /// dropped at each end of every window, the rest concatenated.
+    fn run_windows(
+        &mut self,
+        input: &str,
+        audio: &[f32],
+        w: &Windows,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let mut padded = vec![0.0f32; w.lead_zeros];
+        padded.extend_from_slice(audio);
+        let starts: Vec<usize> = (0..padded.len()).step_by(w.hop).collect();
+        let mut probs = Vec::new();
+        let mut input_buf = Vec::new();
+        for chunk in starts.chunks(w.batch) {
+            input_buf.clear();
+            input_buf.resize(chunk.len() * w.window, 0.0);
+            for (&start, slot) in chunk.iter().zip(input_buf.chunks_exact_mut(w.window)) {
+                let end = (start + w.window).min(padded.len());
+                slot[..end - start].copy_from_slice(&padded[start..end]);
+            }
+            let (shape, data) = self.run(input, vec![chunk.len(), w.window, 1], &input_buf)?;
+            let [b, per_window, pitches] = shape[..] else {
+                anyhow::bail!(
+                    "{}: output {:?} has shape {shape:?}, expected [batch, frames, pitches]",
+                    self.path.display(),
+                    self.spec.output.name
+                );
+            };
+            self.check_pitches(pitches)?;
+            anyhow::ensure!(b == chunk.len() && per_window > 2 * w.trim_frames);
+            for window in data.chunks_exact(per_window * pitches) {
+                let kept = window
+                    .chunks_exact(pitches)
+                    .take(per_window - w.trim_frames)
+                    .skip(w.trim_frames);
+                probs.extend(kept.map(<[f32]>::to_vec));
+            }
+        }
+        Ok(probs)
+    }
+
+    /// madmom's CNN input: our spectrogram of the whole file, its first and last frames
+    /// repeated `pad_repeat` times, as one `[frames, bands]` matrix.
+    fn run_spectrogram(
+        &mut self,
+        input: &str,
+        wav: &Path,
+        pad_repeat: usize,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let computer = self.spectrogram.as_ref().expect("built in load");
+        let spec = computer.compute_wav(wav)?;
+        anyhow::ensure!(spec.frames > 0, "{}: no spectrogram frames", wav.display());
+        let mut data = Vec::with_capacity((spec.frames + 2 * pad_repeat) * spec.bands);
+        for _ in 0..pad_repeat {
+            data.extend_from_slice(spec.row(0));
+        }
+        data.extend_from_slice(&spec.data);
+        for _ in 0..pad_repeat {
+            data.extend_from_slice(spec.row(spec.frames - 1));
+        }
+        let rows = spec.frames + 2 * pad_repeat;
+        let (shape, out) = self.run(input, vec![rows, spec.bands], &data)?;
+        let [frames, pitches] = shape[..] else {
+            anyhow::bail!(
+                "{}: output {:?} has shape {shape:?}, expected [frames, pitches]",
+                self.path.display(),
+                self.spec.output.name
+            );
+        };
+        self.check_pitches(pitches)?;
+        anyhow::ensure!(
+            frames == spec.frames,
+            "{}: {} spectrogram frames gave {frames} output frames",
+            self.path.display(),
+            spec.frames
+        );
+        Ok(out.chunks_exact(pitches).map(<[f32]>::to_vec).collect())
     }
 
     fn check_pitches(&self, pitches: usize) -> anyhow::Result<()> {

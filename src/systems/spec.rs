@@ -130,7 +130,7 @@ impl FrameTimes {
     /// A name for the time base, recorded in tables next to the nominal rate.
     pub fn describe(&self) -> String {
         if self.is_even() {
-            format!("even grid, {} fps", self.nominal_fps())
+            crate::sink::time_base::even_grid(self.nominal_fps())
         } else {
             format!(
                 "t(i) = i * {} - floor(i / {}) * {} s",
