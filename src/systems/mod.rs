@@ -2,7 +2,8 @@
 //! CNN, or any system described by a `systems/NAME.toml` whose front end is one we have.
 //!
 //! A system runs over a corpus split with its own front end at its own frames
-//! ([`run`]); the labels are framed at those same frames ([`frames`]); both go out as the
+//! ([`run`]; audio resampled as its own Python does, [`resample`]); the labels are framed at
+//! those same frames ([`frames`]); both go out as the
 //! usual `labels` and `predictions` tables, which `entangle analyze` turns into the usual
 //! tables. No training set is known for these systems, so their `shared` column is NULL.
 

@@ -191,7 +191,7 @@ pub fn positions_of_tables(
         release_seconds.is_finite() && release_seconds >= 0.0,
         "the release must be a non-negative number of seconds, not {release_seconds}"
     );
-    let truth = crate::sink::labels_table::read_labels_table(labels).map_err(anyhow::Error::msg)?;
+    let truth = crate::sink::labels_table::read_labels_table(labels)?;
     let fps = truth.first().map_or(0.0, |(_, r)| r.fps);
     let time_base = LabelsTimeBase {
         source: labels.to_path_buf(),

@@ -114,24 +114,8 @@ impl TchNet {
         for (i, layer) in self.arch.layers.iter().enumerate() {
             let skip_sigmoid = last_sigmoid && Some(i) == last_weighted;
             x = match *layer {
-                Layer::Conv {
-                    kernel: (kh, kw),
-                    stride: (sh, sw),
-                    padding,
-                    bias,
-                    activation,
-                    ..
-                } => {
-                    let (ph, pw) = padding.amounts((kh, kw));
-                    let b = bias.then(|| self.param(i, "bias"));
-                    let y = x.conv2d(
-                        self.param(i, "weight"),
-                        b,
-                        [sh as i64, sw as i64],
-                        [ph as i64, pw as i64],
-                        [1, 1],
-                        1,
-                    );
+                Layer::Conv { activation, .. } => {
+                    let y = self.convolve(i, layer, &x);
                     if skip_sigmoid {
                         y
                     } else {
@@ -184,6 +168,30 @@ impl TchNet {
             }
         }
         (hidden, x)
+    }
+
+    /// Layer `i`, a convolution, applied to `x` (before its activation).
+    fn convolve(&self, i: usize, layer: &Layer, x: &Tensor) -> Tensor {
+        let Layer::Conv {
+            kernel: (kh, kw),
+            stride: (sh, sw),
+            padding,
+            bias,
+            ..
+        } = *layer
+        else {
+            unreachable!("convolve is called on Conv layers")
+        };
+        let (ph, pw) = padding.amounts((kh, kw));
+        let b = bias.then(|| self.param(i, "bias"));
+        x.conv2d(
+            self.param(i, "weight"),
+            b,
+            [sh as i64, sw as i64],
+            [ph as i64, pw as i64],
+            [1, 1],
+            1,
+        )
     }
 
     /// Probabilities in inference mode (what the ONNX graph computes).
