@@ -65,20 +65,7 @@ fn corpus(dir: &Path) -> PathBuf {
     ];
     let corpus = dir.join("corpus");
     render_jobs(&corpus, &jobs, false).unwrap();
-    let splits = dir.join("splits.txt");
-    std::fs::write(&splits, "interval test\nchord test\n").unwrap();
-    let manifest = dir.join("manifest.parquet");
-    entangle(&[
-        "corpus",
-        "dir",
-        "--root",
-        corpus.to_str().unwrap(),
-        "--out",
-        manifest.to_str().unwrap(),
-        "--splits",
-        splits.to_str().unwrap(),
-    ]);
-    manifest
+    common::manifest_of_dir(dir, &corpus, "interval test\nchord test\n")
 }
 
 fn analyse(system: &str, manifest: &Path, dir: &Path) -> PathBuf {

@@ -69,24 +69,11 @@ fn corpus(dir: &Path) -> PathBuf {
     ];
     let corpus = dir.join("corpus");
     render_jobs(&corpus, &jobs, false).unwrap();
-    let splits = dir.join("splits.txt");
-    std::fs::write(
-        &splits,
+    common::manifest_of_dir(
+        dir,
+        &corpus,
         "train-a train\nvalidation-a validation\ntest-a test\ntest-b test\n",
     )
-    .unwrap();
-    let manifest = dir.join("manifest.parquet");
-    ok(&[
-        "corpus",
-        "dir",
-        "--root",
-        corpus.to_str().unwrap(),
-        "--out",
-        manifest.to_str().unwrap(),
-        "--splits",
-        splits.to_str().unwrap(),
-    ]);
-    manifest
 }
 
 /// A systems-only spec over `manifest` into `out`, with `workers` workers.

@@ -159,10 +159,26 @@ where
         });
         chart.draw_series(rects)?;
     }
-    // Every category's name, written downwards under its group (plotters would thin out
-    // numeric tick labels).
-    let font = (FONT, 13).into_font().transform(FontTransform::Rotate90);
-    for (i, name) in bars.categories.iter().enumerate() {
+    draw_category_names(&plot, &chart, &bars.categories, 13)
+}
+
+/// Every category's name, written downwards under its group at x = its index (plotters
+/// would thin out numeric tick labels).
+pub(super) fn draw_category_names<DB: DrawingBackend>(
+    plot: &DrawingArea<DB, Shift>,
+    chart: &ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    categories: &[String],
+    size: u32,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let font = (FONT, size).into_font().transform(FontTransform::Rotate90);
+    for (i, name) in categories.iter().enumerate() {
         let (x, y) = chart.backend_coord(&(i as f64, 0.0));
         plot.draw(&Text::new(
             name.clone(),

@@ -102,19 +102,7 @@ where
         });
         chart.draw_series(rects)?;
     }
-    let font = (FONT, 14).into_font().transform(FontTransform::Rotate90);
-    for (i, name) in panel.categories.iter().enumerate() {
-        let (x, y) = chart.backend_coord(&(i as f64, 0.0));
-        plot.draw(&Text::new(
-            name.clone(),
-            (
-                x - 7 - plot.get_base_pixel().0,
-                y + 8 - plot.get_base_pixel().1,
-            ),
-            font.clone(),
-        ))?;
-    }
-    Ok(())
+    super::figures::draw_category_names(&plot, &chart, &panel.categories, 14)
 }
 
 /// Panels side by side on a white figure.

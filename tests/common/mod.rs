@@ -169,3 +169,23 @@ pub fn render_examples(dir: &std::path::Path, prefix: &str, examples: &[(&str, &
     entangle::corpus::manifest::write_manifest(&manifest, &rows).unwrap();
     manifest
 }
+
+/// `entangle corpus dir` over the recordings and note lists under `corpus`, with the splits
+/// of `splits` (`STEM SPLIT` lines); writes `dir/manifest.parquet` and returns its path.
+#[allow(dead_code)]
+pub fn manifest_of_dir(dir: &std::path::Path, corpus: &std::path::Path, splits: &str) -> PathBuf {
+    let split_file = dir.join("splits.txt");
+    std::fs::write(&split_file, splits).unwrap();
+    let manifest = dir.join("manifest.parquet");
+    succeeded(entangle(&[
+        "corpus",
+        "dir",
+        "--root",
+        corpus.to_str().unwrap(),
+        "--out",
+        manifest.to_str().unwrap(),
+        "--splits",
+        split_file.to_str().unwrap(),
+    ]));
+    manifest
+}
