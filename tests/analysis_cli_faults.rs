@@ -232,7 +232,13 @@ fn every_documented_query_over_the_analysis_outputs_runs() {
     let output = analyze(&s, "labels.parquet", "out").output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let log = std::fs::read_to_string(out.join("changes.jsonl")).unwrap();
-    for table in ["combinations", "additions", "omissions", "frame_metrics"] {
+    for table in [
+        "combinations",
+        "additions",
+        "omissions",
+        "frame_metrics",
+        "positions",
+    ] {
         assert!(log.contains(&format!("\"table\":\"{table}\"")), "{table}");
     }
     let mut queries = 0;
@@ -241,6 +247,7 @@ fn every_documented_query_over_the_analysis_outputs_runs() {
         "schemas/combinations.md",
         "schemas/additions.md",
         "schemas/frame_metrics.md",
+        "schemas/positions.md",
     ] {
         for sql in sql_blocks(doc) {
             let result = Command::new(common::python())

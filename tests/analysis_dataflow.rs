@@ -131,6 +131,77 @@ fn tables_equal_a_direct_count() {
     }
 }
 
+/// The `positions` table equals a direct count per shard (shards a model has no rows for
+/// predicted empty), and, read by DuckDB, its exact / added / omitted pitch-frames add up to
+/// `frame_metrics`' tp / fp / fn: every labelled or predicted pitch-frame sits at exactly one
+/// position.
+#[test]
+fn positions_equal_a_direct_count_and_add_up_to_the_frame_metrics() {
+    use entangle::analysis::positions::{Position, PositionWindows, count_shard};
+    let dir = tempfile::tempdir().unwrap();
+    let (rolls, rows) = corpus(dir.path());
+    let out = dir.path().join("out");
+    let mut options = options(&dir.path().join("labels.parquet"), None, &out, 2);
+    let windows = PositionWindows {
+        k: 2,
+        release_seconds: 0.05,
+    };
+    options.evaluation.positions = windows;
+    entangle::dataflow::analyze(&options, vec![dir.path().join("predictions")]).unwrap();
+    let table = common::duckdb_with(
+        &format!(
+            "SELECT model, position, exact, added, omitted, k_frames, release_frames FROM '{}' \
+             ORDER BY ALL",
+            out.join("positions.parquet").display()
+        ),
+        ",",
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    for model in ["net-a", "net-b"] {
+        let mut total = [[0u64; 3]; 7];
+        for (shard, roll) in &rolls {
+            let mut predicted = vec![PitchSet::EMPTY; roll.frames.len()];
+            for r in rows
+                .iter()
+                .filter(|r| r.model == model && &r.shard == shard)
+            {
+                predicted[r.frame as usize] = r.pitches;
+            }
+            let counts = count_shard(&roll.frames, &predicted, windows.at(100.0));
+            for (t, c) in total.iter_mut().zip(counts.0) {
+                for i in 0..3 {
+                    t[i] += c[i];
+                }
+            }
+        }
+        for (position, [exact, added, omitted]) in Position::ALL.into_iter().zip(total) {
+            expected.push(format!(
+                "{model},{},{exact},{added},{omitted},2,5",
+                position.name()
+            ));
+        }
+    }
+    expected.sort();
+    let table: Vec<&str> = table.lines().collect();
+    assert_eq!(table, expected);
+    assert!(table.iter().any(|l| !l.ends_with(",0,0,0,2,5")));
+    let sums = common::duckdb_with(
+        &format!(
+            "SELECT p.model, p.exact = f.tp AND p.added = f.fp AND p.omitted = f.fn FROM \
+             (SELECT model, sum(exact) AS exact, sum(added) AS added, sum(omitted) AS omitted \
+              FROM '{}' GROUP BY model) p JOIN \
+             (SELECT model, sum(tp) AS tp, sum(fp) AS fp, sum(fn) AS fn FROM '{}' GROUP BY model) \
+             f USING (model) ORDER BY model",
+            out.join("positions.parquet").display(),
+            out.join("frame_metrics.parquet").display()
+        ),
+        ",",
+    )
+    .unwrap();
+    assert_eq!(sums.trim(), "net-a,True\nnet-b,True");
+}
+
 /// `split_metrics.micro_f1` of `model`, read by DuckDB.
 fn python_micro_f1(out: &Path, model: &str) -> f64 {
     let query = format!(

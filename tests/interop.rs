@@ -296,35 +296,6 @@ fn every_documented_query_runs_on_real_output() {
         }
     };
 
-    // The positions table (schemas/positions.md) of the same labels and predictions.
-    {
-        use entangle::systems::positions::{Windows, count, write_positions};
-        let truth =
-            entangle::sink::labels_table::read_labels_table(&d.join("labels.parquet")).unwrap();
-        let mut predicted =
-            std::collections::BTreeMap::<_, std::collections::BTreeMap<_, _>>::new();
-        for r in entangle::sink::predictions_table::read_predictions(&d.join("predictions.parquet"))
-            .unwrap()
-        {
-            let frames: &mut Vec<entangle::pitchset::PitchSet> = predicted
-                .entry(r.model)
-                .or_default()
-                .entry(r.shard)
-                .or_default();
-            if frames.len() <= r.frame as usize {
-                frames.resize(r.frame as usize + 1, Default::default());
-            }
-            frames[r.frame as usize] = r.pitches;
-        }
-        let windows = Windows { k: 1, release: 50 };
-        write_positions(
-            &out.join("positions.parquet"),
-            &count(&truth, &predicted, windows),
-            windows,
-            &entangle::sink::time_base::even_grid(100.0),
-        )
-        .unwrap();
-    }
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
     let mut docs: Vec<PathBuf> = std::fs::read_dir(docs)
         .unwrap()

@@ -188,6 +188,7 @@ fn networks_in_the_dataflow_match_their_prediction_tables() {
         "omissions",
         "frame_metrics",
         "split_metrics",
+        "positions",
     ] {
         let read =
             |d: &str| std::fs::read(dir.path().join(d).join(format!("{t}.parquet"))).unwrap();

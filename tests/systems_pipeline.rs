@@ -148,6 +148,20 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
             "even grid, 50 fps"
         };
         assert_eq!(positions, format!("7 1 {base} True"), "{system}: positions");
+        // So does every other table's every row.
+        for table in [
+            "combinations",
+            "additions",
+            "omissions",
+            "frame_metrics",
+            "split_metrics",
+        ] {
+            let bases = sql(&format!(
+                "SELECT DISTINCT time_base FROM '{}'",
+                a.join(format!("{table}.parquet")).display()
+            ));
+            assert_eq!(bases, base, "{system}: {table}");
+        }
         let summary: serde_json::Value =
             serde_json::from_slice(&std::fs::read(a.join("analysis.json")).unwrap()).unwrap();
         assert_eq!(summary["time_base"], base, "{system}: analysis.json");
@@ -156,6 +170,7 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
         }
     }
     assert!(out.join("figures/side-by-side.png").is_file());
+    assert!(out.join("figures/positions-side-by-side.png").is_file());
     // `entangle report` on a system's analysis directory draws its positions figure too.
     let analysis = out.join("systems/basic-pitch/analysis");
     ok(&["report", analysis.to_str().unwrap(), "--formats", "png"]);

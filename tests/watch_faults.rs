@@ -145,6 +145,19 @@ fn table_sums(out: &Path) -> Sums {
             );
         }
     }
+    for row in entangle::pipeline::tables_read::read_rows::<entangle::sink::rows::PositionRow>(
+        &out.join("positions.parquet"),
+    )
+    .unwrap()
+    {
+        sums.insert(
+            (
+                "positions".into(),
+                format!("{}|{}|{}", row.model, row.split, row.position),
+            ),
+            [row.exact, row.added, row.omitted, 0].map(|x| x as i64),
+        );
+    }
     sums.retain(|_, v| *v != [0; 4]);
     sums
 }
@@ -173,6 +186,10 @@ fn log_sums(out: &Path) -> Sums {
             "frame_metrics" => (
                 format!("{model}|{split}|{}", v["shard"].as_str().unwrap()),
                 &["frames", "tp", "fp", "fn"],
+            ),
+            "positions" => (
+                format!("{model}|{split}|{}", v["position"].as_str().unwrap()),
+                &["exact", "added", "omitted"],
             ),
             other => panic!("table {other}"),
         };

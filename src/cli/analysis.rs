@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use entangle::analysis::positions::PositionWindows;
 use entangle::dataflow::units::EvaluationOptions;
 use entangle::dataflow::{
     AnalysisOptions, AnalysisSummary, ClusterOptions, TruthSource, WatchOptions,
@@ -88,6 +89,14 @@ pub struct AnalysisArgs {
     /// Take frames a labels table has no row for as silence (by default a gap is an error).
     #[arg(long)]
     missing_frames_are_silence: bool,
+    /// `positions` table: frames either side of a labelled onset or offset that count as
+    /// at it.
+    #[arg(long, default_value_t = PositionWindows::default().k)]
+    position_k: usize,
+    /// `positions` table: seconds after a labelled offset (before an onset) that count as
+    /// its release (before its onset).
+    #[arg(long, default_value_t = PositionWindows::default().release_seconds, value_parser = seconds)]
+    release_seconds: f64,
 }
 
 fn seconds(text: &str) -> Result<f64, String> {
@@ -186,6 +195,10 @@ impl AnalysisArgs {
             missing_frames: match self.missing_frames_are_silence {
                 true => MissingFrames::Silence,
                 false => MissingFrames::Error,
+            },
+            positions: PositionWindows {
+                k: self.position_k,
+                release_seconds: self.release_seconds,
             },
         }
     }

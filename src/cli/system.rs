@@ -39,39 +39,10 @@ pub enum SystemCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Where in a note's life the errors fall: exact / added / omitted pitch-frames by
-    /// position relative to the nearest labelled note of the same pitch (before onset, onset
-    /// ± k, sustain, offset ± k, release, silence, during other notes), per model, as
-    /// a `positions` table (schemas/positions.md). Any labels + predictions pair at one
-    /// frame rate; recomputed in batch (not incremental).
-    Positions {
-        /// Labels table.
-        #[arg(long)]
-        labels: PathBuf,
-        /// Predictions table (at the labels' frame rate).
-        #[arg(long)]
-        predictions: PathBuf,
-        /// Frames on either side of a labelled onset or offset counted as at it.
-        #[arg(long, default_value_t = 1)]
-        k: usize,
-        /// Seconds after an offset (and before an onset) counted as release (before onset).
-        #[arg(long, default_value_t = 0.5)]
-        release_seconds: f64,
-        /// Output table (Parquet).
-        #[arg(long)]
-        out: PathBuf,
-    },
 }
 
 pub fn run_system(command: SystemCommand) -> anyhow::Result<()> {
     match command {
-        SystemCommand::Positions {
-            labels,
-            predictions,
-            k,
-            release_seconds,
-            out,
-        } => positions(&labels, &predictions, k, release_seconds, &out),
         SystemCommand::Predict {
             system,
             manifest,
@@ -89,21 +60,6 @@ pub fn run_system(command: SystemCommand) -> anyhow::Result<()> {
             predict(&system, &manifest, &split, &options, &out)
         }
     }
-}
-
-/// `entangle system positions`.
-fn positions(
-    labels: &Path,
-    predictions: &Path,
-    k: usize,
-    release_seconds: f64,
-    out: &Path,
-) -> anyhow::Result<()> {
-    use entangle::systems::positions::{positions_of_tables, write_positions};
-    let (rows, windows, time_base) = positions_of_tables(labels, predictions, k, release_seconds)?;
-    write_positions(out, &rows, windows, &time_base)?;
-    tracing::info!(rows = rows.len(), "wrote {}", out.display());
-    Ok(())
 }
 
 /// `entangle system predict`.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{COUNTERS, Counts, TableKey};
 use super::state::TableState;
+use crate::analysis::positions::Position;
 use crate::pitchset::PitchSet;
 
 /// File name of the change log in an analysis directory.
@@ -23,6 +24,7 @@ pub const CHANGE_LOG: &str = "changes.jsonl";
 
 const COMBINATION_COUNTERS: &[&str] = &["frames", "exact", "added", "omitted"];
 const PITCH_COUNTERS: &[&str] = &["frames"];
+const POSITION_COUNTERS: &[&str] = &["exact", "added", "omitted"];
 const SHARD_COUNTERS: &[&str] = &[
     "frames",
     "tp",
@@ -45,6 +47,8 @@ struct Line {
     pitch: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    position: Option<Position>,
     diff: BTreeMap<String, i64>,
 }
 
@@ -52,6 +56,7 @@ fn counter_names(key: &TableKey) -> &'static [&'static str] {
     match key {
         TableKey::Combination { .. } => COMBINATION_COUNTERS,
         TableKey::ShardMetrics { .. } => SHARD_COUNTERS,
+        TableKey::Position { .. } => POSITION_COUNTERS,
         _ => PITCH_COUNTERS,
     }
 }
@@ -102,24 +107,42 @@ fn to_line(round: u64, key: &TableKey, diff: &Counts) -> Option<Line> {
             None,
             Some(shard.clone()),
         ),
+        TableKey::Position {
+            model,
+            split,
+            position,
+        } => {
+            let mut line = line_of("positions", model, split, key, diff);
+            line.round = round;
+            line.position = Some(*position);
+            return Some(line);
+        }
         _ => return None,
     };
+    let mut line = line_of(table, model, split, key, diff);
+    (line.round, line.combination, line.pitch, line.shard) = (round, combination, pitch, shard);
+    Some(line)
+}
+
+/// A line of `table` for `key`'s row with its changed counters, the rest of its key unset.
+fn line_of(table: &str, model: &str, split: &str, key: &TableKey, diff: &Counts) -> Line {
     let diff = counter_names(key)
         .iter()
         .zip(diff.0)
         .filter(|(_, v)| *v != 0)
         .map(|(name, v)| (name.to_string(), v))
         .collect();
-    Some(Line {
-        round,
+    Line {
+        round: 0,
         table: table.to_string(),
-        model: model.clone(),
-        split: split.clone(),
-        combination,
-        pitch,
-        shard,
+        model: model.to_string(),
+        split: split.to_string(),
+        combination: None,
+        pitch: None,
+        shard: None,
+        position: None,
         diff,
-    })
+    }
 }
 
 fn from_line(line: Line) -> Option<(u64, TableKey, Counts)> {
@@ -148,6 +171,11 @@ fn from_line(line: Line) -> Option<(u64, TableKey, Counts)> {
             model: line.model,
             split: line.split,
             shard: line.shard?,
+        },
+        "positions" => TableKey::Position {
+            model: line.model,
+            split: line.split,
+            position: line.position?,
         },
         _ => return None,
     };

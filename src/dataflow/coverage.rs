@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::keys::{Counts, Outcome, TableKey, explode};
+use super::keys::{Counts, Outcome, TableKey, explode, position_keys};
 use super::state::TableState;
 use super::truth::TruthIndex;
+use crate::analysis::positions::{NoteRuns, PositionCounts, Windows};
 use crate::pitchset::PitchSet;
 
 /// A labelled shard a model has no prediction for.
@@ -24,8 +25,9 @@ pub struct MissingShard {
     pub frames: u64,
 }
 
-/// A labelled shard's split, its frames consolidated by truth combination, and its length.
-type ShardSummary = (String, Vec<(PitchSet, i64)>, u64);
+/// A labelled shard's split, its frames consolidated by truth combination, its length, and its
+/// labelled pitch-frames by position.
+type ShardSummary = (String, Vec<(PitchSet, i64)>, u64, PositionCounts);
 
 /// Per labelled shard, what predicting it empty contributes.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +38,7 @@ pub struct MissingShards {
 }
 
 impl MissingShards {
-    pub fn new(truth: &TruthIndex) -> Self {
+    pub fn new(truth: &TruthIndex, windows: Windows) -> Self {
         let shards = truth
             .shards
             .iter()
@@ -46,10 +48,14 @@ impl MissingShards {
                     *counts.entry(set).or_insert(0) += 1;
                 }
                 let frames = t.frames.len() as u64;
-                (
-                    name.clone(),
-                    (t.split.clone(), counts.into_iter().collect(), frames),
-                )
+                let labelled = NoteRuns::of_frames(t.frames.iter()).labelled(windows);
+                let summary = (
+                    t.split.clone(),
+                    counts.into_iter().collect(),
+                    frames,
+                    labelled,
+                );
+                (name.clone(), summary)
             })
             .collect();
         Self {
@@ -72,9 +78,9 @@ impl MissingShards {
         for (model, shards) in &covered {
             let splits: BTreeSet<&str> = shards
                 .iter()
-                .filter_map(|s| self.shards.get(*s).map(|(split, _, _)| split.as_str()))
+                .filter_map(|s| self.shards.get(*s).map(|(split, ..)| split.as_str()))
                 .collect();
-            for (shard, (split, _, _)) in &self.shards {
+            for (shard, (split, ..)) in &self.shards {
                 if splits.contains(split.as_str()) && !shards.contains(shard.as_str()) {
                     wanted.insert((model.to_string(), shard.clone()));
                 }
@@ -87,7 +93,10 @@ impl MissingShards {
             .map(|p| (p, -1))
             .chain(wanted.difference(&self.filled).map(|p| (p, 1)))
         {
-            let (split, counts, _) = &self.shards[&pair.1];
+            let (split, counts, _, labelled) = &self.shards[&pair.1];
+            for (key, c) in position_keys(&pair.0, split, labelled) {
+                updates.push((key, scale(c, sign)));
+            }
             for &(truth, n) in counts {
                 let outcome = Outcome {
                     model: pair.0.clone(),
@@ -110,7 +119,7 @@ impl MissingShards {
         self.filled
             .iter()
             .map(|(model, shard)| {
-                let (split, _, frames) = &self.shards[shard];
+                let (split, _, frames, _) = &self.shards[shard];
                 MissingShard {
                     model: model.clone(),
                     split: split.clone(),

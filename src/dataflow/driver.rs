@@ -28,9 +28,10 @@ use super::graph::{Round, build_graph};
 use super::keys::TableKey;
 use super::sources::{Fingerprint, SourceKind, find_sources, units_of};
 use super::state::{Pending, Skip, TableState};
-use super::tables::{Table, write_some_tables};
+use super::tables::{Table, TableContext, write_some_tables};
 use super::truth::{TrainCombinations, TruthIndex};
 use super::units::{EvaluationOptions, Unit, UnitChange, UnitEvent};
+use crate::analysis::positions::Windows;
 use crate::console::error_message;
 use crate::model::metadata::check_network;
 use crate::sink::labels_table::MissingFrames;
@@ -193,8 +194,8 @@ pub struct AnalysisSummary {
     /// The labels' frame rate (every predictions table was checked against it).
     pub fps: f64,
     /// The labels' time base (`crate::sink::time_base`; every predictions table was checked
-    /// against it).
-    pub time_base: Option<String>,
+    /// against it, and every table row names it).
+    pub time_base: String,
     /// `--threshold` values (empty: tables' own pitches, networks at 0.5).
     pub thresholds: Vec<f32>,
     /// Every source file, with the model names it contributed.
@@ -833,6 +834,8 @@ struct Sink {
     strict: bool,
     log: ChangeLog,
     train: Option<TrainCombinations>,
+    /// The windows of the `positions` table, in frames.
+    windows: Windows,
     watching: bool,
     /// The log's round number of this run's first scan.
     first_round: u64,
@@ -858,6 +861,7 @@ impl Sink {
         watching: bool,
     ) -> anyhow::Result<Self> {
         let log = ChangeLog::open(&options.out)?;
+        let windows = options.evaluation.positions.at(truth.fps);
         // Rounds continue after the last one the log or the summary knows.
         let summarised = std::fs::read(options.out.join(SUMMARY))
             .ok()
@@ -867,7 +871,8 @@ impl Sink {
         Ok(Self {
             out: options.out.clone(),
             state: TableState::default(),
-            missing: MissingShards::new(truth),
+            missing: MissingShards::new(truth, windows),
+            windows,
             truth: truth.clone(),
             strict: options.evaluation.strict,
             labels: options.truth.to_string(),
@@ -1013,7 +1018,13 @@ impl Sink {
                 let writing = Instant::now();
                 // Only the tables whose rows changed are rewritten.
                 let tables: Vec<Table> = self.unwritten.iter().copied().collect();
-                write_some_tables(&self.out, &self.state, self.train.as_ref(), &tables)?;
+                let time_base = self.truth.time_base_name();
+                let context = TableContext {
+                    train: self.train.as_ref(),
+                    time_base: &time_base,
+                    windows: self.windows,
+                };
+                write_some_tables(&self.out, &self.state, context, &tables)?;
                 self.unwritten.clear();
                 tracing::info!(
                     tables = tables.len(),
@@ -1033,7 +1044,7 @@ impl Sink {
             labels: self.labels.clone(),
             train_labels: self.train_labels.clone(),
             fps: self.truth.fps,
-            time_base: self.truth.time_base.as_ref().map(|t| t.time_base.clone()),
+            time_base: self.truth.time_base_name(),
             thresholds: self.thresholds.clone(),
             inputs: records(facts.known, &self.state),
             rounds: facts.scans,

@@ -131,6 +131,7 @@ impl RoundSums {
                 }
             }
             Contribution::Fact(key) => self.add_key(key, Counts::one(diff as i64)),
+            Contribution::Counted(key, counts) => self.add_key(key, counts.multiply(&diff)),
         }
     }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::classes::classify;
 use crate::analysis::metrics::FrameCounts;
+use crate::analysis::positions::{Position, PositionCounts};
 use crate::pitchset::PitchSet;
 
 /// Frames of one model on one shard with the same truth and the same prediction.
@@ -53,6 +54,12 @@ pub enum TableKey {
         split: String,
         shard: String,
     },
+    /// `positions`: counts are `[exact, added, omitted]` pitch-frames at `position`.
+    Position {
+        model: String,
+        split: String,
+        position: Position,
+    },
     /// A source unit predicts (model, shard); more than one unit doing so is a conflict.
     Coverage {
         model: String,
@@ -74,6 +81,7 @@ impl TableKey {
                 | Self::Addition { .. }
                 | Self::Omission { .. }
                 | Self::ShardMetrics { .. }
+                | Self::Position { .. }
         )
     }
 }
@@ -96,8 +104,8 @@ pub struct CombinationTally {
     pub omitted: u64,
 }
 
-/// Which slot holds what. Keys other than `Combination` and `ShardMetrics` (additions,
-/// omissions, skipped frames, facts) count one thing: frames, in slot 0.
+/// Which slot holds what. Keys other than `Combination`, `ShardMetrics` and `Position`
+/// (additions, omissions, skipped frames, facts) count one thing: frames, in slot 0.
 impl Counts {
     pub fn one(value: i64) -> Self {
         let mut c = [0; COUNTERS];
@@ -127,6 +135,20 @@ impl Counts {
             added: v(2),
             omitted: v(3),
         }
+    }
+
+    /// A `Position` key's counts: `[exact, added, omitted]`.
+    pub fn position(exact_added_omitted: [u64; 3]) -> Self {
+        let mut c = [0; COUNTERS];
+        for (slot, n) in c.iter_mut().zip(exact_added_omitted) {
+            *slot = n as i64;
+        }
+        Self(c)
+    }
+
+    /// A `Position` key's `[exact, added, omitted]` (negative sums read as 0).
+    pub fn exact_added_omitted(&self) -> [u64; 3] {
+        [0, 1, 2].map(|i| self.0[i].max(0) as u64)
     }
 
     pub fn from_frame_counts(f: &FrameCounts) -> Self {
@@ -242,4 +264,24 @@ pub fn explode(outcome: &Outcome) -> impl Iterator<Item = (TableKey, Counts)> + 
         .into_iter()
         .chain(additions)
         .chain(omissions)
+}
+
+/// The `positions` rows of one (model, split)'s counts: one key per position with a count.
+pub fn position_keys(
+    model: &str,
+    split: &str,
+    counts: &PositionCounts,
+) -> impl Iterator<Item = (TableKey, Counts)> + use<> {
+    let (model, split, counts) = (model.to_string(), split.to_string(), *counts);
+    Position::ALL.into_iter().filter_map(move |position| {
+        let c = counts.at(position);
+        (c != [0; 3]).then(|| {
+            let key = TableKey::Position {
+                model: model.clone(),
+                split: split.clone(),
+                position,
+            };
+            (key, Counts::position(c))
+        })
+    })
 }

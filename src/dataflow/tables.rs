@@ -1,7 +1,8 @@
-//! The result tables (schemas/combinations.md, additions.md, frame_metrics.md), materialised
-//! from the sink's state and written as Parquet, each atomically. Rows are sorted by key, and
-//! every number is derived from integer counts, so the files are identical whatever the number
-//! of workers or processes that computed them.
+//! The result tables (schemas/combinations.md, additions.md, frame_metrics.md, positions.md),
+//! materialised from the sink's state and written as Parquet, each atomically. Rows are sorted
+//! by key, and every number is derived from integer counts, so the files are identical whatever
+//! the number of workers or processes that computed them. Every row names the time base its
+//! frames were counted on.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,14 +12,15 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::keys::{CombinationTally, TableKey};
+use super::keys::{CombinationTally, Counts, TableKey};
 use super::state::TableState;
 use super::truth::TrainCombinations;
 use crate::analysis::metrics::{FrameCounts, FrameMetrics};
+use crate::analysis::positions::{Position, Windows};
 use crate::pitchset::{PitchSet, note_name};
 use crate::sink::checksum::{Checksummed, close_with_checksum};
 use crate::sink::rows::{
-    CombinationRow, FrameMetricsRow, PitchErrorRow, SplitMetricsRow, TableRow,
+    CombinationRow, FrameMetricsRow, PitchErrorRow, PositionRow, SplitMetricsRow, TableRow,
 };
 use crate::sink::{Durability, SinkError, write_atomically_with};
 
@@ -28,6 +30,18 @@ pub const ADDITIONS: &str = "additions.parquet";
 pub const OMISSIONS: &str = "omissions.parquet";
 pub const FRAME_METRICS: &str = "frame_metrics.parquet";
 pub const SPLIT_METRICS: &str = "split_metrics.parquet";
+pub const POSITIONS: &str = "positions.parquet";
+
+/// What the tables need besides the counts.
+#[derive(Debug, Clone, Copy)]
+pub struct TableContext<'a> {
+    /// The training labels, for `train_frames` and `shared` (`None`: NULL).
+    pub train: Option<&'a TrainCombinations>,
+    /// The labels' time base (`crate::sink::time_base`), on every row.
+    pub time_base: &'a str,
+    /// The windows the `positions` table was counted with.
+    pub windows: Windows,
+}
 
 fn ratio(num: u64, den: u64) -> f64 {
     if den == 0 {
@@ -59,7 +73,7 @@ fn combination_counts(state: &TableState) -> BTreeMap<(&str, &str, PitchSet), Co
         .collect()
 }
 
-fn combinations_batch(state: &TableState, train: Option<&TrainCombinations>) -> RecordBatch {
+fn combinations_batch(state: &TableState, context: TableContext<'_>) -> RecordBatch {
     let rows: Vec<CombinationRow> = combination_counts(state)
         .into_iter()
         .map(|((model, split, set), tally)| {
@@ -71,7 +85,7 @@ fn combinations_batch(state: &TableState, train: Option<&TrainCombinations>) -> 
             } = tally;
             // Without training labels whether a combination was seen in training is unknown
             // (NULL), not "no".
-            let train_frames = train.map(|t| t.frames(set));
+            let train_frames = context.train.map(|t| t.frames(set));
             CombinationRow {
                 model: model.into(),
                 split: split.into(),
@@ -87,6 +101,7 @@ fn combinations_batch(state: &TableState, train: Option<&TrainCombinations>) -> 
                 omitted_ratio: ratio(omitted, frames),
                 train_frames,
                 shared: train_frames.map(|n| n > 0),
+                time_base: context.time_base.into(),
             }
         })
         .collect();
@@ -94,7 +109,7 @@ fn combinations_batch(state: &TableState, train: Option<&TrainCombinations>) -> 
 }
 
 /// `additions` or `omissions`: which pitch, in how many of the combination's frames.
-fn pitch_errors_batch(state: &TableState, additions: bool) -> RecordBatch {
+fn pitch_errors_batch(state: &TableState, additions: bool, time_base: &str) -> RecordBatch {
     let totals = combination_counts(state);
     let mut rows = Vec::new();
     for (key, c) in state.table_rows() {
@@ -132,6 +147,7 @@ fn pitch_errors_batch(state: &TableState, additions: bool) -> RecordBatch {
             note: note_name(pitch),
             frames,
             ratio: ratio(frames, total),
+            time_base: time_base.into(),
         });
     }
     PitchErrorRow::to_batch(&rows)
@@ -155,7 +171,7 @@ fn shard_counts(state: &TableState) -> BTreeMap<(&str, &str), Vec<(&str, FrameCo
     out
 }
 
-fn frame_metrics_batch(state: &TableState) -> RecordBatch {
+fn frame_metrics_batch(state: &TableState, time_base: &str) -> RecordBatch {
     let mut rows = Vec::new();
     for ((model, split), shards) in shard_counts(state) {
         for (shard, counts) in shards {
@@ -176,6 +192,7 @@ fn frame_metrics_batch(state: &TableState) -> RecordBatch {
                 e_miss: m.e_miss,
                 e_fa: m.e_fa,
                 e_tot: m.e_tot,
+                time_base: time_base.into(),
             });
         }
     }
@@ -184,7 +201,7 @@ fn frame_metrics_batch(state: &TableState) -> RecordBatch {
 
 /// Per (model, split): the mean over shards of every shard metric (the 2016 port's
 /// protocol), and the micro P/R/F over all frames.
-fn split_metrics_batch(state: &TableState) -> RecordBatch {
+fn split_metrics_batch(state: &TableState, time_base: &str) -> RecordBatch {
     let mut rows = Vec::new();
     for ((model, split), shards) in shard_counts(state) {
         let mut total = FrameCounts::default();
@@ -215,9 +232,48 @@ fn split_metrics_batch(state: &TableState) -> RecordBatch {
             micro_precision: micro.precision,
             micro_recall: micro.recall,
             micro_f1: micro.f1,
+            time_base: time_base.into(),
         });
     }
     SplitMetricsRow::to_batch(&rows)
+}
+
+/// Per (model, split), every position, with zeros where no pitch-frame fell (so each
+/// model's rows add up without a missing position reading as NULL).
+fn positions_batch(state: &TableState, context: TableContext<'_>) -> RecordBatch {
+    let mut counts: BTreeMap<(&str, &str), BTreeMap<Position, Counts>> = BTreeMap::new();
+    for (key, c) in state.table_rows() {
+        if let TableKey::Position {
+            model,
+            split,
+            position,
+        } = key
+        {
+            counts
+                .entry((model, split))
+                .or_default()
+                .insert(*position, *c);
+        }
+    }
+    let mut rows = Vec::new();
+    for ((model, split), by_position) in counts {
+        for position in Position::ALL {
+            let c = by_position.get(&position).copied().unwrap_or_default();
+            let [exact, added, omitted] = c.exact_added_omitted();
+            rows.push(PositionRow {
+                model: model.into(),
+                split: split.into(),
+                position: position.name().into(),
+                exact,
+                added,
+                omitted,
+                k_frames: context.windows.k as u32,
+                release_frames: context.windows.release as u32,
+                time_base: context.time_base.into(),
+            });
+        }
+    }
+    PositionRow::to_batch(&rows)
 }
 
 fn write_batch(path: &Path, batch: &RecordBatch) -> Result<(), SinkError> {
@@ -239,7 +295,7 @@ fn write_batch(path: &Path, batch: &RecordBatch) -> Result<(), SinkError> {
     )
 }
 
-/// The five result tables.
+/// The six result tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
     Combinations,
@@ -247,15 +303,17 @@ pub enum Table {
     Omissions,
     FrameMetrics,
     SplitMetrics,
+    Positions,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Combinations,
         Table::Additions,
         Table::Omissions,
         Table::FrameMetrics,
         Table::SplitMetrics,
+        Table::Positions,
     ];
 
     /// The table's file name in an analysis directory.
@@ -266,6 +324,7 @@ impl Table {
             Table::Omissions => OMISSIONS,
             Table::FrameMetrics => FRAME_METRICS,
             Table::SplitMetrics => SPLIT_METRICS,
+            Table::Positions => POSITIONS,
         }
     }
 
@@ -280,28 +339,31 @@ impl Table {
             TableKey::Addition { .. } => &[Table::Additions],
             TableKey::Omission { .. } => &[Table::Omissions],
             TableKey::ShardMetrics { .. } => &[Table::FrameMetrics, Table::SplitMetrics],
+            TableKey::Position { .. } => &[Table::Positions],
             _ => &[],
         }
     }
 
-    fn batch(self, state: &TableState, train: Option<&TrainCombinations>) -> RecordBatch {
+    fn batch(self, state: &TableState, context: TableContext<'_>) -> RecordBatch {
+        let time_base = context.time_base;
         match self {
-            Table::Combinations => combinations_batch(state, train),
-            Table::Additions => pitch_errors_batch(state, true),
-            Table::Omissions => pitch_errors_batch(state, false),
-            Table::FrameMetrics => frame_metrics_batch(state),
-            Table::SplitMetrics => split_metrics_batch(state),
+            Table::Combinations => combinations_batch(state, context),
+            Table::Additions => pitch_errors_batch(state, true, time_base),
+            Table::Omissions => pitch_errors_batch(state, false, time_base),
+            Table::FrameMetrics => frame_metrics_batch(state, time_base),
+            Table::SplitMetrics => split_metrics_batch(state, time_base),
+            Table::Positions => positions_batch(state, context),
         }
     }
 }
 
-/// Writes all five tables into `dir`, each atomically.
+/// Writes all six tables into `dir`, each atomically.
 pub fn write_tables(
     dir: &Path,
     state: &TableState,
-    train: Option<&TrainCombinations>,
+    context: TableContext<'_>,
 ) -> Result<(), SinkError> {
-    write_some_tables(dir, state, train, &Table::ALL)
+    write_some_tables(dir, state, context, &Table::ALL)
 }
 
 /// Writes `tables` into `dir`, each atomically, in parallel (each is built and encoded on its
@@ -310,11 +372,11 @@ pub fn write_tables(
 pub fn write_some_tables(
     dir: &Path,
     state: &TableState,
-    train: Option<&TrainCombinations>,
+    context: TableContext<'_>,
     tables: &[Table],
 ) -> Result<(), SinkError> {
     use rayon::prelude::*;
     tables
         .par_iter()
-        .try_for_each(|table| write_batch(&dir.join(table.file()), &table.batch(state, train)))
+        .try_for_each(|table| write_batch(&dir.join(table.file()), &table.batch(state, context)))
 }

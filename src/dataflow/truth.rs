@@ -103,6 +103,14 @@ impl TruthIndex {
         Ok(index)
     }
 
+    /// The labels' time base: the one their tables record, or the even grid at their rate.
+    pub fn time_base_name(&self) -> String {
+        match &self.time_base {
+            Some(t) => t.time_base.clone(),
+            None => crate::sink::time_base::even_grid(self.fps),
+        }
+    }
+
     /// Records the time base of the labels table at `path`; tables on different time bases
     /// cannot be analysed together.
     fn add_time_base(&mut self, path: &Path) -> anyhow::Result<()> {

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::keys::{Outcome, TableKey};
+use super::keys::{Counts, Outcome, TableKey, position_keys};
 use super::truth::{ShardTruth, TruthIndex};
+use crate::analysis::positions::{NoteRuns, PositionTally, PositionWindows, Windows};
 use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams};
 use crate::infer::{InferenceOptions, OnnxModel};
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
@@ -67,6 +68,8 @@ pub enum UnitChange {
 pub enum Contribution {
     Frames(Outcome),
     Fact(TableKey),
+    /// A table row's counts, added as they are (positions, counted per unit).
+    Counted(TableKey, Counts),
 }
 
 /// How units are evaluated.
@@ -90,6 +93,8 @@ pub struct EvaluationOptions {
     pub name: Option<String>,
     /// What frames a labels table has no row for mean.
     pub missing_frames: crate::sink::labels_table::MissingFrames,
+    /// The windows of the `positions` table.
+    pub positions: PositionWindows,
 }
 
 /// The model name of `model`'s predictions thresholded at `threshold`: the tables say which
@@ -182,7 +187,8 @@ impl Evaluator {
     }
 
     fn evaluate(&mut self, unit: &Unit) -> Result<Contributions, String> {
-        let mut tally = Tally::new(unit.name(), self.options.strict);
+        let windows = self.options.positions.at(self.truth.fps);
+        let mut tally = Tally::new(unit.name(), self.options.strict, windows);
         let name = |model: &String| self.options.name.clone().unwrap_or_else(|| model.clone());
         match &unit.kind {
             UnitKind::PredictionTable => self.evaluate_table(&unit.path, &mut tally)?,
@@ -375,6 +381,10 @@ struct Tally {
     slots: Vec<Slot>,
     index: HashMap<(String, String), usize>,
     skipped: HashMap<String, isize>,
+    windows: Windows,
+    /// The labelled notes of the shards this unit predicts, for their positions (built once
+    /// per unit and shard, dropped with the unit).
+    runs: HashMap<String, Arc<NoteRuns>>,
 }
 
 struct Slot {
@@ -383,19 +393,23 @@ struct Slot {
     /// `None` when the shard is not labelled.
     truth: Option<Arc<ShardTruth>>,
     seen: Vec<bool>,
+    runs: Option<Arc<NoteRuns>>,
+    positions: PositionTally,
     /// FNV: the keys are two small integers, hashed per frame; SipHash's DoS resistance buys
     /// nothing here and costs a third of the scan.
     counts: fnv::FnvHashMap<(PitchSet, PitchSet), isize>,
 }
 
 impl Tally {
-    fn new(unit: String, strict: bool) -> Self {
+    fn new(unit: String, strict: bool, windows: Windows) -> Self {
         Self {
             unit,
             strict,
             slots: Vec::new(),
             index: HashMap::new(),
             skipped: HashMap::new(),
+            windows,
+            runs: HashMap::new(),
         }
     }
 
@@ -404,13 +418,22 @@ impl Tally {
         if let Some(&slot) = self.index.get(&key) {
             return slot;
         }
+        let shard_truth = truth.get(shard).cloned();
+        let runs = shard_truth.as_ref().map(|t| {
+            self.runs
+                .entry(shard.to_string())
+                .or_insert_with(|| Arc::new(NoteRuns::of_frames(t.frames.iter())))
+                .clone()
+        });
         self.slots.push(Slot {
             model: key.0.clone(),
             shard: key.1.clone(),
-            truth: truth.get(shard).cloned(),
-            seen: truth
-                .get(shard)
+            seen: shard_truth
+                .as_ref()
                 .map_or(Vec::new(), |t| vec![false; t.frames.len()]),
+            truth: shard_truth,
+            runs,
+            positions: PositionTally::default(),
             counts: fnv::FnvHashMap::default(),
         });
         self.index.insert(key, self.slots.len() - 1);
@@ -440,9 +463,12 @@ impl Tally {
                 s.model, s.shard
             ));
         }
-        *s.counts
-            .entry((truth.frames.get(frame), predicted))
-            .or_insert(0) += 1;
+        let labelled = truth.frames.get(frame);
+        *s.counts.entry((labelled, predicted)).or_insert(0) += 1;
+        if let Some(runs) = &s.runs {
+            s.positions
+                .frame(runs, self.windows, frame, labelled, predicted);
+        }
         Ok(())
     }
 
@@ -458,6 +484,12 @@ impl Tally {
                     .or_insert(0) += 1;
             }
             let split = &truth.split;
+            if let Some(runs) = &slot.runs {
+                let positions = slot.positions.finish(runs, self.windows);
+                for (key, counts) in position_keys(&slot.model, split, &positions) {
+                    out.push((Contribution::Counted(key, counts), 1));
+                }
+            }
             let mut records: Vec<_> = slot.counts.into_iter().collect();
             records.sort_unstable();
             for ((truth, predicted), n) in records {

@@ -71,6 +71,9 @@ pub fn write_report(
     Ok(())
 }
 
+/// The most models `entangle report` draws a positions figure for (one panel each).
+const MAX_POSITION_PANELS: usize = 8;
+
 /// `## Framewise metrics` and what its numbers are.
 fn framewise_heading(md: &mut String) -> std::fmt::Result {
     writeln!(md, "## Framewise metrics\n")?;
@@ -415,12 +418,19 @@ pub fn report_analysis_dir(
             .collect(),
     };
     let mut findings = draw_figures(&inputs)?;
-    let positions = dir.join(super::systems_stage::POSITIONS_FILE);
-    if positions.is_file() {
+    // One panel per model: a watched training run's dozens of epochs would not fit (the
+    // table has them all).
+    let positions = dir.join(crate::dataflow::tables::POSITIONS);
+    if positions.is_file() && models.len() <= MAX_POSITION_PANELS {
+        let sources: Vec<_> = models
+            .iter()
+            .map(|m| (m.to_string(), dir.to_path_buf()))
+            .collect();
         findings
             .figures
             .extend(super::systems_figures::draw_positions(
-                &positions,
+                &sources,
+                &split,
                 &inputs.figures.join("positions"),
                 formats,
             )?);

@@ -11,9 +11,12 @@ use plotters::prelude::*;
 
 use super::figures::{FONT, register_font};
 use super::findings::{Findings, ModelRows, OMISSION_THRESHOLDS, error_proportions, percentages};
+use super::tables_read::read_rows;
 use super::tables_read::{read_combinations, read_pitch_errors};
+use crate::analysis::positions::Position;
+use crate::dataflow::tables::POSITIONS;
 use crate::dataflow::tables::{ADDITIONS, COMBINATIONS};
-use crate::systems::positions::{POSITIONS, read_positions};
+use crate::sink::rows::PositionRow;
 
 const EXACT: RGBColor = RGBColor(0x2b, 0x8c, 0xbe);
 const ADDED: RGBColor = RGBColor(0xe3, 0x4a, 0x33);
@@ -217,55 +220,27 @@ pub fn draw_side_by_side(
     Ok(files)
 }
 
-/// The figure of a `positions` table: one panel per model, the share of its exact, added and
-/// omitted pitch-frames at each position in a note's life. Returns the files drawn.
+/// The figure of `positions` tables: one panel per (model, its table), the share of the
+/// model's exact, added and omitted pitch-frames of `split` at each position in a note's life.
+/// Returns the files drawn (none when no model has rows).
 pub fn draw_positions(
-    table: &Path,
+    sources: &[ModelSource],
+    split: &str,
     stem: &Path,
     formats: &[String],
 ) -> anyhow::Result<Vec<PathBuf>> {
     register_font()?;
-    let rows = read_positions(table)?;
-    let mut models: Vec<&str> = Vec::new();
-    for r in &rows {
-        if !models.contains(&r.model.as_str()) {
-            models.push(&r.model);
+    let mut panels = Vec::new();
+    for (model, dir) in sources {
+        let rows: Vec<PositionRow> = read_rows(&dir.join(POSITIONS))?;
+        let of: Vec<&PositionRow> = rows
+            .iter()
+            .filter(|r| &r.model == model && r.split == split)
+            .collect();
+        if !of.is_empty() {
+            panels.push(positions_panel(model, &of));
         }
     }
-    let panels: Vec<Panel> = models
-        .iter()
-        .map(|&model| {
-            let of: Vec<_> = rows.iter().filter(|r| r.model == model).collect();
-            let total = |f: fn(&crate::systems::positions::Counts) -> u64| {
-                of.iter().map(|r| f(&r.counts)).sum::<u64>().max(1) as f64
-            };
-            let (exact, added, omitted) =
-                (total(|c| c.exact), total(|c| c.added), total(|c| c.omitted));
-            Panel {
-                title: format!(
-                    "{model}: {} exact, {} added, {} omitted",
-                    exact as u64, added as u64, omitted as u64
-                ),
-                categories: POSITIONS.iter().map(|p| p.replace('_', " ")).collect(),
-                series: &[("exact", EXACT), ("added", ADDED), ("omitted", OMITTED)],
-                rows: POSITIONS
-                    .iter()
-                    .map(|&p| {
-                        of.iter()
-                            .find(|r| r.position == p)
-                            .map_or(vec![0.0; 3], |r| {
-                                vec![
-                                    r.counts.exact as f64 / exact,
-                                    r.counts.added as f64 / added,
-                                    r.counts.omitted as f64 / omitted,
-                                ]
-                            })
-                    })
-                    .collect(),
-                y_desc: "share of the model's pitch-frames",
-            }
-        })
-        .collect();
     if panels.is_empty() {
         return Ok(Vec::new());
     }
@@ -279,6 +254,36 @@ pub fn draw_positions(
     Ok(files)
 }
 
+/// One model's panel of the positions figure: each class's share by position.
+fn positions_panel(model: &str, rows: &[&PositionRow]) -> Panel<'static> {
+    let total = |f: fn(&PositionRow) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
+    let (exact, added, omitted) = (total(|r| r.exact), total(|r| r.added), total(|r| r.omitted));
+    let share = |n: u64, of: u64| n as f64 / of.max(1) as f64;
+    Panel {
+        title: format!("{model}: {exact} exact, {added} added, {omitted} omitted"),
+        categories: Position::ALL
+            .iter()
+            .map(|p| p.name().replace('_', " "))
+            .collect(),
+        series: &[("exact", EXACT), ("added", ADDED), ("omitted", OMITTED)],
+        rows: Position::ALL
+            .iter()
+            .map(|p| {
+                rows.iter()
+                    .find(|r| r.position == p.name())
+                    .map_or(vec![0.0; 3], |r| {
+                        vec![
+                            share(r.exact, exact),
+                            share(r.added, added),
+                            share(r.omitted, omitted),
+                        ]
+                    })
+            })
+            .collect(),
+        y_desc: "share of the model's pitch-frames",
+    }
+}
+
 /// The systems' figures of a pipeline run: each system's own figures (as `entangle report`
 /// draws them, into `figures/NAME/`), its positions figure, and the side-by-side figure of
 /// every network and system; recorded in `findings` for the report.
@@ -288,7 +293,7 @@ pub fn draw_run(
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
     use super::figures::{FigureInputs, ModelInputs, draw_figures};
-    use super::systems_stage::{POSITIONS_FILE, analysis_dir};
+    use super::systems_stage::analysis_dir;
     if spec.systems.is_empty() {
         return Ok(());
     }
@@ -319,12 +324,19 @@ pub fn draw_run(
         findings.not_drawn.extend(own.not_drawn);
         findings.per_network.extend(own.per_network);
         findings.figures.extend(draw_positions(
-            &analysis.join(POSITIONS_FILE),
+            &[(name.clone(), analysis.clone())],
+            "test",
             &layout.figures().join(format!("positions-{name}")),
             formats,
         )?);
         models.push((name.clone(), analysis));
     }
+    findings.figures.extend(draw_positions(
+        &models,
+        "test",
+        &layout.figures().join("positions-side-by-side"),
+        formats,
+    )?);
     findings.figures.extend(draw_side_by_side(
         &layout.figures().join("side-by-side"),
         formats,

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::layout::Layout;
 use super::spec::PipelineSpec;
 use super::stages::{StageRecord, hash_file, stage_key};
+use crate::analysis::positions::PositionWindows;
 use crate::dataflow::units::EvaluationOptions;
 use crate::dataflow::{AnalysisOptions, ClusterOptions, TruthSource};
-use crate::systems::positions::{positions_of_tables, write_positions};
 use crate::systems::{PredictOptions, SystemSpec, predict_split, write_tables};
 
 /// One `[[systems]]` table of a spec.
@@ -31,15 +31,6 @@ pub struct SystemEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onnx: Option<PathBuf>,
 }
-
-/// Frames on either side of a labelled onset or offset counted as at it, and seconds of
-/// release, for the systems' `positions` tables (the defaults of `entangle system positions`).
-pub const POSITIONS_K: usize = 1;
-pub const POSITIONS_RELEASE_SECONDS: f64 = 0.5;
-
-/// The file of the `positions` table inside a system's analysis directory (where `entangle
-/// report` finds it).
-pub const POSITIONS_FILE: &str = "positions.parquet";
 
 /// A system of the spec, loaded.
 pub struct PipelineSystem {
@@ -115,7 +106,8 @@ fn key(
         ),
         (system.onnx.display().to_string(), hash_file(&system.onnx)?),
     ]);
-    let params = ("test", POSITIONS_K, POSITIONS_RELEASE_SECONDS);
+    let windows = PositionWindows::default();
+    let params = ("test", windows.k, windows.release_seconds);
     Ok((stage_key("system", &params, &inputs), inputs))
 }
 
@@ -154,7 +146,7 @@ pub fn run_systems(
     Ok(records)
 }
 
-/// One system's stage: predict, analyse, count positions.
+/// One system's stage: predict, analyse (the `positions` table with the rest).
 fn analyse_system(
     spec: &PipelineSpec,
     system: &PipelineSystem,
@@ -184,14 +176,7 @@ fn analyse_system(
             ..Default::default()
         },
     };
-    crate::dataflow::analyze(&options, vec![predictions.clone()])?;
-    let (rows, windows, time_base) = positions_of_tables(
-        &labels,
-        &predictions,
-        POSITIONS_K,
-        POSITIONS_RELEASE_SECONDS,
-    )?;
-    write_positions(&analysis.join(POSITIONS_FILE), &rows, windows, &time_base)?;
+    crate::dataflow::analyze(&options, vec![predictions])?;
     Ok(())
 }
 

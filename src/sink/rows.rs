@@ -194,6 +194,8 @@ table_row! {
         pub train_frames: Option<u64> => "train_frames",
         /// NULL without training labels.
         pub shared: Option<bool> => "shared",
+        /// The time base the frames were counted on (schemas/combinations.md).
+        pub time_base: String => "time_base",
     }
 }
 
@@ -209,6 +211,8 @@ table_row! {
         pub note: String => "note",
         pub frames: u64 => "frames",
         pub ratio: f64 => "ratio",
+        /// The time base the frames were counted on (schemas/combinations.md).
+        pub time_base: String => "time_base",
     }
 }
 
@@ -230,6 +234,8 @@ table_row! {
         pub e_miss: f64 => "e_miss",
         pub e_fa: f64 => "e_fa",
         pub e_tot: f64 => "e_tot",
+        /// The time base the frames were counted on (schemas/combinations.md).
+        pub time_base: String => "time_base",
     }
 }
 
@@ -252,6 +258,24 @@ table_row! {
         pub micro_precision: f64 => "micro_precision",
         pub micro_recall: f64 => "micro_recall",
         pub micro_f1: f64 => "micro_f1",
+        /// The time base the frames were counted on (schemas/combinations.md).
+        pub time_base: String => "time_base",
+    }
+}
+
+table_row! {
+    /// `positions` (schemas/positions.md): per (model, split, position), the pitch-frames
+    /// that fall there.
+    pub struct PositionRow {
+        pub model: String => "model",
+        pub split: String => "split",
+        pub position: String => "position",
+        pub exact: u64 => "exact",
+        pub added: u64 => "added",
+        pub omitted: u64 => "omitted",
+        pub k_frames: u32 => "k_frames",
+        pub release_frames: u32 => "release_frames",
+        pub time_base: String => "time_base",
     }
 }
 
@@ -277,6 +301,7 @@ mod tests {
                 omitted_ratio: 0.3,
                 train_frames: None,
                 shared: None,
+                time_base: "even grid, 100 fps".into(),
             },
             CombinationRow {
                 combination: vec![],

@@ -8,7 +8,6 @@
 //! tables. No training set is known for these systems, so their `shared` column is NULL.
 
 pub mod frames;
-pub mod positions;
 pub mod resample;
 pub mod run;
 pub mod spec;
