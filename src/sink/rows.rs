@@ -130,12 +130,24 @@ pub trait TableRow: Sized {
     fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>, String>;
 }
 
-/// Declares a row struct (each field with its column name) and derives [`TableRow`].
+/// Whether a column was marked `added_later` (absent from older tables).
+macro_rules! is_added_later {
+    () => {
+        false
+    };
+    (added_later) => {
+        true
+    };
+}
+
+/// Declares a row struct (each field with its column name) and derives [`TableRow`]. A column
+/// marked `added_later` reads as its type's default (`time_base`: empty, unknown) from tables
+/// written before it existed, so runs made by an older entangle stay readable.
 macro_rules! table_row {
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
-            $( $(#[$fmeta:meta])* pub $field:ident: $ty:ty => $column:literal, )*
+            $( $(#[$fmeta:meta])* pub $field:ident: $ty:ty => $column:literal $($added_later:ident)?, )*
         }
     ) => {
         $(#[$meta])*
@@ -163,12 +175,17 @@ macro_rules! table_row {
 
             fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>, String> {
                 $(
-                    let $field = super::columns::typed_column::<<$ty as Cell>::Array>(
-                        batch, $column,
-                    )?;
+                    let $field = match batch.column_by_name($column) {
+                        None if is_added_later!($($added_later)?) => None,
+                        _ => Some(super::columns::typed_column::<<$ty as Cell>::Array>(
+                            batch, $column,
+                        )?),
+                    };
                 )*
                 Ok((0..batch.num_rows())
-                    .map(|i| Self { $( $field: <$ty as Cell>::value($field, i), )* })
+                    .map(|i| Self {
+                        $( $field: $field.map_or_else(Default::default, |a| <$ty as Cell>::value(a, i)), )*
+                    })
                     .collect())
             }
         }
@@ -195,7 +212,7 @@ table_row! {
         /// NULL without training labels.
         pub shared: Option<bool> => "shared",
         /// The time base the frames were counted on (schemas/combinations.md).
-        pub time_base: String => "time_base",
+        pub time_base: String => "time_base" added_later,
     }
 }
 
@@ -212,7 +229,7 @@ table_row! {
         pub frames: u64 => "frames",
         pub ratio: f64 => "ratio",
         /// The time base the frames were counted on (schemas/combinations.md).
-        pub time_base: String => "time_base",
+        pub time_base: String => "time_base" added_later,
     }
 }
 
@@ -235,7 +252,7 @@ table_row! {
         pub e_fa: f64 => "e_fa",
         pub e_tot: f64 => "e_tot",
         /// The time base the frames were counted on (schemas/combinations.md).
-        pub time_base: String => "time_base",
+        pub time_base: String => "time_base" added_later,
     }
 }
 
@@ -259,7 +276,7 @@ table_row! {
         pub micro_recall: f64 => "micro_recall",
         pub micro_f1: f64 => "micro_f1",
         /// The time base the frames were counted on (schemas/combinations.md).
-        pub time_base: String => "time_base",
+        pub time_base: String => "time_base" added_later,
     }
 }
 
@@ -275,7 +292,7 @@ table_row! {
         pub omitted: u64 => "omitted",
         pub k_frames: u32 => "k_frames",
         pub release_frames: u32 => "release_frames",
-        pub time_base: String => "time_base",
+        pub time_base: String => "time_base" added_later,
     }
 }
 
@@ -319,5 +336,10 @@ mod tests {
         let narrower = batch.project(&[0, 1]).unwrap();
         let err = CombinationRow::from_batch(&narrower).unwrap_err();
         assert!(err.contains("combination"), "{err}");
+        // A table from before `time_base` existed reads, with the time base unknown.
+        let older = batch.project(&(0..14).collect::<Vec<_>>()).unwrap();
+        let read = CombinationRow::from_batch(&older).unwrap();
+        assert_eq!(read[0].time_base, "");
+        assert_eq!(read[0].combination, vec![60, 64]);
     }
 }
