@@ -109,10 +109,12 @@ where
 }
 
 /// Panels side by side on a white figure.
+/// Draws `panels` under `title`, `columns` to a row.
 fn draw_panels<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     panels: &[Panel],
+    columns: usize,
 ) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
@@ -124,10 +126,9 @@ where
         (16, 10),
         (FONT, 22).into_font(),
     ))?;
-    for (panel, part) in panels
-        .iter()
-        .zip(body.split_evenly((1, panels.len().max(1))))
-    {
+    let columns = columns.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(columns).max(1);
+    for (panel, part) in panels.iter().zip(body.split_evenly((rows, columns))) {
         draw_panel(&part, panel)?;
     }
     Ok(())
@@ -215,10 +216,14 @@ pub fn draw_side_by_side(
     save!(stem, formats, (width, 680), files, |area| draw_panels(
         &area,
         &format!("{title} ({split})"),
-        &panels
+        &panels,
+        panels.len()
     ));
     Ok(files)
 }
+
+/// Panels per row of the positions figure.
+const POSITION_COLUMNS: usize = 4;
 
 /// The figure of `positions` tables: one panel per (model, its table), the share of the
 /// model's exact, added and omitted pitch-frames of `split` at each position in a note's life.
@@ -244,12 +249,15 @@ pub fn draw_positions(
     if panels.is_empty() {
         return Ok(Vec::new());
     }
-    let width = (620 * panels.len() as u32).max(700);
+    let columns = panels.len().min(POSITION_COLUMNS);
+    let rows = panels.len().div_ceil(columns) as u32;
+    let size = ((620 * columns as u32).max(700), 44 + 516 * rows);
     let mut files = Vec::new();
-    save!(stem, formats, (width, 560), files, |area| draw_panels(
+    save!(stem, formats, size, files, |area| draw_panels(
         &area,
         "where in a note's life the pitch-frames fall",
-        &panels
+        &panels,
+        columns
     ));
     Ok(files)
 }
