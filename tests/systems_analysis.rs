@@ -222,6 +222,51 @@ fn systems_are_analysed_at_their_own_frames() {
     }
 }
 
+/// A system run inside the dataflow (`analyze --manifest M --system S`: its units on the
+/// workers, the labels framed at its frames) gives the same tables, byte for byte, as
+/// `system predict` then `analyze` of the two tables; with 1 worker or 2.
+#[test]
+fn a_system_on_the_workers_gives_the_tables_of_its_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    for system in ["basic-pitch", "adsr-cnn"] {
+        let via_tables = analyse(system, &manifest, dir.path()).join("analysis");
+        for workers in ["1", "2"] {
+            let inside = dir.path().join(format!("{system}-inside-{workers}"));
+            entangle(&[
+                "analyze",
+                "--manifest",
+                manifest.to_str().unwrap(),
+                "--system",
+                &format!("systems/{system}.toml"),
+                "-w",
+                workers,
+                "--out",
+                inside.to_str().unwrap(),
+            ]);
+            for table in [
+                "combinations",
+                "additions",
+                "omissions",
+                "frame_metrics",
+                "split_metrics",
+                "positions",
+            ] {
+                let file = format!("{table}.parquet");
+                assert!(
+                    std::fs::read(via_tables.join(&file)).unwrap()
+                        == std::fs::read(inside.join(&file)).unwrap(),
+                    "{system}: {table} differs ({workers} workers)"
+                );
+            }
+            let summary: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(inside.join("analysis.json")).unwrap())
+                    .unwrap();
+            assert_eq!(summary["units"], 2, "{system}: one unit per shard");
+        }
+    }
+}
+
 /// A cached ONNX file whose bytes are not the ones the spec names is refused, naming the file
 /// and both hashes, before anything is written.
 #[test]

@@ -29,6 +29,14 @@ pub struct AnalysisArgs {
     /// run on, and (unless --train-labels) the training split's labels.
     #[arg(long, conflicts_with = "labels")]
     manifest: Option<PathBuf>,
+    /// A third-party system's description (e.g. systems/basic-pitch.toml): frame the
+    /// manifest's labels at its own frames, and (with `analyze`) run it on every shard, on the
+    /// workers like a network. No training labels unless given (`shared` is NULL).
+    #[arg(long, requires = "manifest", value_name = "SYSTEM.toml")]
+    system: Option<PathBuf>,
+    /// The system's ONNX file (default: the systems cache scripts/fetch-systems.sh fills).
+    #[arg(long, requires = "system", value_name = "PATH")]
+    system_onnx: Option<PathBuf>,
     /// Split(s) of the manifest to analyse.
     #[arg(long, default_value = "test", value_delimiter = ',')]
     split: Vec<String>,
@@ -165,11 +173,20 @@ impl AnalysisArgs {
                 splits.into_iter().collect::<Vec<_>>().join(", ")
             );
         }
-        let truth = TruthSource::Manifest {
-            path: manifest.clone(),
-            splits: self.split.clone(),
+        let truth = match &self.system {
+            Some(system) => TruthSource::AtSystem {
+                path: manifest.clone(),
+                splits: self.split.clone(),
+                system: system.clone(),
+            },
+            None => TruthSource::Manifest {
+                path: manifest.clone(),
+                splits: self.split.clone(),
+            },
         };
         let train = match (&self.train_labels, &self.train_split) {
+            // A third-party system was not trained on this corpus.
+            (None, None) if self.system.is_some() => None,
             (Some(path), _) => Some(TruthSource::Labels(vec![("train".into(), path.clone())])),
             (None, Some(split)) => Some(TruthSource::Manifest {
                 path: manifest.clone(),
@@ -200,6 +217,7 @@ impl AnalysisArgs {
                 k: self.position_k,
                 release_seconds: self.release_seconds,
             },
+            system_onnx: self.system_onnx.clone(),
         }
     }
 }
@@ -225,8 +243,9 @@ fn default_train_split(manifest: &std::path::Path) -> anyhow::Result<Option<Trut
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
     /// Predictions: `predictions` tables (.parquet), MIDI transcriptions (.mid, in a directory
-    /// named after the system), ONNX networks (.onnx, with --manifest), or directories of them.
-    #[arg(long = "predictions", required = true, num_args = 1..)]
+    /// named after the system), ONNX networks (.onnx, with --manifest), system descriptions
+    /// (.toml, with --system), or directories of them.
+    #[arg(long = "predictions", required_unless_present = "system", num_args = 1..)]
     sources: Vec<PathBuf>,
     #[command(flatten)]
     analysis: AnalysisArgs,
@@ -272,11 +291,15 @@ fn report(summary: Option<AnalysisSummary>, out: &std::path::Path) {
 
 pub fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.analysis.name.is_none() || args.sources.len() == 1,
+        args.analysis.name.is_none()
+            || args.sources.len() + usize::from(args.analysis.system.is_some()) == 1,
         "--name names one system: give one --predictions source with it"
     );
     let options = args.analysis.options()?;
-    let summary = entangle::dataflow::analyze(&options, args.sources)?;
+    let mut sources = args.sources;
+    // The system the labels are framed for runs on them.
+    sources.extend(args.analysis.system.clone());
+    let summary = entangle::dataflow::analyze(&options, sources)?;
     report(summary, &options.out);
     Ok(())
 }

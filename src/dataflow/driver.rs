@@ -106,6 +106,14 @@ pub enum TruthSource {
     Labels(Vec<(String, PathBuf)>),
     /// The given splits of a corpus manifest (also gives networks their audio).
     Manifest { path: PathBuf, splits: Vec<String> },
+    /// The given splits of a corpus manifest framed at a third-party system's own frames
+    /// (its description, `systems/NAME.toml`): the truth that system's units are compared
+    /// with.
+    AtSystem {
+        path: PathBuf,
+        splits: Vec<String>,
+        system: PathBuf,
+    },
 }
 
 impl TruthSource {
@@ -116,6 +124,15 @@ impl TruthSource {
             Self::Manifest { path, splits } => {
                 let splits: Vec<&str> = splits.iter().map(String::as_str).collect();
                 TruthIndex::from_manifest(path, &splits, fps)?
+            }
+            Self::AtSystem {
+                path,
+                splits,
+                system,
+            } => {
+                let splits: Vec<&str> = splits.iter().map(String::as_str).collect();
+                let spec = crate::systems::SystemSpec::load(system)?;
+                TruthIndex::from_manifest_at_system(path, &splits, &spec)?
             }
         };
         anyhow::ensure!(!index.shards.is_empty(), "{}: no labelled shards", self);
@@ -130,6 +147,11 @@ impl TruthSource {
                 tables.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
             ),
             Self::Manifest { path, splits } => (vec![path.clone()], splits.clone()),
+            Self::AtSystem {
+                path,
+                splits,
+                system,
+            } => (vec![path.clone(), system.clone()], splits.clone()),
         };
         let mut hash = Sha256::new();
         for file in &files {
@@ -160,6 +182,17 @@ impl std::fmt::Display for TruthSource {
             Self::Manifest { path, splits } => {
                 write!(f, "{} (split {})", path.display(), splits.join(", "))
             }
+            Self::AtSystem {
+                path,
+                splits,
+                system,
+            } => write!(
+                f,
+                "{} (split {}) at the frames of {}",
+                path.display(),
+                splits.join(", "),
+                system.display()
+            ),
         }
     }
 }

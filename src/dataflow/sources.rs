@@ -1,5 +1,5 @@
-//! Finding source units: prediction tables, MIDI transcriptions and ONNX networks given as
-//! files or found in directories, each with a fingerprint so a rescan can tell a new,
+//! Finding source units: prediction tables, MIDI transcriptions, ONNX networks and
+//! third-party system descriptions given as files or found in directories, each with a fingerprint so a rescan can tell a new,
 //! replaced or removed file from an unchanged one.
 
 use std::collections::BTreeMap;
@@ -14,6 +14,8 @@ pub enum SourceKind {
     PredictionTable,
     Transcription,
     Network,
+    /// A third-party system's description (`systems/NAME.toml`).
+    System,
 }
 
 impl SourceKind {
@@ -24,6 +26,7 @@ impl SourceKind {
             // madmom's note transcribers write `.notes`.
             "mid" | "midi" | "notes" => Some(Self::Transcription),
             "onnx" => Some(Self::Network),
+            "toml" => Some(Self::System),
             _ => None,
         }
     }
@@ -57,7 +60,8 @@ pub fn find_sources(
     if root.is_file() {
         anyhow::ensure!(
             SourceKind::of(root).is_some(),
-            "{}: not a predictions table (.parquet), transcription (.mid, .notes) or network (.onnx)",
+            "{}: not a predictions table (.parquet), transcription (.mid, .notes), network (.onnx) \
+             or system description (.toml)",
             root.display()
         );
         found.insert(root.to_path_buf(), fingerprint(root)?);
@@ -87,7 +91,9 @@ pub fn find_sources(
                 continue;
             }
             found.extend(find_sources(&path, exclude)?);
-        } else if SourceKind::of(&path).is_some() {
+        } else if SourceKind::of(&path).is_some_and(|k| k != SourceKind::System) {
+            // System descriptions are sources only when named: a directory's other TOML files
+            // (a pyproject.toml, a pipeline spec) are not systems.
             // A file can vanish between listing and stat; the next scan sees it gone.
             if let Ok(f) = fingerprint(&path) {
                 found.insert(path, f);
@@ -136,19 +142,8 @@ pub fn units_of(path: &Path, truth: &TruthIndex) -> anyhow::Result<Vec<Unit>> {
             }]
         }
         SourceKind::Network => {
-            let shards: Vec<_> = truth
-                .shards
-                .iter()
-                .filter(|(_, t)| t.audio.is_some())
-                .map(|(name, _)| name.clone())
-                .collect();
-            anyhow::ensure!(
-                !shards.is_empty(),
-                "{}: a network needs audio to run on; give the corpus manifest (--manifest)",
-                path.display()
-            );
             let model = stem(path);
-            shards
+            shards_with_audio(path, truth, "network")?
                 .into_iter()
                 .map(|shard| Unit {
                     path: path.to_path_buf(),
@@ -159,5 +154,44 @@ pub fn units_of(path: &Path, truth: &TruthIndex) -> anyhow::Result<Vec<Unit>> {
                 })
                 .collect()
         }
+        SourceKind::System => {
+            let spec = crate::systems::SystemSpec::load(path)?;
+            // Its frames are compared with the labels by index: they must be the same frames.
+            let (ours, theirs) = (truth.time_base_name(), spec.frame_times.describe());
+            anyhow::ensure!(
+                ours == theirs,
+                "{}: system {:?} gives frames on \"{theirs}\", but the labels are on \"{ours}\"; \
+                 frame them at its frames with --system {}",
+                path.display(),
+                spec.name,
+                path.display()
+            );
+            shards_with_audio(path, truth, "system")?
+                .into_iter()
+                .map(|shard| Unit {
+                    path: path.to_path_buf(),
+                    kind: UnitKind::System {
+                        model: spec.name.clone(),
+                        shard,
+                    },
+                })
+                .collect()
+        }
     })
+}
+
+/// The labelled shards with audio, which a network or system (`what`) at `path` runs on.
+fn shards_with_audio(path: &Path, truth: &TruthIndex, what: &str) -> anyhow::Result<Vec<String>> {
+    let shards: Vec<_> = truth
+        .shards
+        .iter()
+        .filter(|(_, t)| t.audio.is_some())
+        .map(|(name, _)| name.clone())
+        .collect();
+    anyhow::ensure!(
+        !shards.is_empty(),
+        "{}: a {what} needs audio to run on; give the corpus manifest (--manifest)",
+        path.display()
+    );
+    Ok(shards)
 }

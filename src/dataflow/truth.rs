@@ -14,6 +14,8 @@ use crate::labels::coded::CodedFrames;
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
 use crate::pitchset::PitchSet;
 use crate::sink::labels_table::{MissingFrames, read_labels_table_coded};
+use crate::sink::time_base::even_grid;
+use crate::systems::SystemSpec;
 
 /// One labelled shard.
 #[derive(Debug, Clone)]
@@ -64,6 +66,37 @@ impl TruthIndex {
             ..Default::default()
         };
         params.validate()?;
+        Self::from_manifest_framed(manifest, splits, fps, &even_grid(fps), |audio, notes| {
+            let frames = params.num_frames_of_wav(audio)?;
+            Ok(PianoRoll::from_notes(notes, fps, Some(frames)))
+        })
+    }
+
+    /// Labels of the `splits` of a corpus manifest at a third-party system's own frames
+    /// ([`crate::systems::frames`]), each shard as long as the system's output for its audio:
+    /// the truth its units (`UnitKind::System`) are compared with.
+    pub fn from_manifest_at_system(
+        manifest: &Path,
+        splits: &[&str],
+        system: &SystemSpec,
+    ) -> anyhow::Result<Self> {
+        let times = &system.frame_times;
+        let (fps, base) = (times.nominal_fps(), times.describe());
+        Self::from_manifest_framed(manifest, splits, fps, &base, |audio, notes| {
+            let frames = system.frames_of_wav(audio)?;
+            Ok(crate::systems::frames::roll_at(notes, times, frames))
+        })
+    }
+
+    /// Labels of the `splits` of a corpus manifest, each shard's notes framed by `frame`
+    /// (given its audio), on the time base `time_base` at nominal rate `fps`.
+    fn from_manifest_framed(
+        manifest: &Path,
+        splits: &[&str],
+        fps: f64,
+        time_base: &str,
+        frame: impl Fn(&Path, &[crate::labels::Note]) -> anyhow::Result<PianoRoll>,
+    ) -> anyhow::Result<Self> {
         let mut index = Self::default();
         let rows = read_manifest(manifest)?;
         // A misspelt split would otherwise give empty tables and exit 0.
@@ -81,10 +114,9 @@ impl TruthIndex {
                 continue;
             }
             let audio = PathBuf::from(&row.path);
-            let frames = params.num_frames_of_wav(&audio)?;
             let notes = read_notes(Path::new(&row.labels_path), ReadOptions::default())
                 .with_context(|| format!("{}: shard {}", manifest.display(), row.shard))?;
-            let roll = PianoRoll::from_notes(&notes, fps, Some(frames));
+            let roll = frame(&audio, &notes)?;
             let labelled = roll.frames.len();
             let frames = (fps, CodedFrames::from_sets(&roll.frames));
             index.add(
@@ -98,7 +130,7 @@ impl TruthIndex {
         }
         index.time_base = Some(crate::sink::time_base::LabelsTimeBase {
             source: manifest.to_path_buf(),
-            time_base: crate::sink::time_base::even_grid(fps),
+            time_base: time_base.to_string(),
         });
         Ok(index)
     }

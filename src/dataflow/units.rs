@@ -20,6 +20,7 @@ use crate::labels::{PianoRoll, ReadOptions, read_notes};
 use crate::pitchset::{PIANO_MIN, PitchSet};
 use crate::predict::THRESHOLD;
 use crate::sink::predictions_table::{FrameRate, scan_predictions};
+use crate::systems::{PredictOptions, System, SystemSpec, load_system};
 
 /// What a unit is, and so how it is evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -30,6 +31,9 @@ pub enum UnitKind {
     Transcription { model: String },
     /// An ONNX network run on one shard's audio.
     Network { model: String, shard: String },
+    /// A third-party system (its description `systems/NAME.toml`, [`crate::systems`]) run on
+    /// one shard's audio with its own front end, at its own frames.
+    System { model: String, shard: String },
 }
 
 /// A unit: a file, and for networks the shard it runs on.
@@ -43,7 +47,9 @@ impl Unit {
     /// The unit's name in tables, logs and error messages.
     pub fn name(&self) -> String {
         match &self.kind {
-            UnitKind::Network { shard, .. } => format!("{} @ {shard}", self.path.display()),
+            UnitKind::Network { shard, .. } | UnitKind::System { shard, .. } => {
+                format!("{} @ {shard}", self.path.display())
+            }
             _ => self.path.display().to_string(),
         }
     }
@@ -95,6 +101,9 @@ pub struct EvaluationOptions {
     pub missing_frames: crate::sink::labels_table::MissingFrames,
     /// The windows of the `positions` table.
     pub positions: PositionWindows,
+    /// The ONNX file of the system units (default: the systems cache
+    /// `scripts/fetch-systems.sh` fills).
+    pub system_onnx: Option<PathBuf>,
 }
 
 /// The model name of `model`'s predictions thresholded at `threshold`: the tables say which
@@ -128,6 +137,7 @@ pub struct Evaluator {
     /// Why units whose last evaluation failed are quarantined.
     failed: HashMap<Unit, String>,
     networks: HashMap<PathBuf, (std::time::SystemTime, OnnxModel)>,
+    systems: HashMap<PathBuf, (std::time::SystemTime, System)>,
     spectrograms: HashMap<String, Arc<Spectrogram>>,
     computer: Option<SpectrogramComputer>,
 }
@@ -141,6 +151,7 @@ impl Evaluator {
             retain,
             failed: HashMap::new(),
             networks: HashMap::new(),
+            systems: HashMap::new(),
             spectrograms: HashMap::new(),
             computer: None,
         }
@@ -199,6 +210,10 @@ impl Evaluator {
             UnitKind::Network { model, shard } => {
                 let model = name(model);
                 self.evaluate_network(&unit.path, &model, shard, &mut tally)?
+            }
+            UnitKind::System { model, shard } => {
+                let model = name(model);
+                self.evaluate_system(&unit.path, &model, shard, &mut tally)?
             }
         }
         Ok(tally.finish())
@@ -333,6 +348,64 @@ impl Evaluator {
             }
         }
         Ok(())
+    }
+
+    /// A system's posteriorgram of the shard, thresholded at the system's own threshold (or at
+    /// each of `--threshold`); its frames are the truth's (framed at the system's frames).
+    fn evaluate_system(
+        &mut self,
+        path: &Path,
+        model: &str,
+        shard: &str,
+        tally: &mut Tally,
+    ) -> Result<(), String> {
+        let truth = self.truth.clone();
+        let audio = truth
+            .get(shard)
+            .and_then(|t| t.audio.clone())
+            .ok_or_else(|| format!("shard {shard:?} has no audio in the corpus manifest"))?;
+        let thresholds = self.options.thresholds.clone();
+        let system = self.system(path)?;
+        let gram = system
+            .run_wav(&audio)
+            .map_err(|e| format!("system {model:?} on shard {shard}: {e:#}"))?;
+        let runs: Vec<(String, f32)> = if thresholds.is_empty() {
+            vec![(model.to_string(), system.spec().output.threshold)]
+        } else {
+            thresholds
+                .iter()
+                .map(|&t| (threshold_model(model, t), t))
+                .collect()
+        };
+        for (name, threshold) in runs {
+            let slot = tally.slot(&truth, &name, shard);
+            for (frame, row) in gram.probs.iter().enumerate() {
+                tally.frame(slot, frame, threshold_set(row, gram.lowest_pitch, threshold))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The system described at `path`, loaded again when the description changed since.
+    fn system(&mut self, path: &Path) -> Result<&mut System, String> {
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let stale = self
+            .systems
+            .get(path)
+            .is_none_or(|(when, _)| *when != modified);
+        if stale {
+            let spec = SystemSpec::load(path).map_err(|e| e.to_string())?;
+            let options = PredictOptions {
+                onnx: self.options.system_onnx.clone(),
+                device: self.options.inference.device,
+                workers: 1,
+            };
+            let system = load_system(&spec, &options).map_err(|e| format!("{e:#}"))?;
+            self.systems.insert(path.to_path_buf(), (modified, system));
+        }
+        Ok(&mut self.systems.get_mut(path).expect("just inserted").1)
     }
 
     fn spectrogram(&mut self, shard: &str, audio: &Path) -> Result<Arc<Spectrogram>, String> {

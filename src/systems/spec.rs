@@ -241,6 +241,30 @@ impl SystemSpec {
         Ok(())
     }
 
+    /// How many frames the system gives for the WAV file at `wav`, from its header alone (so
+    /// the labels can be framed before the system runs): the resampled length as librosa fixes
+    /// it, then `floor(samples * frames_per_second / sample_rate)`; or the spectrogram's frames.
+    pub fn frames_of_wav(&self, wav: &Path) -> Result<usize, crate::audio::AudioError> {
+        match &self.front_end {
+            FrontEnd::WindowedAudio {
+                sample_rate,
+                frames_per_second,
+                ..
+            } => {
+                let reader = crate::audio::WavMonoReader::open(wav)?;
+                let info = reader.info();
+                let samples = if info.sample_rate == *sample_rate {
+                    info.frames
+                } else {
+                    (info.frames as f64 * f64::from(*sample_rate) / f64::from(info.sample_rate))
+                        .ceil() as u64
+                };
+                Ok((samples * u64::from(*frames_per_second) / u64::from(*sample_rate)) as usize)
+            }
+            FrontEnd::Spectrogram { spectrogram, .. } => spectrogram.num_frames_of_wav(wav),
+        }
+    }
+
     /// The cached ONNX file: `$ENTANGLE_SYSTEMS_CACHE` or `.cache/systems` under `root`.
     pub fn onnx_path(&self, root: &Path) -> PathBuf {
         cache_dir(root).join(&self.onnx.file)
