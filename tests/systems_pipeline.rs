@@ -126,13 +126,26 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
         let sys = out.join("systems").join(system);
         assert!(sys.join("stage.json").is_file(), "{system}: stage.json");
         let a = sys.join("analysis");
+        // The labels at the system's frames as `entangle system predict` writes them (the
+        // stage ran the system on the dataflow's workers instead).
+        let predicted = dir.path().join(format!("predicted-{system}"));
+        ok(&[
+            "system",
+            "predict",
+            "--system",
+            &format!("systems/{system}.toml"),
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--out",
+            predicted.to_str().unwrap(),
+        ]);
         // The dataflow analysed every labelled frame of the test split; shared is NULL.
         let frames = sql(&format!(
             "SELECT (SELECT sum(frames) FROM '{a}/split_metrics.parquet' WHERE model = '{system}') \
              = (SELECT count(*) FROM '{l}'), \
              (SELECT count(*) FILTER (shared IS NOT NULL) FROM '{a}/combinations.parquet')",
             a = a.display(),
-            l = sys.join("predicted/labels.parquet").display()
+            l = predicted.join("labels.parquet").display()
         ));
         assert_eq!(frames, "True 0", "{system}: frames analysed, shared");
         // The positions table adds up and says its time base on every row.
@@ -140,7 +153,7 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
             "SELECT count(*), count(DISTINCT time_base), any_value(time_base), \
              sum(exact + omitted) = (SELECT sum(len(pitches)) FROM '{l}') FROM '{p}'",
             p = a.join("positions.parquet").display(),
-            l = sys.join("predicted/labels.parquet").display()
+            l = predicted.join("labels.parquet").display()
         ));
         let base = if system == "basic-pitch" {
             "t(i) = i * 0.011609977324263039 - floor(i / 172) * 0.010326077097505668 s"

@@ -1,8 +1,8 @@
 //! Third-party systems inside a pipeline: a spec's `[[systems]]` name system descriptions
 //! (`systems/NAME.toml`, [`crate::systems`]) to run next to its own networks. Each is a stage
-//! with a key like the others (`systems/NAME/`): the system runs over the test split with its
-//! own front end at its own frames, the dataflow analyses its tables like any predictions
-//! (no training set is known: `shared` is NULL), and its `positions` table is counted. The
+//! with a key like the others (`systems/NAME/`): the analysis dataflow runs the system on the
+//! test split's shards on its workers, with its own front end at its own frames, and writes the
+//! usual tables, `positions` among them (no training set is known: `shared` is NULL). The
 //! run's figures then put every network and system side by side
 //! ([`super::systems_figures`]) and the report gets a section on them.
 
@@ -18,7 +18,7 @@ use super::stages::{StageRecord, hash_file, stage_key};
 use crate::analysis::positions::PositionWindows;
 use crate::dataflow::units::EvaluationOptions;
 use crate::dataflow::{AnalysisOptions, ClusterOptions, TruthSource};
-use crate::systems::{PredictOptions, SystemSpec, predict_split, write_tables};
+use crate::systems::SystemSpec;
 
 /// One `[[systems]]` table of a spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,8 +40,7 @@ pub struct PipelineSystem {
 }
 
 impl PipelineSystem {
-    /// Where its stage writes: `predicted/` (labels and predictions at its frames),
-    /// `analysis/` (the usual tables and `positions.parquet`).
+    /// Where its stage writes: `analysis/` (the usual tables, `positions` among them).
     pub fn dir(&self, layout: &Layout) -> PathBuf {
         dir(layout, &self.spec.name)
     }
@@ -146,37 +145,39 @@ pub fn run_systems(
     Ok(records)
 }
 
-/// One system's stage: predict, analyse (the `positions` table with the rest).
+/// One system's stage: the dataflow runs the system on every test shard on its workers, at
+/// its own frames, and writes the usual tables (with `positions`).
 fn analyse_system(
     spec: &PipelineSpec,
     system: &PipelineSystem,
     manifest: &Path,
     dir: &Path,
 ) -> anyhow::Result<()> {
-    let options = PredictOptions {
-        onnx: Some(system.onnx.clone()),
-        device: spec.analysis.device,
-        workers: spec.analysis.workers,
-    };
-    let result = predict_split(&system.spec, manifest, "test", &options)?;
-    let (labels, predictions) = write_tables(&dir.join("predicted"), &result)?;
-    let analysis = dir.join("analysis");
     let options = AnalysisOptions {
-        truth: TruthSource::Labels(vec![("test".into(), labels.clone())]),
+        truth: TruthSource::AtSystem {
+            path: manifest.to_path_buf(),
+            splits: vec!["test".into()],
+            system: system.entry.spec.clone(),
+        },
         // No training set is known for a third-party system: `shared` is NULL.
         train: None,
-        fps: result.fps,
+        fps: system.spec.frame_times.nominal_fps(),
         evaluation: EvaluationOptions {
             strict: true,
+            system_onnx: Some(system.onnx.clone()),
+            inference: crate::infer::InferenceOptions {
+                device: spec.analysis.device,
+                ..Default::default()
+            },
             ..Default::default()
         },
-        out: analysis.clone(),
+        out: dir.join("analysis"),
         cluster: ClusterOptions {
             workers: spec.analysis.workers,
             ..Default::default()
         },
     };
-    crate::dataflow::analyze(&options, vec![predictions])?;
+    crate::dataflow::analyze(&options, vec![system.entry.spec.clone()])?;
     Ok(())
 }
 
