@@ -182,16 +182,8 @@ fn networks_in_the_dataflow_match_their_prediction_tables() {
         "{}",
         String::from_utf8_lossy(&via_table.stderr)
     );
-    for t in [
-        "combinations",
-        "additions",
-        "omissions",
-        "frame_metrics",
-        "split_metrics",
-        "positions",
-    ] {
-        let read =
-            |d: &str| std::fs::read(dir.path().join(d).join(format!("{t}.parquet"))).unwrap();
+    for t in entangle::dataflow::tables::Table::ALL.map(|t| t.file()) {
+        let read = |d: &str| std::fs::read(dir.path().join(d).join(t)).unwrap();
         assert_eq!(read("a"), read("b"), "{t}");
     }
     let frames = duckdb(&format!(

@@ -244,19 +244,12 @@ fn a_system_on_the_workers_gives_the_tables_of_its_predictions() {
                 "--out",
                 inside.to_str().unwrap(),
             ]);
-            for table in [
-                "combinations",
-                "additions",
-                "omissions",
-                "frame_metrics",
-                "split_metrics",
-                "positions",
-            ] {
-                let file = format!("{table}.parquet");
+            for table in entangle::dataflow::tables::Table::ALL {
+                let file = table.file();
                 assert!(
-                    std::fs::read(via_tables.join(&file)).unwrap()
-                        == std::fs::read(inside.join(&file)).unwrap(),
-                    "{system}: {table} differs ({workers} workers)"
+                    std::fs::read(via_tables.join(file)).unwrap()
+                        == std::fs::read(inside.join(file)).unwrap(),
+                    "{system}: {file} differs ({workers} workers)"
                 );
             }
             let summary: serde_json::Value =

@@ -162,18 +162,12 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
         };
         assert_eq!(positions, format!("7 1 {base} True"), "{system}: positions");
         // So does every other table's every row.
-        for table in [
-            "combinations",
-            "additions",
-            "omissions",
-            "frame_metrics",
-            "split_metrics",
-        ] {
+        for table in entangle::dataflow::tables::Table::ALL {
             let other = sql(&format!(
                 "SELECT count(*) FILTER (time_base <> '{base}') FROM '{}'",
-                a.join(format!("{table}.parquet")).display()
+                a.join(table.file()).display()
             ));
-            assert_eq!(other, "0", "{system}: {table}");
+            assert_eq!(other, "0", "{system}: {}", table.file());
         }
         let summary: serde_json::Value =
             serde_json::from_slice(&std::fs::read(a.join("analysis.json")).unwrap()).unwrap();

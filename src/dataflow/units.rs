@@ -315,14 +315,9 @@ impl Evaluator {
         shard: &str,
         tally: &mut Tally,
     ) -> Result<(), String> {
-        let truth = self.truth.clone();
-        let audio = truth
-            .get(shard)
-            .and_then(|t| t.audio.clone())
-            .ok_or_else(|| format!("shard {shard:?} has no audio in the corpus manifest"))?;
+        let audio = self.audio_of(shard)?;
         let spectrogram = self.spectrogram(shard, &audio)?;
-        let (lowest_pitch, thresholds) =
-            (self.options.lowest_pitch, self.options.thresholds.clone());
+        let (lowest_pitch, fps) = (self.options.lowest_pitch, self.truth.fps);
         let network = self.network(path)?;
         let outputs = network.predict(&spectrogram).map_err(|e| e.to_string())?;
         let units = outputs.first().map_or(0, Vec::len);
@@ -331,19 +326,41 @@ impl Evaluator {
         // replaced since.
         let lowest = network
             .metadata()
-            .output_pitch(path, lowest_pitch, Some(units), truth.fps)
+            .output_pitch(path, lowest_pitch, Some(units), fps)
             .map_err(|e| e.to_string())?;
-        let runs: Vec<(String, f32)> = if thresholds.is_empty() {
-            vec![(model.to_string(), THRESHOLD)]
+        self.tally_probabilities(tally, (model, shard), THRESHOLD, lowest, &outputs)
+    }
+
+    /// The audio of a labelled shard, which networks and systems run on.
+    fn audio_of(&self, shard: &str) -> Result<PathBuf, String> {
+        self.truth
+            .get(shard)
+            .and_then(|t| t.audio.clone())
+            .ok_or_else(|| format!("shard {shard:?} has no audio in the corpus manifest"))
+    }
+
+    /// Counts `(model, shard)`'s frame probabilities (`probs[frame][k]`: pitch `lowest + k`)
+    /// thresholded at `default`, or at each of `--threshold` as a model of its own.
+    fn tally_probabilities(
+        &self,
+        tally: &mut Tally,
+        (model, shard): (&str, &str),
+        default: f32,
+        lowest: u8,
+        probs: &[Vec<f32>],
+    ) -> Result<(), String> {
+        let runs: Vec<(String, f32)> = if self.options.thresholds.is_empty() {
+            vec![(model.to_string(), default)]
         } else {
-            thresholds
+            self.options
+                .thresholds
                 .iter()
                 .map(|&t| (threshold_model(model, t), t))
                 .collect()
         };
         for (name, threshold) in runs {
-            let slot = tally.slot(&truth, &name, shard);
-            for (frame, row) in outputs.iter().enumerate() {
+            let slot = tally.slot(&self.truth, &name, shard);
+            for (frame, row) in probs.iter().enumerate() {
                 tally.frame(slot, frame, threshold_set(row, lowest, threshold))?;
             }
         }
@@ -359,53 +376,27 @@ impl Evaluator {
         shard: &str,
         tally: &mut Tally,
     ) -> Result<(), String> {
-        let truth = self.truth.clone();
-        let audio = truth
-            .get(shard)
-            .and_then(|t| t.audio.clone())
-            .ok_or_else(|| format!("shard {shard:?} has no audio in the corpus manifest"))?;
-        let thresholds = self.options.thresholds.clone();
+        let audio = self.audio_of(shard)?;
         let system = self.system(path)?;
+        let threshold = system.spec().output.threshold;
         let gram = system
             .run_wav(&audio)
             .map_err(|e| format!("system {model:?} on shard {shard}: {e:#}"))?;
-        let runs: Vec<(String, f32)> = if thresholds.is_empty() {
-            vec![(model.to_string(), system.spec().output.threshold)]
-        } else {
-            thresholds
-                .iter()
-                .map(|&t| (threshold_model(model, t), t))
-                .collect()
-        };
-        for (name, threshold) in runs {
-            let slot = tally.slot(&truth, &name, shard);
-            for (frame, row) in gram.probs.iter().enumerate() {
-                tally.frame(slot, frame, threshold_set(row, gram.lowest_pitch, threshold))?;
-            }
-        }
-        Ok(())
+        let lowest = gram.lowest_pitch;
+        self.tally_probabilities(tally, (model, shard), threshold, lowest, &gram.probs)
     }
 
     /// The system described at `path`, loaded again when the description changed since.
     fn system(&mut self, path: &Path) -> Result<&mut System, String> {
-        let modified = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let stale = self
-            .systems
-            .get(path)
-            .is_none_or(|(when, _)| *when != modified);
-        if stale {
+        let options = PredictOptions {
+            onnx: self.options.system_onnx.clone(),
+            device: self.options.inference.device,
+            workers: 1,
+        };
+        loaded(&mut self.systems, path, || {
             let spec = SystemSpec::load(path).map_err(|e| e.to_string())?;
-            let options = PredictOptions {
-                onnx: self.options.system_onnx.clone(),
-                device: self.options.inference.device,
-                workers: 1,
-            };
-            let system = load_system(&spec, &options).map_err(|e| format!("{e:#}"))?;
-            self.systems.insert(path.to_path_buf(), (modified, system));
-        }
-        Ok(&mut self.systems.get_mut(path).expect("just inserted").1)
+            load_system(&spec, &options).map_err(|e| format!("{e:#}"))
+        })
     }
 
     fn spectrogram(&mut self, shard: &str, audio: &Path) -> Result<Arc<Spectrogram>, String> {
@@ -431,19 +422,26 @@ impl Evaluator {
 
     /// The network at `path`, loaded again when the file changed since.
     fn network(&mut self, path: &Path) -> Result<&mut OnnxModel, String> {
-        let modified = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let stale = self
-            .networks
-            .get(path)
-            .is_none_or(|(when, _)| *when != modified);
-        if stale {
-            let model = OnnxModel::load(path, self.options.inference).map_err(|e| e.to_string())?;
-            self.networks.insert(path.to_path_buf(), (modified, model));
-        }
-        Ok(&mut self.networks.get_mut(path).expect("just inserted").1)
+        let inference = self.options.inference;
+        loaded(&mut self.networks, path, || {
+            OnnxModel::load(path, inference).map_err(|e| e.to_string())
+        })
     }
+}
+
+/// What `cache` holds for `path`, loaded again with `load` when the file changed since.
+fn loaded<'a, T>(
+    cache: &'a mut HashMap<PathBuf, (std::time::SystemTime, T)>,
+    path: &Path,
+    load: impl FnOnce() -> Result<T, String>,
+) -> Result<&'a mut T, String> {
+    let modified = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if cache.get(path).is_none_or(|(when, _)| *when != modified) {
+        cache.insert(path.to_path_buf(), (modified, load()?));
+    }
+    Ok(&mut cache.get_mut(path).expect("just inserted").1)
 }
 
 /// Accumulates one unit's frames per (model, shard), then fills in the frames it did not
