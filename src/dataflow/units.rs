@@ -1,7 +1,8 @@
 //! Source units and their evaluation. A *unit* is the smallest input that can change on its
-//! own: a predictions table, one MIDI transcription, or one ONNX network on one audio shard.
-//! Evaluating a unit turns it into consolidated [`Outcome`]s plus the facts the sink needs
-//! (which (model, shard) it covers, frames it skipped, or why it failed). The [`Evaluator`]
+//! own: a predictions table, one MIDI transcription, or one ONNX network or third-party system
+//! on one audio shard. Evaluating a unit turns it into consolidated [`Outcome`]s, its
+//! `positions` counts, and the facts the sink needs (which (model, shard) it covers, frames it
+//! skipped, or why it failed). The [`Evaluator`]
 //! remembers each unit's last contribution, so replacing or removing a unit costs the size
 //! of that unit, never of the corpus.
 
