@@ -6,7 +6,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`analysis`] | frame classes, framewise metrics, per-combination aggregation (pure) |
+//! | [`analysis`] | frame classes, framewise metrics, positions in a note's life, per-combination aggregation (pure) |
 //! | [`audio`] | WAV decoding, down-mix, resampling to 44.1 kHz (streamed) |
 //! | [`console`] | what the binaries print besides the work: logs, stdout, error messages |
 //! | [`corpus`] | SoundFont rendering, FLUID and MAPS-like corpora, MAPS layout, own corpora, manifests |
