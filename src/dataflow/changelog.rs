@@ -33,7 +33,7 @@ const SHARD_COUNTERS: &[&str] = &[
     "false_alarms",
 ];
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Line {
     round: u64,
     table: String,
@@ -56,7 +56,24 @@ fn counter_names(key: &TableKey) -> &'static [&'static str] {
     }
 }
 
-fn to_line(round: u64, key: &TableKey, diff: &Counts) -> Option<Line> {
+/// A [`Line`] borrowing its names: what [`ChangeLog::prepare`] writes (the same JSON, field
+/// for field; no copies of the names for each of a round's thousands of lines).
+#[derive(Serialize)]
+struct LineRef<'a> {
+    round: u64,
+    table: &'static str,
+    model: &'a str,
+    split: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    combination: Option<Vec<u8>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pitch: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<&'a str>,
+    diff: BTreeMap<&'static str, i64>,
+}
+
+fn to_line<'a>(round: u64, key: &'a TableKey, diff: &Counts) -> Option<LineRef<'a>> {
     let set = |s: &PitchSet| Some(s.to_vec());
     let (table, model, split, combination, pitch, shard) = match key {
         TableKey::Combination {
@@ -100,7 +117,7 @@ fn to_line(round: u64, key: &TableKey, diff: &Counts) -> Option<Line> {
             split,
             None,
             None,
-            Some(shard.clone()),
+            Some(shard.as_str()),
         ),
         _ => return None,
     };
@@ -108,13 +125,13 @@ fn to_line(round: u64, key: &TableKey, diff: &Counts) -> Option<Line> {
         .iter()
         .zip(diff.0)
         .filter(|(_, v)| *v != 0)
-        .map(|(name, v)| (name.to_string(), v))
+        .map(|(name, v)| (*name, v))
         .collect();
-    Some(Line {
+    Some(LineRef {
         round,
-        table: table.to_string(),
-        model: model.clone(),
-        split: split.clone(),
+        table,
+        model,
+        split,
         combination,
         pitch,
         shard,
@@ -156,6 +173,14 @@ fn from_line(line: Line) -> Option<(u64, TableKey, Counts)> {
         counts[i] = line.diff.get(*name).copied().unwrap_or(0);
     }
     Some((line.round, key, Counts(counts)))
+}
+
+/// A record prepared by [`ChangeLog::prepare`]: its lines, and the rows they bring up to
+/// date.
+pub struct Record {
+    round: u64,
+    bytes: Vec<u8>,
+    rows: Vec<(TableKey, Counts)>,
 }
 
 /// An open change log and the state its lines sum to.
@@ -224,46 +249,82 @@ impl ChangeLog {
         state: &TableState,
         touched: &BTreeSet<TableKey>,
     ) -> anyhow::Result<usize> {
-        let mut keys: BTreeSet<TableKey> = touched
-            .iter()
-            .filter(|k| k.is_table_row())
-            .cloned()
-            .collect();
-        if !self.replayed {
-            keys.extend(self.logged.keys().cloned());
-            keys.extend(state.table_rows().map(|(k, _)| k.clone()));
-        }
-        let mut out = Vec::new();
-        let mut now_logged = Vec::new();
-        for key in keys {
-            let now = state.rows.get(&key).copied().unwrap_or_default();
-            let before = self.logged.get(&key).copied().unwrap_or_default();
-            let diff = now.minus(&before);
-            if diff == Counts::default() {
-                continue;
+        let record = self.prepare(round, state, touched)?;
+        self.append_record(record)
+    }
+
+    /// The lines [`Self::record`] would append, without touching the log: the costly part,
+    /// which only reads, so it can run beside the writing of the tables.
+    pub fn prepare(
+        &self,
+        round: u64,
+        state: &TableState,
+        touched: &BTreeSet<TableKey>,
+    ) -> anyhow::Result<Record> {
+        let mut record = Record {
+            round,
+            bytes: Vec::new(),
+            rows: Vec::new(),
+        };
+        if self.replayed {
+            for key in touched.iter().filter(|k| k.is_table_row()) {
+                self.prepare_row(&mut record, state, key)?;
             }
-            let line = to_line(round, &key, &diff).expect("a table row");
-            serde_json::to_writer(&mut out, &line)?;
-            out.push(b'\n');
-            now_logged.push((key, now));
+        } else {
+            let mut keys: BTreeSet<&TableKey> =
+                touched.iter().filter(|k| k.is_table_row()).collect();
+            keys.extend(self.logged.keys());
+            keys.extend(state.table_rows().map(|(k, _)| k));
+            for key in keys {
+                self.prepare_row(&mut record, state, key)?;
+            }
         }
+        Ok(record)
+    }
+
+    /// The line of `key` (a table row), if its counts changed since it was last logged.
+    fn prepare_row(
+        &self,
+        record: &mut Record,
+        state: &TableState,
+        key: &TableKey,
+    ) -> anyhow::Result<()> {
+        let now = state.rows.get(key).copied().unwrap_or_default();
+        let before = self.logged.get(key).copied().unwrap_or_default();
+        let diff = now.minus(&before);
+        if diff == Counts::default() {
+            return Ok(());
+        }
+        let line = to_line(record.round, key, &diff).expect("a table row");
+        serde_json::to_writer(&mut record.bytes, &line)?;
+        record.bytes.push(b'\n');
+        record.rows.push((key.clone(), now));
+        Ok(())
+    }
+
+    /// Appends a record from [`Self::prepare`] (of this log, with no other record appended
+    /// in between). Returns the number of lines written. On error nothing is logged: the
+    /// file is cut back and the log's sum is unchanged.
+    pub fn append_record(&mut self, record: Record) -> anyhow::Result<usize> {
         // The file exists once tables do (an empty log sums to empty tables).
         self.open_file()?;
-        if !out.is_empty() {
+        if !record.bytes.is_empty() {
             // No fsync: the log's sum stays right whatever tail a power cut takes, because a
             // restart logs the difference between the replayed log and the rebuilt state.
-            self.append(&out)?;
-            for (key, now) in &now_logged {
+            self.append(&record.bytes)?;
+            for (key, now) in &record.rows {
                 if *now == Counts::default() {
                     self.logged.remove(key);
+                } else if let Some(logged) = self.logged.get_mut(key) {
+                    *logged = *now;
                 } else {
                     self.logged.insert(key.clone(), *now);
                 }
             }
-            self.next_round = self.next_round.max(round + 1);
+            self.next_round = self.next_round.max(record.round + 1);
         }
         self.replayed = true;
-        Ok(now_logged.len())
+        Ok(record.rows.len())
     }
 
     /// Opens (creating) the file for appending, once.

@@ -998,6 +998,7 @@ impl Sink {
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("{}: cannot create", self.out.display()))?;
         if !blocked {
+            let mut record = None;
             if !self.unwritten.is_empty() {
                 for line in missing {
                     tracing::warn!("{line}");
@@ -1011,9 +1012,15 @@ impl Sink {
                     );
                 }
                 let writing = Instant::now();
-                // Only the tables whose rows changed are rewritten.
+                // Only the tables whose rows changed are rewritten. The change log's lines
+                // are made meanwhile; they are appended once the tables are written.
                 let tables: Vec<Table> = self.unwritten.iter().copied().collect();
-                write_some_tables(&self.out, &self.state, self.train.as_ref(), &tables)?;
+                let (written, prepared) = rayon::join(
+                    || write_some_tables(&self.out, &self.state, self.train.as_ref(), &tables),
+                    || self.log.prepare(round, &self.state, &self.unlogged),
+                );
+                written?;
+                record = Some(prepared?);
                 self.unwritten.clear();
                 tracing::info!(
                     tables = tables.len(),
@@ -1025,7 +1032,11 @@ impl Sink {
             }
             // After the tables: a crash in between is mended by the next start, which logs
             // the difference between the replayed log and the rebuilt state.
-            let lines = self.log.record(round, &self.state, &self.unlogged)?;
+            let record = match record {
+                Some(record) => record,
+                None => self.log.prepare(round, &self.state, &self.unlogged)?,
+            };
+            let lines = self.log.append_record(record)?;
             self.unlogged.clear();
             tracing::debug!(round, lines, "change log appended");
         }

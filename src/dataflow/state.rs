@@ -35,12 +35,20 @@ impl TableState {
     {
         let mut touched = BTreeSet::new();
         for (key, diff) in updates {
-            let entry = self.rows.entry(key.clone()).or_default();
-            for (a, b) in entry.0.iter_mut().zip(diff.0) {
-                *a += b;
-            }
-            if entry.0.iter().all(|&x| x == 0) {
-                self.rows.remove(&key);
+            // A key already there is updated in place (no copy of its names).
+            match self.rows.get_mut(&key) {
+                Some(entry) => {
+                    for (a, b) in entry.0.iter_mut().zip(diff.0) {
+                        *a += b;
+                    }
+                    if entry.0.iter().all(|&x| x == 0) {
+                        self.rows.remove(&key);
+                    }
+                }
+                None if diff.0.iter().all(|&x| x == 0) => {}
+                None => {
+                    self.rows.insert(key.clone(), diff);
+                }
             }
             touched.insert(key);
         }
