@@ -15,9 +15,10 @@
 //! is linear in the multiplicity, so the sums are the same.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use differential_dataflow::difference::{IsZero, Multiply, Semigroup};
-use foldhash::fast::FixedState;
+use fnv::FnvHashMap;
 
 use super::keys::{Counts, Outcome, TableKey, explode};
 use super::units::Contribution;
@@ -26,12 +27,83 @@ use crate::pitchset::PitchSet;
 /// Where an outcome counts: (model, split, shard).
 type Slot = (String, String, String);
 
+/// aHash with a fixed seed, for the maps keyed by pitch sets (FNV hashes a byte at a time),
+/// the same order every run.
+#[derive(Clone, Copy, Default)]
+struct Seeded;
+
+impl BuildHasher for Seeded {
+    type Hasher = ahash::AHasher;
+    fn build_hasher(&self) -> Self::Hasher {
+        ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344)
+            .build_hasher()
+    }
+}
+
+/// A table row of a slot without the slot's names: comparing and hashing it touches no
+/// string (a string comparison, a call to `memcmp`, was most of the cost of a key).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Shape {
+    Combination(PitchSet),
+    Addition(PitchSet, u8),
+    Omission(PitchSet, u8),
+    ShardMetrics,
+}
+
+impl Shape {
+    /// The shape of a key [`explode`] made (whatever names it carries).
+    fn of(key: &TableKey) -> Self {
+        match *key {
+            TableKey::Combination { combination, .. } => Self::Combination(combination),
+            TableKey::Addition {
+                combination, pitch, ..
+            } => Self::Addition(combination, pitch),
+            TableKey::Omission {
+                combination, pitch, ..
+            } => Self::Omission(combination, pitch),
+            TableKey::ShardMetrics { .. } => Self::ShardMetrics,
+            TableKey::Coverage { .. } | TableKey::Problem { .. } | TableKey::Skipped { .. } => {
+                unreachable!("explode gives table rows only")
+            }
+        }
+    }
+
+    /// The key with the slot's names: the one [`explode`] makes from an outcome of the slot.
+    fn named(self, (model, split, shard): &Slot) -> TableKey {
+        let (model, split) = (model.clone(), split.clone());
+        match self {
+            Self::Combination(combination) => TableKey::Combination {
+                model,
+                split,
+                combination,
+            },
+            Self::Addition(combination, pitch) => TableKey::Addition {
+                model,
+                split,
+                combination,
+                pitch,
+            },
+            Self::Omission(combination, pitch) => TableKey::Omission {
+                model,
+                split,
+                combination,
+                pitch,
+            },
+            Self::ShardMetrics => TableKey::ShardMetrics {
+                model,
+                split,
+                shard: shard.clone(),
+            },
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct RoundSums {
     /// Net frames per slot and (truth, prediction).
-    outcomes: HashMap<Slot, HashMap<(PitchSet, PitchSet), isize, FixedState>, FixedState>,
+    outcomes: HashMap<Slot, HashMap<(PitchSet, PitchSet), isize, Seeded>, Seeded>,
     /// Facts, summed per key.
-    facts: HashMap<TableKey, Counts, FixedState>,
+    facts: FnvHashMap<TableKey, Counts>,
 }
 
 impl RoundSums {
@@ -62,8 +134,8 @@ impl RoundSums {
         let mut keys = self.facts;
         for (slot, frames) in self.outcomes {
             // Exploded without names first (an empty name is no allocation), so the names
-            // are copied once per distinct key of the slot, not once per outcome and key.
-            let mut unnamed: HashMap<TableKey, Counts, FixedState> = HashMap::default();
+            // are copied once per distinct row of the slot, not once per outcome and row.
+            let mut rows: HashMap<Shape, Counts, Seeded> = HashMap::default();
             for ((truth, predicted), n) in frames {
                 if n == 0 {
                     continue;
@@ -76,55 +148,21 @@ impl RoundSums {
                     predicted,
                 };
                 for (key, counts) in explode(&outcome) {
-                    add_key(&mut unnamed, key, counts.multiply(&n));
+                    rows.entry(Shape::of(&key))
+                        .or_default()
+                        .plus_equals(&counts.multiply(&n));
                 }
             }
-            for (key, counts) in unnamed {
-                add_key(&mut keys, named(key, &slot), counts);
+            keys.reserve(rows.len());
+            for (shape, counts) in rows {
+                add_key(&mut keys, shape.named(&slot), counts);
             }
         }
         keys.into_iter().filter(|(_, counts)| !counts.is_zero())
     }
 }
 
-/// A key [`explode`] made from an outcome without names, with the slot's names (the ones
-/// it would have copied from the outcome).
-fn named(key: TableKey, (model, split, shard): &Slot) -> TableKey {
-    let (model, split) = (model.clone(), split.clone());
-    match key {
-        TableKey::Combination { combination, .. } => TableKey::Combination {
-            model,
-            split,
-            combination,
-        },
-        TableKey::Addition {
-            combination, pitch, ..
-        } => TableKey::Addition {
-            model,
-            split,
-            combination,
-            pitch,
-        },
-        TableKey::Omission {
-            combination, pitch, ..
-        } => TableKey::Omission {
-            model,
-            split,
-            combination,
-            pitch,
-        },
-        TableKey::ShardMetrics { .. } => TableKey::ShardMetrics {
-            model,
-            split,
-            shard: shard.clone(),
-        },
-        TableKey::Coverage { .. } | TableKey::Problem { .. } | TableKey::Skipped { .. } => {
-            unreachable!("explode gives table rows only")
-        }
-    }
-}
-
-fn add_key(keys: &mut HashMap<TableKey, Counts, FixedState>, key: TableKey, counts: Counts) {
+fn add_key(keys: &mut FnvHashMap<TableKey, Counts>, key: TableKey, counts: Counts) {
     keys.entry(key).or_default().plus_equals(&counts);
 }
 
