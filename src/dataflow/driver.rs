@@ -897,8 +897,12 @@ impl Sink {
         }
         // Facts (skips, coverage, problems) are in the summary, not in the tables.
         self.summary_stale |= touched.iter().any(|key| !key.is_table_row());
-        self.unlogged
-            .extend(touched.into_iter().filter(TableKey::is_table_row));
+        let rows = touched.into_iter().filter(TableKey::is_table_row);
+        match self.unlogged.is_empty() {
+            // Built from the sorted keys at once (the usual case: the last round was logged).
+            true => self.unlogged = rows.collect(),
+            false => self.unlogged.extend(rows),
+        }
     }
 
     /// Brings the tables, the log and the summary up to the state after scan `scan` of this

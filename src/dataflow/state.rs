@@ -33,7 +33,10 @@ impl TableState {
     where
         I: IntoIterator<Item = (TableKey, Counts)>,
     {
-        let mut touched = BTreeSet::new();
+        // Collected, then sorted once: a set built from sorted keys compares each key with
+        // its neighbour only, where inserting one by one searches the tree (and comparing
+        // keys, their names, is most of the cost here).
+        let mut touched = Vec::new();
         for (key, diff) in updates {
             // A key already there is updated in place (no copy of its names).
             match self.rows.get_mut(&key) {
@@ -50,9 +53,11 @@ impl TableState {
                     self.rows.insert(key.clone(), diff);
                 }
             }
-            touched.insert(key);
+            touched.push(key);
         }
-        touched
+        touched.sort();
+        touched.dedup();
+        touched.into_iter().collect()
     }
 
     /// Why a batch run cannot write the tables: units that failed, and conflicts.
