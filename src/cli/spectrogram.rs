@@ -147,9 +147,9 @@ impl<'scope> Committer<'scope> {
 
     /// Waits until every file sent has been committed (the senders must be gone).
     fn finish(self) -> Result<(), SinkError> {
+        // The first failure; the scope joins any threads left.
         self.threads
             .into_iter()
-            .map(|t| t.join().expect("a committer panicked"))
-            .collect()
+            .try_for_each(|t| t.join().expect("a committer panicked"))
     }
 }
