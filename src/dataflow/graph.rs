@@ -82,6 +82,7 @@ pub fn build_graph<A: Allocate>(
                                 for (contribution, diff) in evaluator.apply(event) {
                                     sums.add(contribution, diff);
                                 }
+                                sums.settle();
                             }
                         });
                         // A round whose events have all arrived is sent, summed.

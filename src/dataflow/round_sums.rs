@@ -10,9 +10,9 @@
 //! own copies of the model and split names) and hashing those keys was the largest cost of a
 //! `watch` round: first per (model, split, shard) and (truth, prediction), which costs two
 //! integers per outcome and cancels a replaced file's old outcomes against its new ones
-//! where they agree; then, when the round is sent, each net outcome is exploded once,
-//! without names, and the names are put into each distinct key of a slot once. [`explode`]
-//! is linear in the multiplicity, so the sums are the same.
+//! where they agree; then, after each unit's change, each net outcome is exploded once,
+//! into name-free row shapes, and the names are put into each distinct row of a slot once.
+//! [`explode`] is linear in the multiplicity, so the sums are the same.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -102,8 +102,8 @@ impl Shape {
 pub(crate) struct RoundSums {
     /// Net frames per slot and (truth, prediction).
     outcomes: HashMap<Slot, HashMap<(PitchSet, PitchSet), isize, Seeded>, Seeded>,
-    /// Facts, summed per key.
-    facts: FnvHashMap<TableKey, Counts>,
+    /// Facts and settled outcomes, summed per key.
+    keys: FnvHashMap<TableKey, Counts>,
 }
 
 impl RoundSums {
@@ -124,15 +124,16 @@ impl RoundSums {
                     .entry((truth, predicted))
                     .or_default() += diff;
             }
-            Contribution::Fact(key) => add_key(&mut self.facts, key, Counts::one(diff as i64)),
+            Contribution::Fact(key) => add_key(&mut self.keys, key, Counts::one(diff as i64)),
         }
     }
 
-    /// The round's net change per table key (keys whose change is zero left out), in no
-    /// particular order.
-    pub fn into_keys(self) -> impl Iterator<Item = (TableKey, Counts)> {
-        let mut keys = self.facts;
-        for (slot, frames) in self.outcomes {
+    /// Explodes the outcomes summed so far into the keys, and forgets them. Called after each
+    /// unit's change (which holds its retraction and its new outcomes, so they still cancel):
+    /// what a worker holds between units is then bounded by the distinct keys, never by the
+    /// number of shards times their distinct outcomes.
+    pub fn settle(&mut self) {
+        for (slot, frames) in self.outcomes.drain() {
             // Exploded without names first (an empty name is no allocation), so the names
             // are copied once per distinct row of the slot, not once per outcome and row.
             let mut rows: HashMap<Shape, Counts, Seeded> = HashMap::default();
@@ -153,12 +154,20 @@ impl RoundSums {
                         .plus_equals(&counts.multiply(&n));
                 }
             }
-            keys.reserve(rows.len());
+            self.keys.reserve(rows.len());
             for (shape, counts) in rows {
-                add_key(&mut keys, shape.named(&slot), counts);
+                add_key(&mut self.keys, shape.named(&slot), counts);
             }
         }
-        keys.into_iter().filter(|(_, counts)| !counts.is_zero())
+    }
+
+    /// The round's net change per table key (keys whose change is zero left out), in no
+    /// particular order.
+    pub fn into_keys(mut self) -> impl Iterator<Item = (TableKey, Counts)> {
+        self.settle();
+        self.keys
+            .into_iter()
+            .filter(|(_, counts)| !counts.is_zero())
     }
 }
 
@@ -218,8 +227,11 @@ mod tests {
         }
         expected.retain(|_, counts| !counts.is_zero());
         let mut sums = RoundSums::default();
-        for (contribution, diff) in contributions {
+        for (i, (contribution, diff)) in contributions.into_iter().enumerate() {
             sums.add(contribution, diff);
+            if i == 3 {
+                sums.settle(); // settling half-way changes nothing
+            }
         }
         let got: std::collections::BTreeMap<TableKey, Counts> = sums.into_keys().collect();
         assert_eq!(got, expected);
