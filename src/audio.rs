@@ -4,7 +4,8 @@
 //! [`TARGET_SAMPLE_RATE`]. Files are *streamed* in blocks, so memory does not grow with the
 //! length of the file: a ten-hour recording costs the same working memory as a ten-second one.
 //! Where the whole file is wanted in memory anyway (`entangle spectrogram` computes its frames
-//! in parallel), [`WavMonoReader::read_all`] reads it in one pass, bit for bit the same samples.
+//! in parallel), [`WavMonoReader::read_all`] reads it in parallel parts (`whole.rs`), bit for
+//! bit the same samples.
 //!
 //! * Integer WAV (8/16/24/32 bit) is scaled to `[-1, 1)`; 32-bit float is read as is.
 //! * Multi-channel audio is down-mixed by the mean. For integer formats the mean is taken in

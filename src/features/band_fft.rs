@@ -85,7 +85,7 @@ impl BandFft {
         match &self.kind {
             Kind::Even { fft, twiddles } => {
                 // realfft reads the real frame as len/2 complex numbers (re, im) = (x[2j], x[2j + 1]).
-                let packed: &mut [Complex32] = bytemuck_complex(&mut s.input);
+                let packed: &mut [Complex32] = as_complex(&mut s.input);
                 fft.process_outofplace_with_scratch(packed, &mut s.spectrum, &mut s.fft_scratch);
                 even_magnitudes(&s.spectrum, twiddles, self.bins.clone(), magnitudes);
             }
@@ -102,7 +102,7 @@ impl BandFft {
 }
 
 /// The real frame as `len / 2` complex numbers, in place.
-fn bytemuck_complex(input: &mut [f32]) -> &mut [Complex32] {
+fn as_complex(input: &mut [f32]) -> &mut [Complex32] {
     // SAFETY: `Complex32` is `#[repr(C)]` { re: f32, im: f32 }: two f32s, align of f32; the
     // slice has an even length here.
     unsafe { std::slice::from_raw_parts_mut(input.as_mut_ptr().cast(), input.len() / 2) }
