@@ -92,11 +92,13 @@ if [ "${WATCH:-0}" = 1 ]; then
   "$ENTANGLE_PYTHON" scripts/gen_analysis_data.py "$staged" 10 "$frames" --replacements
   cp -al "$data/predictions" "$work/watched"
   log="$work/watch.log"
+  # A log left by an earlier run would count its rounds before this one truncates it.
+  rm -f "$log"
   "$bin" watch --labels "$data/labels.parquet" --out "$work/out-watch" "$work/watched" -w 2 \
     --rounds 11 --poll 0.5 --settle 0 -v > "$log" 2>&1 &
   pid=$!
   # A round ends with its change-log line; the file is replaced during the poll pause.
-  done_rounds() { grep -c "change log appended" "$log" || true; }
+  done_rounds() { local n; n=$(grep -c "change log appended" "$log" 2> /dev/null); echo "${n:-0}"; }
   for r in $(seq 1 10); do
     while [ "$(done_rounds)" -lt "$r" ]; do
       kill -0 "$pid" 2> /dev/null || { tail "$log"; exit 1; }

@@ -4,7 +4,8 @@
 //! [`TARGET_SAMPLE_RATE`]. Files are *streamed* in blocks, so memory does not grow with the
 //! length of the file: a ten-hour recording costs the same working memory as a ten-second one.
 //! Where the whole file is wanted in memory anyway (`entangle spectrogram` computes its frames
-//! in parallel), [`WavMonoReader::read_all`] reads it in one pass, bit for bit the same samples.
+//! in parallel), [`WavMonoReader::read_all`] reads it in parallel parts (`whole.rs`), bit for
+//! bit the same samples.
 //!
 //! * Integer WAV (8/16/24/32 bit) is scaled to `[-1, 1)`; 32-bit float is read as is.
 //! * Multi-channel audio is down-mixed by the mean. For integer formats the mean is taken in
@@ -21,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 use audioadapter_buffers::direct::SequentialSlice;
 use rubato::{Fft, FixedSync, Indexing, Resampler};
+
+mod whole;
 
 /// The sample rate every spectrogram is computed at (the paper's, and MAPS').
 pub const TARGET_SAMPLE_RATE: u32 = 44_100;
@@ -319,120 +322,6 @@ fn ints_to_samples(
                 *o = (x as f64 * scale) as f32;
             }
         }
-    }
-}
-
-/// A whole integer file's down-mixed samples in container units: 16-bit PCM kept as its
-/// bytes (a quarter of the memory of the values, decoded block by block on each pass), wider
-/// formats as values.
-enum MixedInts {
-    Pcm16 { bytes: Vec<u8>, channels: usize },
-    Wide(Vec<i32>),
-}
-
-impl MixedInts {
-    fn frames(&self) -> usize {
-        match self {
-            Self::Pcm16 { bytes, channels } => bytes.len() / (2 * channels),
-            Self::Wide(values) => values.len(),
-        }
-    }
-
-    /// Calls `f(first_frame, values)` on consecutive blocks of the down-mixed values (the
-    /// integer mean truncated towards zero, as [`WavMonoReader::read_mixed_ints`] takes it).
-    fn for_each_block(&self, mut f: impl FnMut(usize, &[i32])) {
-        match self {
-            Self::Pcm16 { bytes, channels } => {
-                let channels = *channels;
-                let mut block = Vec::with_capacity(BLOCK_FRAMES);
-                for (i, chunk) in bytes.chunks(BLOCK_FRAMES * 2 * channels).enumerate() {
-                    block.clear();
-                    let value = |b: &[u8]| i32::from(i16::from_le_bytes([b[0], b[1]]));
-                    if channels == 1 {
-                        block.extend(chunk.chunks_exact(2).map(value));
-                    } else {
-                        block.extend(chunk.chunks_exact(2 * channels).map(|frame| {
-                            let sum: i32 = frame.chunks_exact(2).map(value).sum();
-                            sum / channels as i32
-                        }));
-                    }
-                    f(i * BLOCK_FRAMES, &block);
-                }
-            }
-            Self::Wide(values) => f(0, values),
-        }
-    }
-}
-
-impl WavMonoReader {
-    /// The whole file as mono samples in one pass, as streaming [`MonoSource::read`] would
-    /// give them. With `normalize`, integer files get madmom's integer peak normalisation
-    /// (the peak taken from the same read); the returned flag says the samples still need
-    /// a float peak normalisation (formats without an integer container, silent files).
-    pub fn read_all(mut self, normalize: bool) -> Result<(Vec<f32>, bool), AudioError> {
-        let (SampleEncoding::Int { bits }, Some((shift, max))) =
-            (self.info.encoding, self.madmom_container())
-        else {
-            let mut samples = vec![0.0f32; self.frames_left as usize];
-            let mut filled = 0;
-            while filled < samples.len() {
-                match self.read(&mut samples[filled..])? {
-                    0 => break,
-                    n => filled += n,
-                }
-            }
-            samples.truncate(filled);
-            return Ok((samples, normalize));
-        };
-        let mixed = self.read_all_mixed_ints()?;
-        let normalization = if normalize {
-            let mut peak = 0i64;
-            mixed.for_each_block(|_, values| {
-                peak = values.iter().fold(peak, |p, &x| p.max(i64::from(x).abs()));
-            });
-            madmom_int_normalization(peak, max)
-        } else {
-            Some((1.0, max as f64))
-        };
-        let mut samples = vec![0.0f32; mixed.frames()];
-        mixed.for_each_block(|first, values| {
-            let out = &mut samples[first..first + values.len()];
-            ints_to_samples(normalization, bits, shift, values, out);
-        });
-        Ok((samples, normalize && normalization.is_none()))
-    }
-
-    /// Every remaining frame of an integer file. 16-bit PCM, by far the most common, is one
-    /// bulk read of the data chunk (hound's reader stands at its start); other widths go
-    /// through hound.
-    fn read_all_mixed_ints(mut self) -> Result<MixedInts, AudioError> {
-        let channels = usize::from(self.info.channels);
-        if self.info.encoding != (SampleEncoding::Int { bits: 16 }) {
-            let mut mixed = Vec::with_capacity(self.frames_left as usize);
-            let mut block = Vec::new();
-            while self.read_mixed_ints(BLOCK_FRAMES, &mut block)? > 0 {
-                mixed.extend_from_slice(&block);
-            }
-            return Ok(MixedInts::Wide(mixed));
-        }
-        let mut bytes = vec![0u8; self.frames_left as usize * channels * 2];
-        let mut data = self.reader.into_inner();
-        let mut got = 0;
-        while got < bytes.len() {
-            match std::io::Read::read(&mut data, &mut bytes[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(AudioError::NotWav {
-                        path: self.path,
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        }
-        check_complete(&self.path, got / 2, bytes.len() / 2)?;
-        Ok(MixedInts::Pcm16 { bytes, channels })
     }
 }
 

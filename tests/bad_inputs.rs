@@ -206,3 +206,41 @@ fn malformed_label_files_name_file_and_line() {
         assert!(!out.exists());
     }
 }
+
+/// A corpus with one unreadable file among good ones: the run fails naming it, the good
+/// files' spectrograms are complete (committed by the threads that fsync and rename), and no
+/// temporary file is left behind.
+#[test]
+fn a_bad_file_in_a_corpus_leaves_no_temporaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["spectrogram".to_string()];
+    for i in 0..6 {
+        let input = dir.path().join(format!("good{i}.wav"));
+        write_wav(&input, mono16(), &vec![1000 + i; 44_100]);
+        args.push(input.display().to_string());
+    }
+    let bad = dir.path().join("bad.wav");
+    std::fs::write(&bad, b"RIFF, but not a WAV file").unwrap();
+    args.push(bad.display().to_string());
+    let out = dir.path().join("out");
+    args.extend(["--out-dir".to_string(), out.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, err) = entangle(&args);
+    assert!(!ok);
+    assert!(err.contains("bad.wav"), "{err}");
+    let written: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        written
+            .iter()
+            .all(|n| n.starts_with("good") && n.ends_with(".npy")),
+        "{written:?}"
+    );
+    for name in &written {
+        let file = std::fs::File::open(out.join(name)).unwrap();
+        let spec = <ndarray::Array2<f32> as ndarray_npy::ReadNpyExt>::read_npy(file).unwrap();
+        assert_eq!(spec.shape(), &[100, 229], "{name}");
+    }
+}

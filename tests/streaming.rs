@@ -188,6 +188,51 @@ proptest! {
     }
 }
 
+/// A 16-bit file long enough to be read, peaked and converted in several parallel parts
+/// gives the streamed samples bit for bit, with and without normalisation, mono and stereo.
+/// Its loudest frames, -32768 and 32767 (the lookup table's ends), are its last: a peak in
+/// the last part must still scale the first.
+#[test]
+fn a_long_16_bit_file_read_in_parallel_parts_gives_the_streamed_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    for channels in [1u16, 2] {
+        let path = dir.path().join(format!("long{channels}.wav"));
+        let frames = 700_000usize;
+        let mut interleaved: Vec<i32> = (0..frames * channels as usize)
+            .map(|i| ((i * 7919) % 65_536) as i32 - 32_768)
+            .map(|v| v / 4)
+            .collect();
+        // The loudest samples, both ends of the 16-bit range, only in the last frames.
+        let c = channels as usize;
+        let n = interleaved.len();
+        for (frame, value) in [-32_768, 32_767, -32_768].into_iter().enumerate() {
+            interleaved[n - (3 - frame) * c..][..c].fill(value);
+        }
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: 44_100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        write(&path, spec, &interleaved);
+        for normalize in [true, false] {
+            let (whole, float_peak) = WavMonoReader::open(&path)
+                .unwrap()
+                .read_all(normalize)
+                .unwrap();
+            assert!(!float_peak);
+            let expected = streamed(&path, normalize);
+            assert_eq!(whole.len(), frames);
+            assert_eq!(expected.len(), frames);
+            let differ = whole
+                .iter()
+                .zip(&expected)
+                .position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(differ, None, "{channels} channels, normalize {normalize}");
+        }
+    }
+}
+
 #[test]
 fn a_whole_file_read_of_a_truncated_16_bit_file_says_so() {
     let dir = tempfile::tempdir().unwrap();

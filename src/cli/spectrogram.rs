@@ -3,10 +3,14 @@
 //! parallel too, with one start-up.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use anyhow::Context;
 use entangle::features::{SpectrogramComputer, SpectrogramParams};
-use entangle::sink::npy::write_spectrogram_npy;
+use entangle::sink::npy::write_spectrogram_npy_pending;
+use entangle::sink::{PendingFile, SinkError};
 use rayon::prelude::*;
 
 #[derive(clap::Args)]
@@ -76,19 +80,76 @@ pub fn run(args: SpectrogramArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
     }
-    let frames: usize = jobs
-        .par_iter()
-        .map(|(input, output)| one_file(&computer, input, output))
-        .collect::<anyhow::Result<Vec<usize>>>()?
-        .into_iter()
-        .sum();
+    // Each file is written to its temporary name on the computing thread; the fsync and
+    // the rename into place wait on other threads, so that a corpus's computing cores never
+    // sit idle waiting for the disk.
+    let (frames, committed) = std::thread::scope(|scope| {
+        let (pending, committer) = Committer::start(scope);
+        let frames = jobs
+            .par_iter()
+            .map(|(input, output)| one_file(&computer, input, output, &pending))
+            .collect::<anyhow::Result<Vec<usize>>>();
+        drop(pending);
+        (frames, committer.finish())
+    });
+    let frames: usize = frames?.into_iter().sum();
+    committed?;
     tracing::info!(files = jobs.len(), frames, "wrote the spectrograms");
     Ok(())
 }
 
-fn one_file(computer: &SpectrogramComputer, input: &Path, output: &Path) -> anyhow::Result<usize> {
+fn one_file(
+    computer: &SpectrogramComputer,
+    input: &Path,
+    output: &Path,
+    committer: &Sender<PendingFile>,
+) -> anyhow::Result<usize> {
     let spec = computer.compute_wav_in_parallel(input)?;
-    write_spectrogram_npy(output, &spec)?;
+    let pending = write_spectrogram_npy_pending(output, &spec)?;
+    committer
+        .send(pending)
+        .expect("the committers outlive the computing");
     tracing::debug!(frames = spec.frames, "wrote {}", output.display());
     Ok(spec.frames)
+}
+
+/// Threads that commit (fsync, then rename into place) the files the computing threads
+/// wrote. Several, so that one file's fsync does not hold up the next's.
+struct Committer<'scope> {
+    threads: Vec<ScopedJoinHandle<'scope, Result<(), SinkError>>>,
+}
+
+impl<'scope> Committer<'scope> {
+    const THREADS: usize = 4;
+
+    fn start(scope: &'scope Scope<'scope, '_>) -> (Sender<PendingFile>, Self) {
+        let (sender, receiver) = std::sync::mpsc::channel::<PendingFile>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let threads = (0..Self::THREADS)
+            .map(|_| {
+                let receiver = Arc::clone(&receiver);
+                scope.spawn(move || {
+                    let mut result = Ok(());
+                    loop {
+                        let next = receiver.lock().expect("a committer panicked").recv();
+                        let Ok(file) = next else { break result };
+                        // Every complete file is committed; the first failure is reported.
+                        let committed = file.commit();
+                        if result.is_ok() {
+                            result = committed;
+                        }
+                    }
+                })
+            })
+            .collect();
+        (sender, Self { threads })
+    }
+
+    /// Waits until every file sent has been committed (the senders must be gone).
+    fn finish(self) -> Result<(), SinkError> {
+        // The first failure; the scope joins any threads left.
+        self.threads
+            .into_iter()
+            .try_for_each(|t| t.join().expect("a committer panicked"))
+    }
 }

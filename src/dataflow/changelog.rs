@@ -35,7 +35,7 @@ const SHARD_COUNTERS: &[&str] = &[
     "false_alarms",
 ];
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Line {
     round: u64,
     table: String,
@@ -61,8 +61,28 @@ fn counter_names(key: &TableKey) -> &'static [&'static str] {
     }
 }
 
-fn to_line(round: u64, key: &TableKey, diff: &Counts) -> Option<Line> {
+/// A [`Line`] borrowing its names: what [`ChangeLog::prepare`] writes (the same JSON, field
+/// for field; no copies of the names for each of a round's thousands of lines).
+#[derive(Serialize)]
+struct LineRef<'a> {
+    round: u64,
+    table: &'static str,
+    model: &'a str,
+    split: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    combination: Option<Vec<u8>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pitch: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<Position>,
+    diff: BTreeMap<&'static str, i64>,
+}
+
+fn to_line<'a>(round: u64, key: &'a TableKey, diff: &Counts) -> Option<LineRef<'a>> {
     let set = |s: &PitchSet| Some(s.to_vec());
+    let mut position = None;
     let (table, model, split, combination, pitch, shard) = match key {
         TableKey::Combination {
             model,
@@ -105,44 +125,35 @@ fn to_line(round: u64, key: &TableKey, diff: &Counts) -> Option<Line> {
             split,
             None,
             None,
-            Some(shard.clone()),
+            Some(shard.as_str()),
         ),
         TableKey::Position {
             model,
             split,
-            position,
+            position: at,
         } => {
-            let mut line = line_of("positions", model, split, key, diff);
-            line.round = round;
-            line.position = Some(*position);
-            return Some(line);
+            position = Some(*at);
+            ("positions", model, split, None, None, None)
         }
         _ => return None,
     };
-    let mut line = line_of(table, model, split, key, diff);
-    (line.round, line.combination, line.pitch, line.shard) = (round, combination, pitch, shard);
-    Some(line)
-}
-
-/// A line of `table` for `key`'s row with its changed counters, the rest of its key unset.
-fn line_of(table: &str, model: &str, split: &str, key: &TableKey, diff: &Counts) -> Line {
     let diff = counter_names(key)
         .iter()
         .zip(diff.0)
         .filter(|(_, v)| *v != 0)
-        .map(|(name, v)| (name.to_string(), v))
+        .map(|(name, v)| (*name, v))
         .collect();
-    Line {
-        round: 0,
-        table: table.to_string(),
-        model: model.to_string(),
-        split: split.to_string(),
-        combination: None,
-        pitch: None,
-        shard: None,
-        position: None,
+    Some(LineRef {
+        round,
+        table,
+        model,
+        split,
+        combination,
+        pitch,
+        shard,
+        position,
         diff,
-    }
+    })
 }
 
 fn from_line(line: Line) -> Option<(u64, TableKey, Counts)> {
@@ -184,6 +195,59 @@ fn from_line(line: Line) -> Option<(u64, TableKey, Counts)> {
         counts[i] = line.diff.get(*name).copied().unwrap_or(0);
     }
     Some((line.round, key, Counts(counts)))
+}
+
+/// A record prepared by [`ChangeLog::prepare`]: its lines, and the rows they bring up to
+/// date.
+pub struct Record {
+    round: u64,
+    bytes: Vec<u8>,
+    rows: Vec<(TableKey, Counts)>,
+}
+
+/// The line of `key` (a table row), if its counts changed since it was last logged.
+fn prepare_row(
+    record: &mut Record,
+    key: &TableKey,
+    now: Counts,
+    before: Counts,
+) -> anyhow::Result<()> {
+    let diff = now.minus(&before);
+    if diff == Counts::default() {
+        return Ok(());
+    }
+    let line = to_line(record.round, key, &diff).expect("a table row");
+    serde_json::to_writer(&mut record.bytes, &line)?;
+    record.bytes.push(b'\n');
+    record.rows.push((key.clone(), now));
+    Ok(())
+}
+
+/// Walks a map in key order, for looking up ascending keys.
+struct Cursor<'a> {
+    rows: std::iter::Peekable<std::collections::btree_map::Iter<'a, TableKey, Counts>>,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(map: &'a BTreeMap<TableKey, Counts>) -> Self {
+        Self {
+            rows: map.iter().peekable(),
+        }
+    }
+
+    /// The counts of `key` (zero when absent); keys must be asked for in ascending order.
+    fn seek(&mut self, key: &TableKey) -> Counts {
+        while let Some((k, counts)) = self.rows.peek() {
+            match (*k).cmp(key) {
+                std::cmp::Ordering::Less => {
+                    self.rows.next();
+                }
+                std::cmp::Ordering::Equal => return **counts,
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        Counts::default()
+    }
 }
 
 /// An open change log and the state its lines sum to.
@@ -252,46 +316,76 @@ impl ChangeLog {
         state: &TableState,
         touched: &BTreeSet<TableKey>,
     ) -> anyhow::Result<usize> {
-        let mut keys: BTreeSet<TableKey> = touched
-            .iter()
-            .filter(|k| k.is_table_row())
-            .cloned()
-            .collect();
-        if !self.replayed {
-            keys.extend(self.logged.keys().cloned());
-            keys.extend(state.table_rows().map(|(k, _)| k.clone()));
-        }
-        let mut out = Vec::new();
-        let mut now_logged = Vec::new();
-        for key in keys {
-            let now = state.rows.get(&key).copied().unwrap_or_default();
-            let before = self.logged.get(&key).copied().unwrap_or_default();
-            let diff = now.minus(&before);
-            if diff == Counts::default() {
-                continue;
+        let record = self.prepare(round, state, touched)?;
+        self.append_record(record)
+    }
+
+    /// The lines [`Self::record`] would append, without touching the log: the costly part,
+    /// which only reads, so it can run beside the writing of the tables.
+    pub fn prepare(
+        &self,
+        round: u64,
+        state: &TableState,
+        touched: &BTreeSet<TableKey>,
+    ) -> anyhow::Result<Record> {
+        let mut record = Record {
+            round,
+            bytes: Vec::new(),
+            rows: Vec::new(),
+        };
+        if self.replayed {
+            let rows = touched.iter().filter(|k| k.is_table_row());
+            if touched.len() * 8 < state.rows.len() {
+                for key in rows {
+                    let now = state.rows.get(key).copied().unwrap_or_default();
+                    let before = self.logged.get(key).copied().unwrap_or_default();
+                    prepare_row(&mut record, key, now, before)?;
+                }
+            } else {
+                // Most rows changed (a replaced file touches most of them): one walk along
+                // the state and the log in key order instead of two searches a row.
+                let (mut now, mut before) = (Cursor::new(&state.rows), Cursor::new(&self.logged));
+                for key in rows {
+                    prepare_row(&mut record, key, now.seek(key), before.seek(key))?;
+                }
             }
-            let line = to_line(round, &key, &diff).expect("a table row");
-            serde_json::to_writer(&mut out, &line)?;
-            out.push(b'\n');
-            now_logged.push((key, now));
+        } else {
+            let mut keys: BTreeSet<&TableKey> =
+                touched.iter().filter(|k| k.is_table_row()).collect();
+            keys.extend(self.logged.keys());
+            keys.extend(state.table_rows().map(|(k, _)| k));
+            for key in keys {
+                let now = state.rows.get(key).copied().unwrap_or_default();
+                let before = self.logged.get(key).copied().unwrap_or_default();
+                prepare_row(&mut record, key, now, before)?;
+            }
         }
+        Ok(record)
+    }
+
+    /// Appends a record from [`Self::prepare`] (of this log, with no other record appended
+    /// in between). Returns the number of lines written. On error nothing is logged: the
+    /// file is cut back and the log's sum is unchanged.
+    pub fn append_record(&mut self, record: Record) -> anyhow::Result<usize> {
         // The file exists once tables do (an empty log sums to empty tables).
         self.open_file()?;
-        if !out.is_empty() {
+        if !record.bytes.is_empty() {
             // No fsync: the log's sum stays right whatever tail a power cut takes, because a
             // restart logs the difference between the replayed log and the rebuilt state.
-            self.append(&out)?;
-            for (key, now) in &now_logged {
+            self.append(&record.bytes)?;
+            for (key, now) in &record.rows {
                 if *now == Counts::default() {
                     self.logged.remove(key);
+                } else if let Some(logged) = self.logged.get_mut(key) {
+                    *logged = *now;
                 } else {
                     self.logged.insert(key.clone(), *now);
                 }
             }
-            self.next_round = self.next_round.max(round + 1);
+            self.next_round = self.next_round.max(record.round + 1);
         }
         self.replayed = true;
-        Ok(now_logged.len())
+        Ok(record.rows.len())
     }
 
     /// Opens (creating) the file for appending, once.
@@ -321,5 +415,56 @@ impl ChangeLog {
         }
         self.len += bytes.len() as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use differential_dataflow::difference::Multiply;
+
+    use super::*;
+
+    fn key(model: &str, pitch: u8) -> TableKey {
+        TableKey::Combination {
+            model: model.into(),
+            split: "test".into(),
+            combination: [pitch].into_iter().collect(),
+        }
+    }
+
+    /// Rounds that change a few rows (looked up one by one) and rounds that change most of
+    /// them (found by one walk along the state and the log) log lines that sum to the state:
+    /// the log replayed from its file equals the table rows after every round.
+    #[test]
+    fn a_replayed_log_sums_to_the_state_after_few_and_many_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = ChangeLog::open(dir.path()).unwrap();
+        let mut state = TableState::default();
+        let rounds: Vec<Vec<(TableKey, i64)>> = vec![
+            (0..60)
+                .map(|p| (key("a", p), 1 + i64::from(p % 3)))
+                .collect(),
+            vec![(key("a", 5), 2), (key("b", 1), 1)],
+            (0..60)
+                .map(|p| (key("a", p), -1))
+                .chain([(key("c", 9), 4)])
+                .collect(),
+            vec![(key("a", 7), -2)],
+            (0..60)
+                .map(|p| (key(["a", "b"][usize::from(p % 2)], p), 1))
+                .collect(),
+        ];
+        for (round, changes) in rounds.into_iter().enumerate() {
+            let touched = state.apply(
+                changes
+                    .into_iter()
+                    .map(|(k, n)| (k, Counts::one(1).multiply(&(n as isize)))),
+            );
+            log.record(round as u64, &state, &touched).unwrap();
+            let replayed = ChangeLog::open(dir.path()).unwrap().logged;
+            let rows: BTreeMap<TableKey, Counts> =
+                state.table_rows().map(|(k, c)| (k.clone(), *c)).collect();
+            assert_eq!(replayed, rows, "after round {round}");
+        }
     }
 }

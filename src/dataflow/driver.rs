@@ -935,8 +935,12 @@ impl Sink {
         }
         // Facts (skips, coverage, problems) are in the summary, not in the tables.
         self.summary_stale |= touched.iter().any(|key| !key.is_table_row());
-        self.unlogged
-            .extend(touched.into_iter().filter(TableKey::is_table_row));
+        let rows = touched.into_iter().filter(TableKey::is_table_row);
+        match self.unlogged.is_empty() {
+            // Built from the sorted keys at once (the usual case: the last round was logged).
+            true => self.unlogged = rows.collect(),
+            false => self.unlogged.extend(rows),
+        }
     }
 
     /// Brings the tables, the log and the summary up to the state after scan `scan` of this
@@ -1036,6 +1040,7 @@ impl Sink {
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("{}: cannot create", self.out.display()))?;
         if !blocked {
+            let mut record = None;
             if !self.unwritten.is_empty() {
                 for line in missing {
                     tracing::warn!("{line}");
@@ -1049,7 +1054,8 @@ impl Sink {
                     );
                 }
                 let writing = Instant::now();
-                // Only the tables whose rows changed are rewritten.
+                // Only the tables whose rows changed are rewritten. The change log's lines
+                // are made meanwhile; they are appended once the tables are written.
                 let tables: Vec<Table> = self.unwritten.iter().copied().collect();
                 let time_base = self.truth.time_base_name();
                 let context = TableContext {
@@ -1057,7 +1063,12 @@ impl Sink {
                     time_base: &time_base,
                     windows: self.windows,
                 };
-                write_some_tables(&self.out, &self.state, context, &tables)?;
+                let (written, prepared) = rayon::join(
+                    || write_some_tables(&self.out, &self.state, context, &tables),
+                    || self.log.prepare(round, &self.state, &self.unlogged),
+                );
+                written?;
+                record = Some(prepared?);
                 self.unwritten.clear();
                 tracing::info!(
                     tables = tables.len(),
@@ -1069,7 +1080,11 @@ impl Sink {
             }
             // After the tables: a crash in between is mended by the next start, which logs
             // the difference between the replayed log and the rebuilt state.
-            let lines = self.log.record(round, &self.state, &self.unlogged)?;
+            let record = match record {
+                Some(record) => record,
+                None => self.log.prepare(round, &self.state, &self.unlogged)?,
+            };
+            let lines = self.log.append_record(record)?;
             self.unlogged.clear();
             tracing::debug!(round, lines, "change log appended");
         }

@@ -18,7 +18,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
-use differential_dataflow::difference::{IsZero, Multiply, Semigroup};
 use differential_dataflow::hashable::Hashable;
 use timely::communication::Allocate;
 use timely::container::CapacityContainerBuilder;
@@ -30,9 +29,10 @@ use timely::dataflow::operators::core::{Exchange as _, Inspect, Probe};
 use timely::dataflow::operators::{Capability, Operator};
 use timely::worker::Worker;
 
-use super::keys::{Counts, TableKey, explode};
+use super::keys::{Counts, TableKey};
+use super::round_sums::RoundSums;
 use super::truth::TruthIndex;
-use super::units::{Contribution, EvaluationOptions, Evaluator, UnitEvent};
+use super::units::{EvaluationOptions, Evaluator, UnitEvent};
 
 /// Logical time: the analysis round.
 pub type Round = u64;
@@ -82,6 +82,7 @@ pub fn build_graph<A: Allocate>(
                                 for (contribution, diff) in evaluator.apply(event) {
                                     sums.add(contribution, diff);
                                 }
+                                sums.settle();
                             }
                         });
                         // A round whose events have all arrived is sent, summed.
@@ -91,10 +92,8 @@ pub fn build_graph<A: Allocate>(
                             }
                             let (round, (capability, sums)) = entry.remove_entry();
                             let mut session = output.session(&capability);
-                            for (key, counts) in sums.0 {
-                                if !counts.is_zero() {
-                                    session.give((key, round, counts));
-                                }
+                            for (key, counts) in sums.into_keys() {
+                                session.give((key, round, counts));
                             }
                         }
                     }
@@ -112,30 +111,5 @@ pub fn build_graph<A: Allocate>(
         events,
         probe,
         updates,
-    }
-}
-
-/// One worker's contributions to one round, summed per table key. The units of a round
-/// give one outcome per (shard, truth, prediction), so their number grows with the
-/// predictions; their table keys do not (only `frame_metrics` is per shard). Summing them
-/// here, as they are evaluated, keeps what a worker holds and sends bounded by the keys.
-#[derive(Default)]
-struct RoundSums(fnv::FnvHashMap<TableKey, Counts>);
-
-impl RoundSums {
-    fn add(&mut self, contribution: Contribution, diff: isize) {
-        match contribution {
-            Contribution::Frames(outcome) => {
-                for (key, counts) in explode(&outcome) {
-                    self.add_key(key, counts.multiply(&diff));
-                }
-            }
-            Contribution::Fact(key) => self.add_key(key, Counts::one(diff as i64)),
-            Contribution::Counted(key, counts) => self.add_key(key, counts.multiply(&diff)),
-        }
-    }
-
-    fn add_key(&mut self, key: TableKey, counts: Counts) {
-        self.0.entry(key).or_default().plus_equals(&counts);
     }
 }

@@ -11,6 +11,7 @@ pub mod coverage;
 pub mod driver;
 pub mod graph;
 pub mod keys;
+mod round_sums;
 pub mod sources;
 pub mod state;
 pub mod tables;

@@ -33,18 +33,31 @@ impl TableState {
     where
         I: IntoIterator<Item = (TableKey, Counts)>,
     {
-        let mut touched = BTreeSet::new();
+        // Collected, then sorted once: a set built from sorted keys compares each key with
+        // its neighbour only, where inserting one by one searches the tree (and comparing
+        // keys, their names, is most of the cost here).
+        let mut touched = Vec::new();
         for (key, diff) in updates {
-            let entry = self.rows.entry(key.clone()).or_default();
-            for (a, b) in entry.0.iter_mut().zip(diff.0) {
-                *a += b;
+            // A key already there is updated in place (no copy of its names).
+            match self.rows.get_mut(&key) {
+                Some(entry) => {
+                    for (a, b) in entry.0.iter_mut().zip(diff.0) {
+                        *a += b;
+                    }
+                    if entry.0.iter().all(|&x| x == 0) {
+                        self.rows.remove(&key);
+                    }
+                }
+                None if diff.0.iter().all(|&x| x == 0) => {}
+                None => {
+                    self.rows.insert(key.clone(), diff);
+                }
             }
-            if entry.0.iter().all(|&x| x == 0) {
-                self.rows.remove(&key);
-            }
-            touched.insert(key);
+            touched.push(key);
         }
-        touched
+        touched.sort();
+        touched.dedup();
+        touched.into_iter().collect()
     }
 
     /// Why a batch run cannot write the tables: units that failed, and conflicts.

@@ -1,6 +1,7 @@
 //! Features: the madmom-identical log-filtered spectrogram and the context windows the
 //! networks read.
 
+mod band_fft;
 pub mod context;
 pub mod filterbank;
 pub mod spectrogram;

@@ -8,11 +8,7 @@
 //! before the log is linear in the signal, we scale the filtered energies by `1 / peak`
 //! instead, which lets the whole computation stream in one pass over the file.
 
-use std::sync::Arc;
-
-use realfft::num_complex::Complex32;
-use realfft::{RealFftPlanner, RealToComplex};
-
+use super::band_fft::{BandFft, BandFftScratch};
 use super::filterbank::{Filterbank, fft_frequencies};
 use std::path::Path;
 
@@ -132,16 +128,15 @@ pub struct SpectrogramComputer {
     params: SpectrogramParams,
     filterbank: Filterbank,
     window: Vec<f32>,
-    fft: Arc<dyn RealToComplex<f32>>,
+    /// The real FFT's magnitudes, for the filterbank's bins only.
+    fft: BandFft,
     #[cfg(target_arch = "x86_64")]
     avx2_fma: bool,
 }
 
 /// Per-thread scratch buffers for [`SpectrogramComputer`].
 struct Scratch {
-    fft_in: Vec<f32>,
-    fft_out: Vec<Complex32>,
-    fft_scratch: Vec<Complex32>,
+    fft: BandFftScratch,
     magnitudes: Vec<f32>,
 }
 
@@ -174,7 +169,7 @@ impl SpectrogramComputer {
                 (0.5 + 0.5 * (std::f64::consts::PI * n / (m - 1) as f64).cos()) as f32
             })
             .collect();
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(params.fft_size);
+        let fft = BandFft::new(params.fft_size, filterbank.bin_range());
         Ok(Self {
             params,
             filterbank,
@@ -199,9 +194,7 @@ impl SpectrogramComputer {
 
     fn scratch(&self) -> Scratch {
         Scratch {
-            fft_in: self.fft.make_input_vec(),
-            fft_out: self.fft.make_output_vec(),
-            fft_scratch: self.fft.make_scratch_vec(),
+            fft: self.fft.scratch(),
             magnitudes: vec![0.0; self.params.fft_size / 2],
         }
     }
@@ -263,21 +256,12 @@ impl SpectrogramComputer {
     #[inline(always)]
     fn filtered_frame_generic(&self, frame: &[f32], s: &mut Scratch, out: &mut [f32]) {
         let m = self.params.frame_size;
-        for ((dst, x), w) in s.fft_in[..m].iter_mut().zip(frame).zip(&self.window) {
+        let input = &mut s.fft.input;
+        for ((dst, x), w) in input[..m].iter_mut().zip(frame).zip(&self.window) {
             *dst = x * w;
         }
-        s.fft_in[m..].fill(0.0);
-        self.fft
-            .process_with_scratch(&mut s.fft_in, &mut s.fft_out, &mut s.fft_scratch)
-            .expect("buffer sizes come from the plan");
-        let range = self.filterbank.bin_range();
-        for (mag, c) in s.magnitudes[range.clone()]
-            .iter_mut()
-            .zip(&s.fft_out[range.clone()])
-        {
-            // Not `c.norm()`: that is `hypot`, a libm call per bin; this vectorises.
-            *mag = (c.re * c.re + c.im * c.im).sqrt();
-        }
+        input[m..].fill(0.0);
+        self.fft.magnitudes(&mut s.fft, &mut s.magnitudes);
         self.filterbank.apply(&s.magnitudes, out);
     }
 
@@ -537,18 +521,22 @@ fn frame_at<'b>(
     padded
 }
 
-/// The largest absolute sample. Eight lanes with a plain comparison, so it vectorises
-/// (`f32::max` has NaN rules that keep it scalar).
 /// `1 / peak` of `samples` when normalising (and they are not silent), else 1.
 fn peak_scale(samples: &[f32], normalize: bool) -> f32 {
-    let peak = peak_abs(samples);
-    if normalize && peak > 0.0 {
-        1.0 / peak
-    } else {
-        1.0
+    if !normalize {
+        return 1.0;
     }
+    // In parallel parts: the largest of the parts' peaks is the peak.
+    use rayon::prelude::*;
+    let peak = samples
+        .par_chunks(1 << 18)
+        .map(peak_abs)
+        .reduce(|| 0.0, f32::max);
+    if peak > 0.0 { 1.0 / peak } else { 1.0 }
 }
 
+/// The largest absolute sample. Eight lanes with a plain comparison, so it vectorises
+/// (`f32::max` has NaN rules that keep it scalar).
 fn peak_abs(samples: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let chunks = samples.chunks_exact(8);

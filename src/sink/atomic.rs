@@ -60,6 +60,29 @@ where
     F: FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
     E: std::fmt::Display,
 {
+    let pending = write_pending(path, write)?;
+    match durability {
+        Durability::Fsync => pending.commit(),
+        Durability::Deferred => pending.rename(),
+    }
+}
+
+/// A file written under a temporary name beside its destination, not yet in place.
+/// [`PendingFile::commit`] flushes it to disk and renames it over the destination; dropping
+/// it instead removes the temporary file. Lets a caller do the slow flush on another thread
+/// while it goes on computing, without giving up [`Durability::Fsync`].
+pub struct PendingFile {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+/// The first half of [`write_atomically`]: `write` fills a temporary file beside `path`.
+/// On any error the temporary file is removed.
+pub fn write_pending<F, E>(path: &Path, write: F) -> Result<PendingFile, SinkError>
+where
+    F: FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
+    E: std::fmt::Display,
+{
     let create_error = |source| SinkError::Create {
         path: path.to_path_buf(),
         source,
@@ -82,23 +105,49 @@ where
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     let temp = builder.tempfile_in(dir).map_err(create_error)?;
-    let write_error = |reason: String| SinkError::Write {
+    let pending = PendingFile {
+        temp,
         path: path.to_path_buf(),
-        reason,
     };
     {
-        let mut writer = BufWriter::new(temp.as_file());
-        write(&mut writer).map_err(|e| write_error(e.to_string()))?;
-        writer.flush().map_err(|e| write_error(e.to_string()))?;
+        let mut writer = BufWriter::new(pending.temp.as_file());
+        write(&mut writer).map_err(|e| pending.error(e.to_string()))?;
+        writer.flush().map_err(|e| pending.error(e.to_string()))?;
     }
-    if durability == Durability::Fsync {
-        temp.as_file()
+    Ok(pending)
+}
+
+impl PendingFile {
+    /// The destination.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// fsync, then rename into place.
+    pub fn commit(self) -> Result<(), SinkError> {
+        self.temp
+            .as_file()
             .sync_all()
-            .map_err(|e| write_error(e.to_string()))?;
+            .map_err(|e| self.error(e.to_string()))?;
+        self.rename()
     }
-    temp.persist(path)
-        .map_err(|e| write_error(e.error.to_string()))?;
-    Ok(())
+
+    /// Rename into place without fsync ([`Durability::Deferred`]).
+    fn rename(self) -> Result<(), SinkError> {
+        let path = self.path;
+        self.temp.persist(&path).map_err(|e| SinkError::Write {
+            path: path.clone(),
+            reason: e.error.to_string(),
+        })?;
+        Ok(())
+    }
+
+    fn error(&self, reason: String) -> SinkError {
+        SinkError::Write {
+            path: self.path.clone(),
+            reason,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,4 +10,7 @@ pub mod predictions_table;
 pub mod rows;
 pub mod time_base;
 
-pub use atomic::{Durability, SinkError, sync_filesystem, write_atomically, write_atomically_with};
+pub use atomic::{
+    Durability, PendingFile, SinkError, sync_filesystem, write_atomically, write_atomically_with,
+    write_pending,
+};

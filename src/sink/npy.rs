@@ -4,10 +4,19 @@ use std::path::Path;
 
 use ndarray_npy::WriteNpyExt;
 
-use super::{SinkError, write_atomically};
+use super::{PendingFile, SinkError, write_atomically, write_pending};
 use crate::features::Spectrogram;
 
 /// Writes a spectrogram as a little-endian float32 `.npy` of shape `[frames, bands]`.
 pub fn write_spectrogram_npy(path: &Path, spectrogram: &Spectrogram) -> Result<(), SinkError> {
     write_atomically(path, |w| spectrogram.view().write_npy(w))
+}
+
+/// [`write_spectrogram_npy`] up to the flush: the caller commits the file (see
+/// [`PendingFile`]).
+pub fn write_spectrogram_npy_pending(
+    path: &Path,
+    spectrogram: &Spectrogram,
+) -> Result<PendingFile, SinkError> {
+    write_pending(path, |w| spectrogram.view().write_npy(w))
 }
