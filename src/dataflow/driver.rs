@@ -1028,6 +1028,48 @@ impl Sink {
         }
     }
 
+    /// Rewrites the tables whose rows changed (saying first what they leave out), and returns
+    /// the change log's record of the round, made meanwhile (appended once they are written).
+    fn write_changed_tables(
+        &mut self,
+        round: u64,
+        missing: &[String],
+    ) -> anyhow::Result<super::changelog::Record> {
+        for line in missing {
+            tracing::warn!("{line}");
+        }
+        for skip in self.state.skipped() {
+            tracing::warn!(
+                unit = %skip.unit,
+                frames = skip.frames,
+                "skipped: {}",
+                skip.reason
+            );
+        }
+        let writing = Instant::now();
+        let tables: Vec<Table> = self.unwritten.iter().copied().collect();
+        let time_base = self.truth.time_base_name();
+        let context = TableContext {
+            train: self.train.as_ref(),
+            time_base: &time_base,
+            windows: self.windows,
+        };
+        let (written, prepared) = rayon::join(
+            || write_some_tables(&self.out, &self.state, context, &tables),
+            || self.log.prepare(round, &self.state, &self.unlogged),
+        );
+        written?;
+        self.unwritten.clear();
+        tracing::info!(
+            tables = tables.len(),
+            rows = self.state.table_rows().count(),
+            seconds = writing.elapsed().as_secs_f64(),
+            "tables written to {}",
+            self.out.display()
+        );
+        prepared
+    }
+
     fn write(
         &mut self,
         round: u64,
@@ -1040,44 +1082,10 @@ impl Sink {
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("{}: cannot create", self.out.display()))?;
         if !blocked {
-            let mut record = None;
-            if !self.unwritten.is_empty() {
-                for line in missing {
-                    tracing::warn!("{line}");
-                }
-                for skip in self.state.skipped() {
-                    tracing::warn!(
-                        unit = %skip.unit,
-                        frames = skip.frames,
-                        "skipped: {}",
-                        skip.reason
-                    );
-                }
-                let writing = Instant::now();
-                // Only the tables whose rows changed are rewritten. The change log's lines
-                // are made meanwhile; they are appended once the tables are written.
-                let tables: Vec<Table> = self.unwritten.iter().copied().collect();
-                let time_base = self.truth.time_base_name();
-                let context = TableContext {
-                    train: self.train.as_ref(),
-                    time_base: &time_base,
-                    windows: self.windows,
-                };
-                let (written, prepared) = rayon::join(
-                    || write_some_tables(&self.out, &self.state, context, &tables),
-                    || self.log.prepare(round, &self.state, &self.unlogged),
-                );
-                written?;
-                record = Some(prepared?);
-                self.unwritten.clear();
-                tracing::info!(
-                    tables = tables.len(),
-                    rows = self.state.table_rows().count(),
-                    seconds = writing.elapsed().as_secs_f64(),
-                    "tables written to {}",
-                    self.out.display()
-                );
-            }
+            let record = match self.unwritten.is_empty() {
+                true => None,
+                false => Some(self.write_changed_tables(round, missing)?),
+            };
             // After the tables: a crash in between is mended by the next start, which logs
             // the difference between the replayed log and the rebuilt state.
             let record = match record {

@@ -372,6 +372,27 @@ fn pick_split(
     })
 }
 
+/// The positions figure of an analysis directory's `models` (`figures/positions`), when it
+/// has a positions table and at most [`MAX_POSITION_PANELS`] models: one panel per model, so
+/// a watched training run's dozens of epochs would not fit (the table has them all).
+fn draw_positions_of_dir(
+    dir: &std::path::Path,
+    models: &std::collections::BTreeSet<&str>,
+    split: &str,
+    formats: &[String],
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let positions = dir.join(crate::dataflow::tables::POSITIONS);
+    if !positions.is_file() || models.len() > MAX_POSITION_PANELS {
+        return Ok(Vec::new());
+    }
+    let sources: Vec<_> = models
+        .iter()
+        .map(|m| (m.to_string(), dir.to_path_buf()))
+        .collect();
+    let stem = dir.join("figures").join("positions");
+    super::systems_figures::draw_positions(&sources, split, &stem, formats)
+}
+
 /// Draws the figures of the analysis tables in `dir` (any `entangle analyze` / `watch`
 /// output) into `dir/figures/` and writes `dir/report.md`; `split` picks the split the
 /// figures show (default: `test` when the tables have it, else their only split). Returns
@@ -418,23 +439,9 @@ pub fn report_analysis_dir(
             .collect(),
     };
     let mut findings = draw_figures(&inputs)?;
-    // One panel per model: a watched training run's dozens of epochs would not fit (the
-    // table has them all).
-    let positions = dir.join(crate::dataflow::tables::POSITIONS);
-    if positions.is_file() && models.len() <= MAX_POSITION_PANELS {
-        let sources: Vec<_> = models
-            .iter()
-            .map(|m| (m.to_string(), dir.to_path_buf()))
-            .collect();
-        findings
-            .figures
-            .extend(super::systems_figures::draw_positions(
-                &sources,
-                &split,
-                &inputs.figures.join("positions"),
-                formats,
-            )?);
-    }
+    findings
+        .figures
+        .extend(draw_positions_of_dir(dir, &models, &split, formats)?);
     let mut md = String::new();
     writeln!(md, "# Analysis report: {}\n", dir.display())?;
     writeln!(
