@@ -33,6 +33,20 @@ fn ok(args: &[&str]) -> String {
     stderr
 }
 
+/// `entangle system predict` of `system` over the manifest's test split into `out`.
+fn predict(system: &str, manifest: &Path, out: &Path) {
+    ok(&[
+        "system",
+        "predict",
+        "--system",
+        &format!("systems/{system}.toml"),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
 fn sql(q: &str) -> String {
     common::duckdb(q).unwrap().trim().to_string()
 }
@@ -129,16 +143,7 @@ fn a_spec_runs_systems_as_stages_with_figures_and_report() {
         // The labels at the system's frames as `entangle system predict` writes them (the
         // stage ran the system on the dataflow's workers instead).
         let predicted = dir.path().join(format!("predicted-{system}"));
-        ok(&[
-            "system",
-            "predict",
-            "--system",
-            &format!("systems/{system}.toml"),
-            "--manifest",
-            manifest.to_str().unwrap(),
-            "--out",
-            predicted.to_str().unwrap(),
-        ]);
+        predict(system, &manifest, &predicted);
         // The dataflow analysed every labelled frame of the test split; shared is NULL.
         let frames = sql(&format!(
             "SELECT (SELECT sum(frames) FROM '{a}/split_metrics.parquet' WHERE model = '{system}') \
@@ -238,16 +243,7 @@ fn labels_and_predictions_on_different_time_bases_are_refused() {
     let m = manifest.to_str().unwrap();
     for system in ["basic-pitch", "adsr-cnn"] {
         let out = dir.path().join(system);
-        ok(&[
-            "system",
-            "predict",
-            "--system",
-            &format!("systems/{system}.toml"),
-            "--manifest",
-            m,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        predict(system, &manifest, &out);
     }
     let predictions = dir.path().join("basic-pitch/predictions.parquet");
     let refused = dir.path().join("refused");
