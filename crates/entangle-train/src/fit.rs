@@ -169,11 +169,7 @@ pub fn fit(
     let layout = input_layout(arch, train)?;
     let device = options.device;
     let mut net = TchNet::new(arch.clone(), device)?;
-    let trainable: Vec<String> = parameter_specs(arch)?
-        .into_iter()
-        .filter(|(_, _, role)| !matches!(role, Role::RunningMean | Role::RunningVar))
-        .map(|(name, _, _)| name)
-        .collect();
+    let trainable = trainable_names(arch)?;
     let mut optimizer = OptimizerState::new(config.optimizer, config.momentum, config.weight_decay);
     let resume_from = last_checkpoint(run_dir).filter(|_| options.start == Start::Resume);
     let mut state = match resume_from {
@@ -223,17 +219,30 @@ pub fn fit(
             seconds: started.elapsed().as_secs_f64(),
             mixture_penalty,
         };
-        tracing::info!(
-            epoch,
-            train_loss = format!("{:.4}", record.train_loss),
-            validation_loss = format!("{:.4}", validation_loss),
-            validation_micro_f1 = format!("{:.4}", validation_micro_f1),
-            lr = state.learning_rate,
-            "epoch done"
-        );
+        log_epoch(&record);
         finish_epoch(arch, config, run_dir, &net, &optimizer, &mut state, record)?;
     }
     Ok(state.history)
+}
+
+/// The parameters the optimiser updates: all but batch norm's running statistics.
+fn trainable_names(arch: &Architecture) -> Result<Vec<String>, TrainError> {
+    Ok(parameter_specs(arch)?
+        .into_iter()
+        .filter(|(_, _, role)| !matches!(role, Role::RunningMean | Role::RunningVar))
+        .map(|(name, _, _)| name)
+        .collect())
+}
+
+fn log_epoch(record: &EpochRecord) {
+    tracing::info!(
+        epoch = record.epoch,
+        train_loss = format!("{:.4}", record.train_loss),
+        validation_loss = format!("{:.4}", record.validation_loss),
+        validation_micro_f1 = format!("{:.4}", record.validation_micro_f1),
+        lr = record.learning_rate,
+        "epoch done"
+    );
 }
 
 /// Creates `run_dir`, refusing (`Fresh`) or clearing (`Overwrite`) earlier checkpoints.
@@ -396,6 +405,46 @@ fn restore_checkpoint(
     Ok(state)
 }
 
+/// The order in which an epoch draws its examples: without replacement, reshuffled (seeded
+/// from seed, epoch and the number of reshuffles) each time the examples run out.
+struct BatchOrder<'a> {
+    examples: &'a [(u32, u32)],
+    seed: u64,
+    epoch: usize,
+    order: Vec<(u32, u32)>,
+    cursor: usize,
+    reshuffles: u64,
+}
+
+impl<'a> BatchOrder<'a> {
+    fn new(examples: &'a [(u32, u32)], seed: u64, epoch: usize) -> Self {
+        Self {
+            examples,
+            seed,
+            epoch,
+            order: Vec::new(),
+            cursor: 0,
+            reshuffles: 0,
+        }
+    }
+
+    fn next_batch(&mut self, batch_size: usize) -> Vec<(u32, u32)> {
+        let mut ids = Vec::with_capacity(batch_size);
+        while ids.len() < batch_size {
+            if self.cursor == self.order.len() {
+                self.order = self.examples.to_vec();
+                Rng::new(self.seed, self.epoch, self.reshuffles).shuffle(&mut self.order);
+                self.reshuffles += 1;
+                self.cursor = 0;
+            }
+            let take = (batch_size - ids.len()).min(self.order.len() - self.cursor);
+            ids.extend_from_slice(&self.order[self.cursor..self.cursor + take]);
+            self.cursor += take;
+        }
+        ids
+    }
+}
+
 /// What one epoch of training works on.
 struct EpochRun<'a> {
     config: &'a TrainConfig,
@@ -422,24 +471,11 @@ impl EpochRun<'_> {
     ) -> Result<(f64, f64), TrainError> {
         let config = self.config;
         let bar = epoch_bar(config.steps_per_epoch, self.epoch, progress);
-        let mut order: Vec<(u32, u32)> = Vec::new();
-        let mut cursor = 0;
-        let mut reshuffles = 0;
+        let mut order = BatchOrder::new(self.examples, config.seed, self.epoch);
         let mut loss_sum = 0.0;
         let mut penalty_sum = 0.0;
         for step in 0..config.steps_per_epoch {
-            let mut ids = Vec::with_capacity(config.batch_size);
-            while ids.len() < config.batch_size {
-                if cursor == order.len() {
-                    order = self.examples.to_vec();
-                    Rng::new(config.seed, self.epoch, reshuffles).shuffle(&mut order);
-                    reshuffles += 1;
-                    cursor = 0;
-                }
-                let take = (config.batch_size - ids.len()).min(order.len() - cursor);
-                ids.extend_from_slice(&order[cursor..cursor + take]);
-                cursor += take;
-            }
+            let ids = order.next_batch(config.batch_size);
             let (x, y, m) = match self.chords {
                 None => batch_tensors(self.train, &ids, self.layout, buffers, self.device),
                 Some(mixer) => {
@@ -456,14 +492,7 @@ impl EpochRun<'_> {
                 / m.sum(Kind::Float).clamp_min(1.0);
             let value = loss.double_value(&[]);
             if !value.is_finite() {
-                let checkpoint = last_checkpoint(self.run_dir)
-                    .map(|e| checkpoint_paths(self.run_dir, e).0.display().to_string())
-                    .unwrap_or_else(|| "none (no epoch finished)".into());
-                return Err(TrainError::NanLoss {
-                    epoch: self.epoch,
-                    step,
-                    checkpoint,
-                });
+                return Err(self.nan_loss(step));
             }
             loss_sum += value;
             let loss = if config.mixture_penalty > 0.0 {
@@ -492,6 +521,18 @@ impl EpochRun<'_> {
         bar.finish_and_clear();
         let steps = config.steps_per_epoch as f64;
         Ok((loss_sum / steps, penalty_sum / steps))
+    }
+
+    /// The error for a loss that stopped being finite, naming the checkpoint to go back to.
+    fn nan_loss(&self, step: usize) -> TrainError {
+        let checkpoint = last_checkpoint(self.run_dir)
+            .map(|e| checkpoint_paths(self.run_dir, e).0.display().to_string())
+            .unwrap_or_else(|| "none (no epoch finished)".into());
+        TrainError::NanLoss {
+            epoch: self.epoch,
+            step,
+            checkpoint,
+        }
     }
 
     /// Inputs of `batch_size` random pairs of training examples and of their mixtures
