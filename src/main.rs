@@ -14,6 +14,19 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (the same index in its v2 and v3 headers; the Rust
+/// bindings do not name it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps the pages mimalloc frees for reuse instead of purging them after its delay: a
+/// `watch` round frees and reallocates the same tens of MiB every round, and the kernel
+/// zeroing the purged pages again was a sixth of its time (perf; rounds 15 % faster without
+/// it). The price is that the process's resident memory stays at its high-water mark.
+fn keep_freed_pages() {
+    // SAFETY: sets an integer option; mimalloc reads options at any time, thread-safely.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+}
+
 #[derive(Parser)]
 #[command(
     name = "entangle",
@@ -97,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    keep_freed_pages();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {
