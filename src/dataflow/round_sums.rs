@@ -15,30 +15,16 @@
 //! [`explode`] is linear in the multiplicity, so the sums are the same.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 
 use differential_dataflow::difference::{IsZero, Multiply, Semigroup};
 use fnv::FnvHashMap;
 
 use super::keys::{Counts, Outcome, TableKey, explode};
 use super::units::Contribution;
-use crate::pitchset::PitchSet;
+use crate::pitchset::{PitchSet, PitchSetHash};
 
 /// Where an outcome counts: (model, split, shard).
 type Slot = (String, String, String);
-
-/// aHash with a fixed seed, for the maps keyed by pitch sets (FNV hashes a byte at a time),
-/// the same order every run.
-#[derive(Clone, Copy, Default)]
-struct Seeded;
-
-impl BuildHasher for Seeded {
-    type Hasher = ahash::AHasher;
-    fn build_hasher(&self) -> Self::Hasher {
-        ahash::RandomState::with_seeds(0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344)
-            .build_hasher()
-    }
-}
 
 /// A table row of a slot without the slot's names: comparing and hashing it touches no
 /// string (a string comparison, a call to `memcmp`, was most of the cost of a key).
@@ -104,7 +90,7 @@ impl Shape {
 #[derive(Default)]
 pub(crate) struct RoundSums {
     /// Net frames per slot and (truth, prediction).
-    outcomes: HashMap<Slot, HashMap<(PitchSet, PitchSet), isize, Seeded>, Seeded>,
+    outcomes: HashMap<Slot, HashMap<(PitchSet, PitchSet), isize, PitchSetHash>, PitchSetHash>,
     /// Facts and settled outcomes, summed per key.
     keys: FnvHashMap<TableKey, Counts>,
 }
@@ -142,7 +128,7 @@ impl RoundSums {
         for (slot, frames) in self.outcomes.drain() {
             // Exploded without names first (an empty name is no allocation), so the names
             // are copied once per distinct row of the slot, not once per outcome and row.
-            let mut rows: HashMap<Shape, Counts, Seeded> = HashMap::default();
+            let mut rows: HashMap<Shape, Counts, PitchSetHash> = HashMap::default();
             for ((truth, predicted), n) in frames {
                 if n == 0 {
                     continue;

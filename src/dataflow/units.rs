@@ -18,7 +18,7 @@ use crate::analysis::positions::{NoteRuns, PositionTally, PositionWindows, Windo
 use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams};
 use crate::infer::{InferenceOptions, OnnxModel};
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
-use crate::pitchset::{PIANO_MIN, PitchSet};
+use crate::pitchset::{PIANO_MIN, PitchSet, PitchSetHash};
 use crate::predict::THRESHOLD;
 use crate::sink::predictions_table::{FrameRate, scan_predictions};
 use crate::systems::{PredictOptions, System, SystemSpec, load_system};
@@ -467,9 +467,8 @@ struct Slot {
     seen: Vec<bool>,
     runs: Option<Arc<NoteRuns>>,
     positions: PositionTally,
-    /// FNV: the keys are two small integers, hashed per frame; SipHash's DoS resistance buys
-    /// nothing here and costs a third of the scan.
-    counts: fnv::FnvHashMap<(PitchSet, PitchSet), isize>,
+    /// Frames per (truth, prediction), hashed once per frame (hence [`PitchSetHash`]).
+    counts: HashMap<(PitchSet, PitchSet), isize, PitchSetHash>,
 }
 
 impl Tally {
@@ -506,7 +505,7 @@ impl Tally {
             truth: shard_truth,
             runs,
             positions: PositionTally::default(),
-            counts: fnv::FnvHashMap::default(),
+            counts: HashMap::default(),
         });
         self.index.insert(key, self.slots.len() - 1);
         self.slots.len() - 1

@@ -4,25 +4,24 @@
 //! analysis keeps every labelled frame in memory in this form; at 100 M frames that is the
 //! difference between 1.6 GB and 200 MB.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use fnv::FnvHashMap;
-
-use crate::pitchset::PitchSet;
+use crate::pitchset::{PitchSet, PitchSetHash};
 
 /// The distinct pitch sets met so far, each with its code; code 0 is the empty set (what a
 /// frame without a row yet holds).
 #[derive(Debug, Clone)]
 pub struct SetCodes {
     sets: Vec<PitchSet>,
-    codes: FnvHashMap<PitchSet, u32>,
+    codes: HashMap<PitchSet, u32, PitchSetHash>,
 }
 
 impl Default for SetCodes {
     fn default() -> Self {
         Self {
             sets: vec![PitchSet::EMPTY],
-            codes: FnvHashMap::from_iter([(PitchSet::EMPTY, 0)]),
+            codes: HashMap::from_iter([(PitchSet::EMPTY, 0)]),
         }
     }
 }
