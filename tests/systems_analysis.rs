@@ -68,18 +68,19 @@ fn corpus(dir: &Path) -> PathBuf {
     common::manifest_of_dir(dir, &corpus, "interval test\nchord test\n")
 }
 
+/// `entangle system predict` of `systems/SYSTEM.toml` on the manifest into `out`.
+fn system_predict(system: &str, manifest: &Path, out: &Path, extra: &[&str]) {
+    let spec = format!("systems/{system}.toml");
+    let mut args = vec!["system", "predict", "--system", &spec];
+    args.extend(["--manifest", manifest.to_str().unwrap()]);
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend(extra);
+    entangle(&args);
+}
+
 fn analyse(system: &str, manifest: &Path, dir: &Path) -> PathBuf {
     let out = dir.join(system);
-    entangle(&[
-        "system",
-        "predict",
-        "--system",
-        &format!("systems/{system}.toml"),
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    system_predict(system, manifest, &out, &[]);
     let labels = out.join("labels.parquet");
     let predictions = out.join("predictions.parquet");
     entangle(&[
@@ -115,18 +116,7 @@ fn systems_are_analysed_at_their_own_frames() {
         // probabilities moved by up to 4.2e-3).
         for workers in ["1", "2"] {
             let again = dir.path().join(format!("{system}-{workers}"));
-            entangle(&[
-                "system",
-                "predict",
-                "--system",
-                &format!("systems/{system}.toml"),
-                "--manifest",
-                manifest.to_str().unwrap(),
-                "--workers",
-                workers,
-                "--out",
-                again.to_str().unwrap(),
-            ]);
+            system_predict(system, &manifest, &again, &["--workers", workers]);
             for table in ["labels.parquet", "predictions.parquet"] {
                 assert!(
                     std::fs::read(out.join(table)).unwrap()
