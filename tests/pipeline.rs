@@ -368,6 +368,7 @@ fn the_shipped_specs_parse() {
             "chords-synth-mus",
             "coverage-sweep",
             "coverage-sweep-full",
+            "coverage-sweep-seeds",
             "demo",
             "fluid-combi",
             "fluid-isol",
