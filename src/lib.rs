@@ -18,7 +18,7 @@
 //! | [`model`] | the three architectures as data; shapes, parameter counts, summaries, ONNX export |
 //! | [`nmf`] | the NMF baseline: a fixed dictionary from isolated notes, KL updates |
 //! | [`pipeline`] | `entangle run`: specs, stages, model selection, figures, reports |
-//! | [`pitchset`] | pitch sets as `u128` bitmasks |
+//! | [`pitchset`] | pitch sets as `u128` bitmasks, and the hasher for maps keyed by them |
 //! | [`predict`] | frame predictions of a network over a corpus split |
 //! | [`protocol`] | training-protocol choices and training jobs (no libtorch needed) |
 //! | [`sink`] | atomic `.npy` and Parquet writers, table checksums |
