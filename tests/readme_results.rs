@@ -2,7 +2,8 @@
 //! count, isolated-note count and shared / unshared exact proportion quoted in a Results
 //! section must be the one in that run's `report.md` (committed in
 //! `pipelines/results/NAME/`, generated from the run's tables). A README edited by hand, or a
-//! rerun whose numbers were not carried over, fails here.
+//! rerun whose numbers were not carried over, fails here. The same holds for the coverage sweep
+//! and the remedies of "Beyond the paper".
 
 use std::collections::BTreeMap;
 
@@ -209,4 +210,36 @@ fn systems_numbers_are_the_runs() {
         }
         assert_eq!(rows, 2, "{run}: two systems");
     }
+}
+
+/// Every cell of the coverage sweep's report (mean [min, max] over seeds, unseen and seen
+/// intervals, per network and coverage) is quoted in README "Coverage sweep".
+#[test]
+fn coverage_sweep_numbers_are_the_run() {
+    let section = readme_section("Coverage sweep");
+    let report = read("pipelines/results/coverage-sweep-seeds/report.md");
+    let mut cells = 0;
+    for line in report.lines().filter(|l| l.starts_with("| ")) {
+        let c: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | network | coverage % | seeds | unseen exact | seen exact | ...
+        if c[2].parse::<f64>().is_err() {
+            continue;
+        }
+        for cell in [c[4], c[5]].into_iter().filter(|cell| *cell != "n/a") {
+            assert!(
+                section.contains(cell),
+                "{} at {} %: {cell} is not in the README",
+                c[1],
+                c[2]
+            );
+            cells += 1;
+        }
+    }
+    assert!(cells >= 9, "the sweep report has {cells} cells");
+}
+
+/// Every remedy network's test P / R / F is quoted in README "The paper's remedy".
+#[test]
+fn remedies_numbers_are_the_run() {
+    check_prf("The paper's remedy", "remedies-fluid-isol", 2);
 }
