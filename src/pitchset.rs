@@ -88,10 +88,12 @@ pub fn note_name(pitch: u8) -> String {
     format!("{}{}", NAMES[usize::from(pitch % 12)], octave)
 }
 
-/// The hasher for maps keyed by pitch sets, which the analysis hashes once per frame: aHash
-/// with a fixed seed. FNV hashes a byte at a time (32 steps for a pair of sets) and SipHash's
-/// DoS resistance buys nothing for keys we make ourselves; the fixed seed keeps every run's
-/// map order the same.
+/// The hasher for maps keyed by pitch sets (and the analysis' other hot maps), which the
+/// analysis hashes once per frame: aHash with fixed seeds. FNV hashes a byte at a time (32
+/// steps for a pair of sets) and SipHash's DoS resistance buys nothing for keys we make
+/// ourselves. The iteration order of such a map can still differ between builds (aHash
+/// depends on the CPU's features and its version), so no output may depend on it: every
+/// caller sorts or sums.
 #[derive(Clone, Copy, Default)]
 pub struct PitchSetHash;
 

@@ -212,30 +212,121 @@ fn systems_numbers_are_the_runs() {
     }
 }
 
+/// The README's coverage table: row label -> cells by coverage percent (header "10 % (18)").
+fn coverage_table(section: &str) -> BTreeMap<String, BTreeMap<u32, String>> {
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    let header = &rows[0];
+    let coverage: Vec<Option<u32>> = header
+        .iter()
+        .map(|c| c.split(' ').next().and_then(|n| n.parse().ok()))
+        .collect();
+    rows[1..]
+        .iter()
+        .map(|row| {
+            let cells = row
+                .iter()
+                .zip(&coverage)
+                .filter_map(|(cell, k)| k.map(|k| (k, cell.to_string())))
+                .collect();
+            (row[1].to_string(), cells)
+        })
+        .collect()
+}
+
+/// The README row of `network` ("ConvNet", "SmallConvNet") whose label `pick` accepts.
+fn coverage_row<'a>(
+    table: &'a BTreeMap<String, BTreeMap<u32, String>>,
+    network: &str,
+    pick: fn(&str) -> bool,
+) -> &'a BTreeMap<u32, String> {
+    let rows: Vec<_> = table
+        .iter()
+        .filter(|(label, _)| label.starts_with(&format!("{network},")) && pick(label))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        1,
+        "README coverage table: {network} rows {rows:?}"
+    );
+    rows[0].1
+}
+
+fn unseen(label: &str) -> bool {
+    label.contains("unseen")
+}
+
+fn seen(label: &str) -> bool {
+    label.contains("seen") && !label.contains("unseen")
+}
+
+fn validation_f(label: &str) -> bool {
+    label.contains("validation F")
+}
+
 /// Every cell of the coverage sweep's report (mean [min, max] over seeds, unseen and seen
-/// intervals, per network and coverage) is quoted in README "Coverage sweep".
+/// intervals, per network and coverage) is the README table's cell in the same row and
+/// column, and the SmallConvNet's validation F per seed is each coverage's run report's.
 #[test]
 fn coverage_sweep_numbers_are_the_run() {
-    let section = readme_section("Coverage sweep");
+    let table = coverage_table(&readme_section("Coverage sweep"));
     let report = read("pipelines/results/coverage-sweep-seeds/report.md");
-    let mut cells = 0;
+    let mut checked = 0;
     for line in report.lines().filter(|l| l.starts_with("| ")) {
         let c: Vec<&str> = line.split('|').map(str::trim).collect();
         // | network | coverage % | seeds | unseen exact | seen exact | ...
-        if c[2].parse::<f64>().is_err() {
+        let Ok(coverage) = c[2].parse::<u32>() else {
             continue;
-        }
-        for cell in [c[4], c[5]].into_iter().filter(|cell| *cell != "n/a") {
-            assert!(
-                section.contains(cell),
-                "{} at {} %: {cell} is not in the README",
-                c[1],
-                c[2]
-            );
-            cells += 1;
+        };
+        let network = match c[1] {
+            "convnet" => "ConvNet",
+            "smallconvnet" => "SmallConvNet",
+            other => panic!("unexpected network {other}"),
+        };
+        for (pick, what, cell) in [
+            (unseen as fn(&str) -> bool, "unseen", c[4]),
+            (seen, "seen", c[5]),
+        ] {
+            let row = coverage_row(&table, network, pick);
+            let quoted = row.get(&coverage).map(String::as_str).unwrap_or("");
+            let expected = if cell == "n/a" { "" } else { cell };
+            assert_eq!(quoted, expected, "{network} {what} at {coverage} %");
+            checked += 1;
         }
     }
-    assert!(cells >= 9, "the sweep report has {cells} cells");
+    assert_eq!(checked, 20, "2 networks x 5 coverages x (unseen, seen)");
+    let validation = coverage_row(&table, "SmallConvNet", validation_f);
+    for (coverage, cell) in validation {
+        let run = read(&format!(
+            "pipelines/results/coverage-sweep-seeds/coverage-{coverage}.md"
+        ));
+        let quoted: Vec<&str> = cell.split(" / ").collect();
+        let seeds: Vec<f64> = (0..3)
+            .map(|s| {
+                let row = run
+                    .lines()
+                    .find(|l| l.starts_with(&format!("| smallconvnet-s{s} | validation |")))
+                    .unwrap_or_else(|| panic!("coverage {coverage}: no validation row of s{s}"));
+                row.split('|')
+                    .map(str::trim)
+                    .nth(8)
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(quoted.len(), 3, "{cell}");
+        for (q, f) in quoted.iter().zip(seeds) {
+            assert!(
+                roundings(f, 2).iter().any(|r| r == q),
+                "SmallConvNet validation F at {coverage} %: README {q}, run {f}"
+            );
+        }
+    }
+    assert_eq!(validation.len(), 5);
 }
 
 /// Every remedy network's test P / R / F is quoted in README "The paper's remedy".

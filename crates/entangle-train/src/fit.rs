@@ -802,3 +802,34 @@ fn save_checkpoint(
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Batches are drawn without replacement: every pass over the examples takes each one
+    /// once, in the pass's own seeded order; a batch that runs past the end continues in the
+    /// next pass, and the same (seed, epoch) gives the same batches.
+    #[test]
+    fn batches_take_every_example_once_per_pass_and_repeat_with_the_seed() {
+        let examples: Vec<(u32, u32)> = (0..10).map(|i| (i, 0)).collect();
+        let draw = |seed, epoch| {
+            let mut order = BatchOrder::new(&examples, seed, epoch);
+            (0..5).flat_map(|_| order.next_batch(4)).collect::<Vec<_>>()
+        };
+        let drawn = draw(7, 3);
+        assert_eq!(drawn.len(), 20);
+        for pass in drawn.chunks(10) {
+            let mut sorted = pass.to_vec();
+            sorted.sort();
+            assert_eq!(sorted, examples, "one pass, each example once");
+        }
+        assert_ne!(drawn[..10], drawn[10..], "each pass reshuffled");
+        assert_eq!(drawn, draw(7, 3));
+        assert_ne!(drawn, draw(7, 4));
+        // The first pass is the (seed, epoch, stream 0) shuffle of the examples.
+        let mut first = examples.clone();
+        Rng::new(7, 3, 0).shuffle(&mut first);
+        assert_eq!(drawn[..10], first[..]);
+    }
+}
