@@ -111,16 +111,23 @@ fn check_prf(title: &str, run: &str, decimals: usize) {
     }
 }
 
-/// Per seed instance `family-sN`, in seed order, the counts of `prefix` joined as the README
-/// writes them ("228 / 238 / 235").
-fn per_seed(report: &str, family: &str, prefix: &str, index: usize) -> String {
+/// Per seed instance `family-sN`, in seed order, what `extract` reads from its findings,
+/// joined as the README writes them ("228 / 238 / 235").
+fn seeds_joined(report: &str, family: &str, extract: impl Fn(&str) -> String) -> String {
     let findings = findings(report);
     (0..)
         .map(|s| format!("{family}-s{s}"))
         .take_while(|n| findings.contains_key(n))
-        .map(|n| counts_after(&findings[&n], prefix)[index].to_string())
+        .map(|n| extract(&findings[&n]))
         .collect::<Vec<_>>()
         .join(" / ")
+}
+
+/// Per seed instance, the counts of `prefix` at `index` ("Intervals: 228 / 173 / 140 of").
+fn per_seed(report: &str, family: &str, prefix: &str, index: usize) -> String {
+    seeds_joined(report, family, |body| {
+        counts_after(body, prefix)[index].to_string()
+    })
 }
 
 #[test]
@@ -329,21 +336,6 @@ fn coverage_sweep_numbers_are_the_run() {
     assert_eq!(validation.len(), 5);
 }
 
-/// Per seed instance `family-sN`, in seed order, the frame-weighted exact proportion of the
-/// unshared combinations ("unshared 0.176 (25300 frames)"), joined as the README writes them.
-fn unshared_per_seed(report: &str, family: &str) -> String {
-    let findings = findings(report);
-    (0..)
-        .map(|s| format!("{family}-s{s}"))
-        .take_while(|n| findings.contains_key(n))
-        .map(|n| {
-            let after = findings[&n].split("unshared ").nth(1).unwrap_or_default();
-            after.split(' ').next().unwrap_or_default().to_string()
-        })
-        .collect::<Vec<_>>()
-        .join(" / ")
-}
-
 /// README "The paper's remedy": every remedy network's test P / R / F, and per network with
 /// seeds its exact proportion on the unseen intervals and its counts of intervals exact in at
 /// least half their frames and with a note omitted in at least half, seed by seed.
@@ -359,21 +351,17 @@ fn remedies_numbers_are_the_run() {
         "convnet-mixtrain10",
     ];
     for family in families {
-        let exact = unshared_per_seed(&report, family);
+        // "... unshared 0.176 (25300 frames)" and "...; 47 are transcribed exactly ...".
+        let exact = seeds_joined(&report, family, |body| {
+            let after = body.split("unshared ").nth(1).unwrap_or_default();
+            after.split(' ').next().unwrap_or_default().to_string()
+        });
         let omitted = per_seed(&report, family, "Intervals: ", 0);
-        let exact_half = (0..)
-            .map(|s| format!("{family}-s{s}"))
-            .take_while(|n| findings(&report).contains_key(n))
-            .map(|n| {
-                let body = &findings(&report)[&n];
-                let before = body
-                    .split(" are transcribed exactly")
-                    .next()
-                    .unwrap_or_default();
-                before.rsplit(' ').next().unwrap_or_default().to_string()
-            })
-            .collect::<Vec<_>>()
-            .join(" / ");
+        let exact_half = seeds_joined(&report, family, |body| {
+            let before = body.split(" are transcribed exactly").next();
+            let last = before.unwrap_or_default().rsplit(' ').next();
+            last.unwrap_or_default().to_string()
+        });
         for (what, quoted) in [
             ("exact", exact),
             ("omitted", omitted),
