@@ -333,34 +333,39 @@ impl ChangeLog {
             bytes: Vec::new(),
             rows: Vec::new(),
         };
-        if self.replayed {
-            let rows = touched.iter().filter(|k| k.is_table_row());
-            if touched.len() * 8 < state.rows.len() {
-                for key in rows {
-                    let now = state.rows.get(key).copied().unwrap_or_default();
-                    let before = self.logged.get(key).copied().unwrap_or_default();
-                    prepare_row(&mut record, key, now, before)?;
-                }
-            } else {
-                // Most rows changed (a replaced file touches most of them): one walk along
-                // the state and the log in key order instead of two searches a row.
-                let (mut now, mut before) = (Cursor::new(&state.rows), Cursor::new(&self.logged));
-                for key in rows {
-                    prepare_row(&mut record, key, now.seek(key), before.seek(key))?;
-                }
-            }
-        } else {
-            let mut keys: BTreeSet<&TableKey> =
-                touched.iter().filter(|k| k.is_table_row()).collect();
+        let rows = touched.iter().filter(|k| k.is_table_row());
+        if !self.replayed {
+            // The first record after a start: every row the log or the state knows.
+            let mut keys: BTreeSet<&TableKey> = rows.collect();
             keys.extend(self.logged.keys());
             keys.extend(state.table_rows().map(|(k, _)| k));
-            for key in keys {
-                let now = state.rows.get(key).copied().unwrap_or_default();
-                let before = self.logged.get(key).copied().unwrap_or_default();
-                prepare_row(&mut record, key, now, before)?;
+            self.prepare_by_lookup(&mut record, state, keys)?;
+        } else if touched.len() * 8 < state.rows.len() {
+            self.prepare_by_lookup(&mut record, state, rows)?;
+        } else {
+            // Most rows changed (a replaced file touches most of them): one walk along
+            // the state and the log in key order instead of two searches a row.
+            let (mut now, mut before) = (Cursor::new(&state.rows), Cursor::new(&self.logged));
+            for key in rows {
+                prepare_row(&mut record, key, now.seek(key), before.seek(key))?;
             }
         }
         Ok(record)
+    }
+
+    /// The lines of `keys`, each looked up in the state and the log.
+    fn prepare_by_lookup<'k>(
+        &self,
+        record: &mut Record,
+        state: &TableState,
+        keys: impl IntoIterator<Item = &'k TableKey>,
+    ) -> anyhow::Result<()> {
+        for key in keys {
+            let now = state.rows.get(key).copied().unwrap_or_default();
+            let before = self.logged.get(key).copied().unwrap_or_default();
+            prepare_row(record, key, now, before)?;
+        }
+        Ok(())
     }
 
     /// Appends a record from [`Self::prepare`] (of this log, with no other record appended

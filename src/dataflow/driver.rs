@@ -1082,15 +1082,11 @@ impl Sink {
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("{}: cannot create", self.out.display()))?;
         if !blocked {
+            // Appended after the tables: a crash in between is mended by the next start,
+            // which logs the difference between the replayed log and the rebuilt state.
             let record = match self.unwritten.is_empty() {
-                true => None,
-                false => Some(self.write_changed_tables(round, missing)?),
-            };
-            // After the tables: a crash in between is mended by the next start, which logs
-            // the difference between the replayed log and the rebuilt state.
-            let record = match record {
-                Some(record) => record,
-                None => self.log.prepare(round, &self.state, &self.unlogged)?,
+                true => self.log.prepare(round, &self.state, &self.unlogged)?,
+                false => self.write_changed_tables(round, missing)?,
             };
             let lines = self.log.append_record(record)?;
             self.unlogged.clear();

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use differential_dataflow::difference::{IsZero, Semigroup};
+
 use super::keys::{Counts, TableKey};
 
 /// An input that is not (or not fully) in the tables yet, and why.
@@ -41,14 +43,12 @@ impl TableState {
             // A key already there is updated in place (no copy of its names).
             match self.rows.get_mut(&key) {
                 Some(entry) => {
-                    for (a, b) in entry.0.iter_mut().zip(diff.0) {
-                        *a += b;
-                    }
-                    if entry.0.iter().all(|&x| x == 0) {
+                    entry.plus_equals(&diff);
+                    if entry.is_zero() {
                         self.rows.remove(&key);
                     }
                 }
-                None if diff.0.iter().all(|&x| x == 0) => {}
+                None if diff.is_zero() => {}
                 None => {
                     self.rows.insert(key.clone(), diff);
                 }

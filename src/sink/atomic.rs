@@ -118,11 +118,6 @@ where
 }
 
 impl PendingFile {
-    /// The destination.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// fsync, then rename into place.
     pub fn commit(self) -> Result<(), SinkError> {
         self.temp
@@ -134,12 +129,14 @@ impl PendingFile {
 
     /// Rename into place without fsync ([`Durability::Deferred`]).
     fn rename(self) -> Result<(), SinkError> {
-        let path = self.path;
-        self.temp.persist(&path).map_err(|e| SinkError::Write {
-            path: path.clone(),
-            reason: e.error.to_string(),
-        })?;
-        Ok(())
+        let Self { temp, path } = self;
+        match temp.persist(&path) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(SinkError::Write {
+                reason: e.error.to_string(),
+                path,
+            }),
+        }
     }
 
     fn error(&self, reason: String) -> SinkError {
