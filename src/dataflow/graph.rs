@@ -80,7 +80,7 @@ pub fn build_graph<A: Allocate>(
                                 .or_insert_with(|| (time.retain(), RoundSums::default()));
                             for event in batch.iter() {
                                 for (contribution, diff) in evaluator.apply(event) {
-                                    sums.add(contribution, diff);
+                                    sums.add(&contribution, diff);
                                 }
                                 sums.settle();
                             }

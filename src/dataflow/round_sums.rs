@@ -10,25 +10,27 @@
 //! own copies of the model and split names) and hashing those keys was the largest cost of a
 //! `watch` round: first per (model, split, shard) and (truth, prediction), which costs two
 //! integers per outcome and cancels a replaced file's old outcomes against its new ones
-//! where they agree; then, after each unit's change, each net outcome is exploded once,
-//! into name-free row shapes, and the names are put into each distinct row of a slot once.
-//! [`explode`] is linear in the multiplicity, so the sums are the same.
+//! where they agree; then, after each unit's change, the net outcomes of a slot are sorted by
+//! truth and each combination's rows are summed in arrays indexed by pitch, so no exploded
+//! row is hashed, and the names are put into each distinct row of a slot once. The rows are
+//! those [`explode`](super::keys::explode) gives each outcome, times its frames, summed
+//! (tested below).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use differential_dataflow::difference::{IsZero, Multiply, Semigroup};
 use fnv::FnvHashMap;
 
-use super::keys::{Counts, Outcome, TableKey, explode};
-use super::units::Contribution;
+use super::keys::{Counts, TableKey};
+use super::units::{Contribution, SlotNames};
+use crate::analysis::classes::classify;
+use crate::analysis::metrics::FrameCounts;
 use crate::pitchset::{PitchSet, PitchSetHash};
-
-/// Where an outcome counts: (model, split, shard).
-type Slot = (String, String, String);
 
 /// A table row of a slot without the slot's names: comparing and hashing it touches no
 /// string (a string comparison, a call to `memcmp`, was most of the cost of a key).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 enum Shape {
     Combination(PitchSet),
     Addition(PitchSet, u8),
@@ -37,29 +39,10 @@ enum Shape {
 }
 
 impl Shape {
-    /// The shape of a key [`explode`] made (whatever names it carries).
-    fn of(key: &TableKey) -> Self {
-        match *key {
-            TableKey::Combination { combination, .. } => Self::Combination(combination),
-            TableKey::Addition {
-                combination, pitch, ..
-            } => Self::Addition(combination, pitch),
-            TableKey::Omission {
-                combination, pitch, ..
-            } => Self::Omission(combination, pitch),
-            TableKey::ShardMetrics { .. } => Self::ShardMetrics,
-            TableKey::Position { .. }
-            | TableKey::Coverage { .. }
-            | TableKey::Problem { .. }
-            | TableKey::Skipped { .. } => {
-                unreachable!("explode gives combination, pitch and shard rows only")
-            }
-        }
-    }
-
-    /// The key with the slot's names: the one [`explode`] makes from an outcome of the slot.
-    fn named(self, (model, split, shard): &Slot) -> TableKey {
-        let (model, split) = (model.clone(), split.clone());
+    /// The key with the slot's names: the one [`explode`](super::keys::explode) makes from an
+    /// outcome of the slot.
+    fn named(self, slot: &SlotNames) -> TableKey {
+        let (model, split) = (slot.model.clone(), slot.split.clone());
         match self {
             Self::Combination(combination) => TableKey::Combination {
                 model,
@@ -81,7 +64,7 @@ impl Shape {
             Self::ShardMetrics => TableKey::ShardMetrics {
                 model,
                 split,
-                shard: shard.clone(),
+                shard: slot.shard.clone(),
             },
         }
     }
@@ -90,33 +73,24 @@ impl Shape {
 #[derive(Default)]
 pub(crate) struct RoundSums {
     /// Net frames per slot and (truth, prediction).
-    outcomes: HashMap<Slot, HashMap<(PitchSet, PitchSet), isize, PitchSetHash>, PitchSetHash>,
+    outcomes:
+        HashMap<Arc<SlotNames>, HashMap<(PitchSet, PitchSet), isize, PitchSetHash>, PitchSetHash>,
     /// Facts and settled outcomes, summed per key.
     keys: FnvHashMap<TableKey, Counts>,
 }
 
 impl RoundSums {
-    pub fn add(&mut self, contribution: Contribution, diff: isize) {
-        match contribution {
-            Contribution::Frames(outcome) => {
-                let Outcome {
-                    model,
-                    split,
-                    shard,
-                    truth,
-                    predicted,
-                } = outcome;
-                *self
-                    .outcomes
-                    .entry((model, split, shard))
-                    .or_default()
-                    .entry((truth, predicted))
-                    .or_default() += diff;
+    /// Adds `contribution` `diff` times (-1: retracts it).
+    pub fn add(&mut self, contribution: &Contribution, diff: isize) {
+        for slot in &contribution.frames {
+            let frames = self.outcomes.entry(slot.names.clone()).or_default();
+            frames.reserve(slot.outcomes.len());
+            for &(outcome, n) in &slot.outcomes {
+                *frames.entry(outcome).or_default() += n * diff;
             }
-            Contribution::Fact(key) => add_key(&mut self.keys, key, Counts::one(diff as i64)),
-            Contribution::Counted(key, counts) => {
-                add_key(&mut self.keys, key, counts.multiply(&diff))
-            }
+        }
+        for (key, counts) in &contribution.rows {
+            add_key(&mut self.keys, key.clone(), counts.multiply(&diff));
         }
     }
 
@@ -126,26 +100,17 @@ impl RoundSums {
     /// number of shards times their distinct outcomes.
     pub fn settle(&mut self) {
         for (slot, frames) in self.outcomes.drain() {
-            // Exploded without names first (an empty name is no allocation), so the names
-            // are copied once per distinct row of the slot, not once per outcome and row.
-            let mut rows: HashMap<Shape, Counts, PitchSetHash> = HashMap::default();
-            for ((truth, predicted), n) in frames {
-                if n == 0 {
-                    continue;
-                }
-                let outcome = Outcome {
-                    model: String::new(),
-                    split: String::new(),
-                    shard: String::new(),
-                    truth,
-                    predicted,
-                };
-                for (key, counts) in explode(&outcome) {
-                    rows.entry(Shape::of(&key))
-                        .or_default()
-                        .plus_equals(&counts.multiply(&n));
-                }
+            // Grouped by truth, a combination's rows are summed in plain arrays (one slot per
+            // pitch) and named once each: hashing every exploded row was the cost here.
+            let mut net: Vec<_> = frames.into_iter().filter(|&(_, n)| n != 0).collect();
+            net.sort_unstable_by_key(|&((truth, _), _)| truth);
+            let mut shard = Counts::default();
+            let mut rows = Vec::new();
+            for group in net.chunk_by(|a, b| a.0.0 == b.0.0) {
+                let truth = group[0].0.0;
+                shard.plus_equals(&combination_rows(truth, group, &mut rows));
             }
+            rows.push((Shape::ShardMetrics, shard));
             self.keys.reserve(rows.len());
             for (shape, counts) in rows {
                 add_key(&mut self.keys, shape.named(&slot), counts);
@@ -167,61 +132,102 @@ fn add_key(keys: &mut FnvHashMap<TableKey, Counts>, key: TableKey, counts: Count
     keys.entry(key).or_default().plus_equals(&counts);
 }
 
+/// The rows of combination `truth` that its net outcomes (`(truth, prediction)`, frames)
+/// give, pushed onto `rows` (what [`explode`](super::keys::explode) gives each outcome, times
+/// its frames, summed per row); returns their `frame_metrics` counts, which go to the slot's
+/// one shard row.
+fn combination_rows(
+    truth: PitchSet,
+    outcomes: &[((PitchSet, PitchSet), isize)],
+    rows: &mut Vec<(Shape, Counts)>,
+) -> Counts {
+    let (mut combination, mut shard) = (Counts::default(), Counts::default());
+    let (mut added, mut omitted) = ([0i64; 128], [0i64; 128]);
+    let (mut any_added, mut any_omitted) = (PitchSet::EMPTY, PitchSet::EMPTY);
+    for &((_, predicted), n) in outcomes {
+        let class = classify(truth, predicted);
+        let frame = Counts::combination_frame(class.exact, class.added, class.omitted);
+        combination.plus_equals(&frame.multiply(&n));
+        let counts = Counts::from_frame_counts(&FrameCounts::of_frame(truth, predicted));
+        shard.plus_equals(&counts.multiply(&n));
+        let (extra, missing) = (predicted.minus(truth), truth.minus(predicted));
+        extra.iter().for_each(|p| added[usize::from(p)] += n as i64);
+        missing
+            .iter()
+            .for_each(|p| omitted[usize::from(p)] += n as i64);
+        any_added = PitchSet(any_added.0 | extra.0);
+        any_omitted = PitchSet(any_omitted.0 | missing.0);
+    }
+    rows.push((Shape::Combination(truth), combination));
+    for p in any_added.iter() {
+        rows.push((
+            Shape::Addition(truth, p),
+            Counts::one(added[usize::from(p)]),
+        ));
+    }
+    for p in any_omitted.iter() {
+        rows.push((
+            Shape::Omission(truth, p),
+            Counts::one(omitted[usize::from(p)]),
+        ));
+    }
+    shard
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::dataflow::keys::{Outcome, explode};
 
     fn set(pitches: &[u8]) -> PitchSet {
         pitches.iter().copied().collect()
     }
 
-    fn outcome(shard: &str, truth: &[u8], predicted: &[u8]) -> Contribution {
-        Contribution::Frames(Outcome {
+    /// A contribution of `n` frames of (truth, predicted) on shard `shard` of model "m".
+    fn outcome(shard: &str, truth: &[u8], predicted: &[u8], n: isize) -> Contribution {
+        let names = SlotNames {
             model: "m".into(),
             split: "test".into(),
             shard: shard.into(),
-            truth: set(truth),
-            predicted: set(predicted),
-        })
+        };
+        Contribution {
+            frames: vec![super::super::units::SlotFrames {
+                names: Arc::new(names),
+                outcomes: vec![((set(truth), set(predicted)), n)],
+            }],
+            rows: Vec::new(),
+        }
     }
 
-    /// Summing outcomes before exploding them gives what exploding each one gives, and an
-    /// outcome retracted as often as it was added leaves no key behind.
-    #[test]
-    fn sums_equal_exploding_every_outcome() {
-        let contributions = [
-            (outcome("a", &[60, 64], &[60, 65]), 3),
-            (outcome("a", &[60, 64], &[60, 65]), -1),
-            (outcome("b", &[60, 64], &[60, 65]), 2),
-            (outcome("a", &[62], &[]), 5),
-            (outcome("a", &[67], &[67]), 4),
-            (outcome("a", &[67], &[67]), -4),
-            (
-                Contribution::Fact(TableKey::Problem {
-                    unit: "u".into(),
-                    message: "x".into(),
-                }),
-                1,
-            ),
-            (
-                Contribution::Counted(
-                    TableKey::Position {
-                        model: "m".into(),
-                        split: "test".into(),
-                        position: crate::analysis::positions::Position::Onset,
-                    },
-                    Counts::position([2, 1, 3]),
-                ),
-                2,
-            ),
-        ];
-        let mut expected: std::collections::BTreeMap<TableKey, Counts> = Default::default();
-        for (contribution, diff) in &contributions {
-            let exploded: Vec<(TableKey, Counts)> = match contribution {
-                Contribution::Frames(o) => explode(o).collect(),
-                Contribution::Fact(key) => vec![(key.clone(), Counts::one(1))],
-                Contribution::Counted(key, counts) => vec![(key.clone(), *counts)],
-            };
+    fn row(key: TableKey, counts: Counts) -> Contribution {
+        Contribution {
+            frames: Vec::new(),
+            rows: vec![(key, counts)],
+        }
+    }
+
+    /// The reference: every outcome exploded on its own (`explode`), times its frames and
+    /// `diff`, summed per key, zero sums left out.
+    fn exploded_sums(contributions: &[(Contribution, isize)]) -> BTreeMap<TableKey, Counts> {
+        let mut expected: BTreeMap<TableKey, Counts> = BTreeMap::new();
+        for (contribution, diff) in contributions {
+            let mut exploded: Vec<(TableKey, Counts)> = contribution.rows.clone();
+            for slot in &contribution.frames {
+                for &((truth, predicted), n) in &slot.outcomes {
+                    let outcome = Outcome {
+                        model: slot.names.model.clone(),
+                        split: slot.names.split.clone(),
+                        shard: slot.names.shard.clone(),
+                        truth,
+                        predicted,
+                    };
+                    exploded.extend(explode(&outcome).map(|(k, c)| (k, c.multiply(&n))));
+                }
+            }
             for (key, counts) in exploded {
                 expected
                     .entry(key)
@@ -230,14 +236,72 @@ mod tests {
             }
         }
         expected.retain(|_, counts| !counts.is_zero());
+        expected
+    }
+
+    proptest! {
+        /// Any outcomes on a few pitches, added and retracted in any order and settled at
+        /// any point, sum to what exploding each of them gives.
+        #[test]
+        fn sums_equal_exploding_any_outcomes(
+            outcomes in prop::collection::vec(
+                (0usize..2, prop::collection::vec(60u8..66, 0..4),
+                 prop::collection::vec(60u8..66, 0..4), 1isize..4, prop::bool::ANY,
+                 prop::bool::ANY),
+                0..40,
+            )
+        ) {
+            let contributions: Vec<(Contribution, isize)> = outcomes
+                .iter()
+                .map(|(shard, truth, predicted, n, retract, _)| {
+                    let shard = ["a", "b"][*shard];
+                    (outcome(shard, truth, predicted, *n), if *retract { -1 } else { 1 })
+                })
+                .collect();
+            let mut sums = RoundSums::default();
+            for ((contribution, diff), (.., settle)) in contributions.iter().zip(&outcomes) {
+                sums.add(contribution, *diff);
+                if *settle {
+                    sums.settle();
+                }
+            }
+            let got: BTreeMap<TableKey, Counts> = sums.into_keys().collect();
+            prop_assert_eq!(got, exploded_sums(&contributions));
+        }
+    }
+
+    /// Summing outcomes before exploding them gives what exploding each one gives, and an
+    /// outcome retracted as often as it was added leaves no key behind.
+    #[test]
+    fn sums_equal_exploding_every_outcome() {
+        let problem = TableKey::Problem {
+            unit: "u".into(),
+            message: "x".into(),
+        };
+        let position = TableKey::Position {
+            model: "m".into(),
+            split: "test".into(),
+            position: crate::analysis::positions::Position::Onset,
+        };
+        let contributions = [
+            (outcome("a", &[60, 64], &[60, 65], 3), 1),
+            (outcome("a", &[60, 64], &[60, 65], 1), -1),
+            (outcome("b", &[60, 64], &[60, 65], 1), 2),
+            (outcome("a", &[62], &[], 5), 1),
+            (outcome("a", &[67], &[67], 2), 2),
+            (outcome("a", &[67], &[67], 4), -1),
+            (row(problem, Counts::one(1)), 1),
+            (row(position, Counts::position([2, 1, 3])), 2),
+        ];
+        let expected = exploded_sums(&contributions);
         let mut sums = RoundSums::default();
-        for (i, (contribution, diff)) in contributions.into_iter().enumerate() {
-            sums.add(contribution, diff);
+        for (i, (contribution, diff)) in contributions.iter().enumerate() {
+            sums.add(contribution, *diff);
             if i == 3 {
                 sums.settle(); // settling half-way changes nothing
             }
         }
-        let got: std::collections::BTreeMap<TableKey, Counts> = sums.into_keys().collect();
+        let got: BTreeMap<TableKey, Counts> = sums.into_keys().collect();
         assert_eq!(got, expected);
         assert!(!got.keys().any(|k| format!("{k:?}").contains("67")));
     }

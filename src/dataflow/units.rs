@@ -1,6 +1,6 @@
 //! Source units and their evaluation. A *unit* is the smallest input that can change on its
 //! own: a predictions table, one MIDI transcription, or one ONNX network or third-party system
-//! on one audio shard. Evaluating a unit turns it into consolidated [`Outcome`]s, its
+//! on one audio shard. Evaluating a unit turns it into frame counts per (truth, prediction) ([`SlotFrames`]), its
 //! `positions` counts, and the facts the sink needs (which (model, shard) it covers, frames it
 //! skipped, or why it failed). The [`Evaluator`]
 //! remembers each unit's last contribution, so replacing or removing a unit costs the size
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::keys::{Counts, Outcome, TableKey, position_keys};
+use super::keys::{Counts, TableKey, position_keys};
 use super::truth::{ShardTruth, TruthIndex};
 use crate::analysis::positions::{NoteRuns, PositionTally, PositionWindows, Windows};
 use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams};
@@ -70,13 +70,39 @@ pub enum UnitChange {
     Load,
 }
 
-/// What a unit contributes to the analysis.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Contribution {
-    Frames(Outcome),
-    Fact(TableKey),
-    /// A table row's counts, added as they are (positions, counted per unit).
-    Counted(TableKey, Counts),
+/// The names of one (model, split, shard) a unit predicts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SlotNames {
+    pub model: String,
+    pub split: String,
+    pub shard: String,
+}
+
+/// One (model, shard)'s frames in a unit: the number of frames per (truth, prediction),
+/// sorted. The names are held once, not per outcome: a unit has thousands of outcomes and
+/// one or a few slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotFrames {
+    pub names: Arc<SlotNames>,
+    pub outcomes: Vec<((PitchSet, PitchSet), isize)>,
+}
+
+/// What a unit contributes to the analysis: its frame outcomes, and rows counted as they are
+/// (its `positions` rows, and facts: coverage, skipped frames, problems, in slot 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contribution {
+    pub frames: Vec<SlotFrames>,
+    pub rows: Vec<(TableKey, Counts)>,
+}
+
+impl Contribution {
+    /// A fact counted once.
+    fn fact(key: TableKey) -> Self {
+        Self {
+            frames: Vec::new(),
+            rows: vec![(key, Counts::one(1))],
+        }
+    }
 }
 
 /// How units are evaluated.
@@ -124,8 +150,9 @@ fn threshold_set(probs: &[f32], lowest: u8, threshold: f32) -> PitchSet {
     set
 }
 
-/// A unit's contribution: records with their multiplicities.
-pub type Contributions = Vec<(Contribution, isize)>;
+/// A change to the analysis: contributions added (+1) or retracted (-1). Shared, not
+/// copied: a watching evaluator keeps the contribution it adds, to retract it later.
+pub type Change = Vec<(Arc<Contribution>, isize)>;
 
 /// Per-worker evaluation state.
 pub struct Evaluator {
@@ -133,7 +160,7 @@ pub struct Evaluator {
     options: EvaluationOptions,
     /// Each unit's last good contribution (kept only when `retain`: a batch run never
     /// replaces a unit, and keeping them would grow with the predictions).
-    current: HashMap<Unit, Contributions>,
+    current: HashMap<Unit, Arc<Contribution>>,
     retain: bool,
     /// Why units whose last evaluation failed are quarantined.
     failed: HashMap<Unit, String>,
@@ -161,32 +188,30 @@ impl Evaluator {
     /// Applies one event and returns the change to the unit's contribution. A unit that
     /// fails to evaluate is quarantined: it keeps its last good contribution (none if it never
     /// had one) and adds a `Problem` fact saying why, until its next event settles it.
-    pub fn apply(&mut self, event: &UnitEvent) -> Contributions {
+    pub fn apply(&mut self, event: &UnitEvent) -> Change {
         let unit = &event.unit;
         let problem = |message: String| {
-            Contribution::Fact(TableKey::Problem {
+            Arc::new(Contribution::fact(TableKey::Problem {
                 unit: unit.name(),
                 message,
-            })
+            }))
         };
-        let mut change: Contributions = Vec::new();
+        let mut change: Change = Vec::new();
         if let Some(message) = self.failed.remove(unit) {
             change.push((problem(message), -1));
         }
-        let retract = |old: Contributions| old.into_iter().map(|(c, n)| (c, -n));
         if event.change == UnitChange::Remove {
-            change.extend(retract(self.current.remove(unit).unwrap_or_default()));
+            change.extend(self.current.remove(unit).map(|old| (old, -1)));
             return change;
         }
         match self.evaluate(unit) {
             Ok(new) => {
-                change.extend(retract(self.current.remove(unit).unwrap_or_default()));
+                change.extend(self.current.remove(unit).map(|old| (old, -1)));
+                let new = Arc::new(new);
                 if self.retain {
-                    change.extend(new.iter().cloned());
-                    self.current.insert(unit.clone(), new);
-                } else {
-                    change.extend(new);
+                    self.current.insert(unit.clone(), new.clone());
                 }
+                change.push((new, 1));
             }
             Err(message) => {
                 // Reported once by the sink (quarantined, or the batch run's error).
@@ -198,7 +223,7 @@ impl Evaluator {
         change
     }
 
-    fn evaluate(&mut self, unit: &Unit) -> Result<Contributions, String> {
+    fn evaluate(&mut self, unit: &Unit) -> Result<Contribution, String> {
         let windows = self.options.positions.at(self.truth.fps);
         let mut tally = Tally::new(unit.name(), self.options.strict, windows);
         let name = |model: &String| self.options.name.clone().unwrap_or_else(|| model.clone());
@@ -543,8 +568,8 @@ impl Tally {
         Ok(())
     }
 
-    fn finish(self) -> Contributions {
-        let mut out = Vec::new();
+    fn finish(self) -> Contribution {
+        let mut out = Contribution::default();
         for mut slot in self.slots {
             let Some(truth) = slot.truth else { continue };
             let unseen = slot.seen.iter().enumerate().filter(|(_, seen)| !**seen);
@@ -557,37 +582,34 @@ impl Tally {
             let split = &truth.split;
             if let Some(runs) = &slot.runs {
                 let positions = slot.positions.finish(runs, self.windows);
-                for (key, counts) in position_keys(&slot.model, split, &positions) {
-                    out.push((Contribution::Counted(key, counts), 1));
-                }
+                out.rows
+                    .extend(position_keys(&slot.model, split, &positions));
             }
-            let mut records: Vec<_> = slot.counts.into_iter().collect();
-            records.sort_unstable();
-            for ((truth, predicted), n) in records {
-                let outcome = Outcome {
+            let mut outcomes: Vec<_> = slot.counts.into_iter().collect();
+            outcomes.sort_unstable();
+            out.rows.push((
+                TableKey::Coverage {
                     model: slot.model.clone(),
-                    split: split.clone(),
                     shard: slot.shard.clone(),
-                    truth,
-                    predicted,
-                };
-                out.push((Contribution::Frames(outcome), n));
-            }
-            out.push((
-                Contribution::Fact(TableKey::Coverage {
-                    model: slot.model,
-                    shard: slot.shard,
                     unit: self.unit.clone(),
-                }),
-                1,
+                },
+                Counts::one(1),
             ));
+            out.frames.push(SlotFrames {
+                names: Arc::new(SlotNames {
+                    model: slot.model,
+                    split: split.clone(),
+                    shard: slot.shard,
+                }),
+                outcomes,
+            });
         }
         for (reason, n) in self.skipped {
             let fact = TableKey::Skipped {
                 unit: self.unit.clone(),
                 reason,
             };
-            out.push((Contribution::Fact(fact), n));
+            out.rows.push((fact, Counts::one(n as i64)));
         }
         out
     }
@@ -647,11 +669,10 @@ mod tests {
         for retain in [false, true] {
             let mut evaluator = Evaluator::new(truth.clone(), EvaluationOptions::default(), retain);
             let change = evaluator.apply(&event);
-            assert!(
-                change
-                    .iter()
-                    .any(|(c, n)| matches!(c, Contribution::Frames(o) if o.truth == c4) && *n == 5)
-            );
+            let [(contribution, 1)] = &change[..] else {
+                panic!("one contribution added: {change:?}")
+            };
+            assert_eq!(contribution.frames[0].outcomes, [((c4, c4), 5)]);
             assert_eq!(
                 evaluator.current.len(),
                 usize::from(retain),
