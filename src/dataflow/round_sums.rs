@@ -70,11 +70,13 @@ impl Shape {
     }
 }
 
+/// Net frames per (truth, prediction).
+type NetFrames = HashMap<(PitchSet, PitchSet), isize, PitchSetHash>;
+
 #[derive(Default)]
 pub(crate) struct RoundSums {
     /// Net frames per slot and (truth, prediction).
-    outcomes:
-        HashMap<Arc<SlotNames>, HashMap<(PitchSet, PitchSet), isize, PitchSetHash>, PitchSetHash>,
+    outcomes: HashMap<Arc<SlotNames>, NetFrames, PitchSetHash>,
     /// Facts and settled outcomes, summed per key.
     keys: FnvHashMap<TableKey, Counts>,
 }
