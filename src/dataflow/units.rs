@@ -6,6 +6,8 @@
 //! remembers each unit's last contribution, so replacing or removing a unit costs the size
 //! of that unit, never of the corpus.
 
+#[cfg(test)]
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +22,8 @@ use crate::infer::{InferenceOptions, OnnxModel};
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
 use crate::pitchset::{PIANO_MIN, PitchSet, PitchSetHash};
 use crate::predict::THRESHOLD;
-use crate::sink::predictions_table::{FrameRate, scan_predictions};
+use crate::sink::predictions_table::{FrameRate, scan_predictions_in};
+use crate::sink::row_groups::independent_row_groups;
 use crate::systems::{PredictOptions, System, SystemSpec, load_system};
 
 /// What a unit is, and so how it is evaluated.
@@ -154,13 +157,22 @@ fn threshold_set(probs: &[f32], lowest: u8, threshold: f32) -> PitchSet {
 /// copied: a watching evaluator keeps the contribution it adds, to retract it later.
 pub type Change = Vec<(Arc<Contribution>, isize)>;
 
+/// A part of a unit's contribution: the whole unit, or one row group of a predictions table
+/// whose row groups are independent ([`crate::sink::row_groups`]), under the fingerprint of
+/// its bytes.
+#[derive(Debug, Clone)]
+struct Part {
+    print: Option<u128>,
+    contribution: Arc<Contribution>,
+}
+
 /// Per-worker evaluation state.
 pub struct Evaluator {
     truth: Arc<TruthIndex>,
     options: EvaluationOptions,
-    /// Each unit's last good contribution (kept only when `retain`: a batch run never
-    /// replaces a unit, and keeping them would grow with the predictions).
-    current: HashMap<Unit, Arc<Contribution>>,
+    /// Each unit's last good contribution, in parts (kept only when `retain`: a batch run
+    /// never replaces a unit, and keeping them would grow with the predictions).
+    current: HashMap<Unit, Vec<Part>>,
     retain: bool,
     /// Why units whose last evaluation failed are quarantined.
     failed: HashMap<Unit, String>,
@@ -200,35 +212,86 @@ impl Evaluator {
         if let Some(message) = self.failed.remove(unit) {
             change.push((problem(message), -1));
         }
+        let old = self.current.remove(unit).unwrap_or_default();
         if event.change == UnitChange::Remove {
-            change.extend(self.current.remove(unit).map(|old| (old, -1)));
+            change.extend(old.into_iter().map(|part| (part.contribution, -1)));
             return change;
         }
-        match self.evaluate(unit) {
+        match self.evaluate_parts(unit, &old) {
             Ok(new) => {
-                change.extend(self.current.remove(unit).map(|old| (old, -1)));
-                let new = Arc::new(new);
+                // A part kept as it was (the same shared contribution) changes nothing.
+                let kept = |parts: &[Part], part: &Part| {
+                    parts
+                        .iter()
+                        .any(|p| Arc::ptr_eq(&p.contribution, &part.contribution))
+                };
+                let gone = old.iter().filter(|part| !kept(&new, part));
+                change.extend(gone.map(|part| (part.contribution.clone(), -1)));
+                let added = new.iter().filter(|part| !kept(&old, part));
+                change.extend(added.map(|part| (part.contribution.clone(), 1)));
                 if self.retain {
-                    self.current.insert(unit.clone(), new.clone());
+                    self.current.insert(unit.clone(), new);
                 }
-                change.push((new, 1));
             }
             Err(message) => {
                 // Reported once by the sink (quarantined, or the batch run's error).
                 tracing::debug!(unit = %unit.name(), "{message}");
                 change.push((problem(message.clone()), 1));
                 self.failed.insert(unit.clone(), message);
+                // The last good contribution stays until the unit reads cleanly.
+                if !old.is_empty() {
+                    self.current.insert(unit.clone(), old);
+                }
             }
         }
         change
     }
 
-    fn evaluate(&mut self, unit: &Unit) -> Result<Contribution, String> {
+    /// The unit's contribution in parts: a watched predictions table with independent row
+    /// groups by row group, re-evaluating only the groups whose bytes are not among `old`'s;
+    /// anything else whole.
+    fn evaluate_parts(&mut self, unit: &Unit, old: &[Part]) -> Result<Vec<Part>, String> {
+        let groups = match (&unit.kind, self.retain) {
+            (UnitKind::PredictionTable, true) => independent_row_groups(&unit.path),
+            _ => None,
+        };
+        let Some(groups) = groups else {
+            let contribution = Arc::new(self.evaluate(unit, None)?);
+            return Ok(vec![Part {
+                print: None,
+                contribution,
+            }]);
+        };
+        let (mut parts, mut evaluated) = (Vec::with_capacity(groups.len()), 0);
+        for group in groups {
+            let unchanged = old.iter().find(|part| part.print == Some(group.print));
+            let contribution = match unchanged {
+                Some(part) => part.contribution.clone(),
+                None => {
+                    evaluated += 1;
+                    Arc::new(self.evaluate(unit, Some(group.index))?)
+                }
+            };
+            parts.push(Part {
+                print: Some(group.print),
+                contribution,
+            });
+        }
+        tracing::debug!(
+            unit = %unit.name(),
+            "{evaluated} of {} row groups evaluated, the others unchanged",
+            parts.len()
+        );
+        Ok(parts)
+    }
+
+    /// Evaluates the unit, or (`row_group`) one row group of a predictions table.
+    fn evaluate(&mut self, unit: &Unit, row_group: Option<usize>) -> Result<Contribution, String> {
         let windows = self.options.positions.at(self.truth.fps);
         let mut tally = Tally::new(unit.name(), self.options.strict, windows);
         let name = |model: &String| self.options.name.clone().unwrap_or_else(|| model.clone());
         match &unit.kind {
-            UnitKind::PredictionTable => self.evaluate_table(&unit.path, &mut tally)?,
+            UnitKind::PredictionTable => self.evaluate_table(&unit.path, row_group, &mut tally)?,
             UnitKind::Transcription { model } => {
                 let model = name(model);
                 self.evaluate_transcription(&unit.path, &model, &mut tally)?
@@ -245,7 +308,12 @@ impl Evaluator {
         Ok(tally.finish())
     }
 
-    fn evaluate_table(&self, path: &Path, tally: &mut Tally) -> Result<(), String> {
+    fn evaluate_table(
+        &self,
+        path: &Path,
+        row_group: Option<usize>,
+        tally: &mut Tally,
+    ) -> Result<(), String> {
         if let Some(labels) = &self.truth.time_base {
             crate::sink::time_base::check_join(labels, path)?;
         }
@@ -257,7 +325,7 @@ impl Evaluator {
         if !thresholds.is_empty() {
             // One slot per (model, shard, threshold); rows of a (model, shard) come together.
             let mut last: Option<(String, String, Vec<usize>)> = None;
-            return scan_predictions(path, rate, |row| {
+            return scan_predictions_in(path, rate, row_group, |row| {
                 let probs = row.probs.ok_or_else(|| {
                     "no probs: --threshold needs the probabilities of every row".to_string()
                 })?;
@@ -282,7 +350,7 @@ impl Evaluator {
         // allocating its key per row.
         let mut last: Option<(String, String, usize)> = None;
         let mut rows = 0usize;
-        scan_predictions(path, rate, |row| {
+        scan_predictions_in(path, rate, row_group, |row| {
             rows += 1;
             let slot = match &last {
                 Some((m, s, slot)) if m == row.model && s == row.shard => *slot,
@@ -295,7 +363,7 @@ impl Evaluator {
             tally.frame(slot, row.frame as usize, row.pitches)
         })
         .map_err(|e| e.to_string())?;
-        if rows == 0 {
+        if rows == 0 && row_group.is_none() {
             // Legal (a system that predicted nothing anywhere still names no shard), but far
             // more often a writer that failed: say so rather than add nothing in silence.
             tracing::warn!(
@@ -626,7 +694,53 @@ fn skip(skipped: &mut HashMap<String, isize>, strict: bool, reason: String) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::predictions_table::{PredictionRow, write_predictions};
+    use crate::sink::predictions_table::{
+        PredictionRow, write_predictions, write_predictions_grouped,
+    };
+
+    /// `frames` frames of `pitch` on `shard` predicted by model "m".
+    fn rows(shard: &str, frames: u32, pitch: u8) -> Vec<PredictionRow> {
+        (0..frames)
+            .map(|frame| PredictionRow {
+                model: "m".into(),
+                shard: shard.into(),
+                frame,
+                pitches: PitchSet::from_iter([pitch]),
+                probs: None,
+            })
+            .collect()
+    }
+
+    /// Labels: each of `shards` holds 5 frames of C4.
+    fn truth(shards: &[&str]) -> Arc<TruthIndex> {
+        let c4 = PitchSet::from_iter([60]);
+        let mut truth = TruthIndex {
+            fps: 100.0,
+            ..Default::default()
+        };
+        for shard in shards {
+            truth.shards.insert(
+                shard.to_string(),
+                Arc::new(ShardTruth {
+                    split: "test".into(),
+                    frames: crate::labels::coded::CodedFrames::from_sets(&[c4; 5]),
+                    labelled: 5,
+                    audio: None,
+                }),
+            );
+        }
+        Arc::new(truth)
+    }
+
+    fn load(path: &Path) -> UnitEvent {
+        UnitEvent {
+            unit: Unit {
+                path: path.to_path_buf(),
+                kind: UnitKind::PredictionTable,
+            },
+            change: UnitChange::Load,
+        }
+    }
 
     /// A batch run keeps nothing per unit (its memory must not grow with the predictions);
     /// `watch` keeps each unit's contribution, to retract it when the file changes.
@@ -634,41 +748,11 @@ mod tests {
     fn only_a_watching_evaluator_keeps_contributions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.parquet");
-        let c4: PitchSet = [60u8].into_iter().collect();
-        let rows: Vec<PredictionRow> = (0..5)
-            .map(|frame| PredictionRow {
-                model: "m".into(),
-                shard: "s".into(),
-                frame,
-                pitches: c4,
-                probs: None,
-            })
-            .collect();
-        write_predictions(&path, &rows, 100.0).unwrap();
-        let mut truth = TruthIndex {
-            fps: 100.0,
-            ..Default::default()
-        };
-        truth.shards.insert(
-            "s".into(),
-            Arc::new(ShardTruth {
-                split: "test".into(),
-                frames: crate::labels::coded::CodedFrames::from_sets(&[c4; 5]),
-                labelled: 5,
-                audio: None,
-            }),
-        );
-        let truth = Arc::new(truth);
-        let event = UnitEvent {
-            unit: Unit {
-                path,
-                kind: UnitKind::PredictionTable,
-            },
-            change: UnitChange::Load,
-        };
+        let c4 = PitchSet::from_iter([60]);
+        write_predictions(&path, &rows("s", 5, 60), 100.0).unwrap();
         for retain in [false, true] {
-            let mut evaluator = Evaluator::new(truth.clone(), EvaluationOptions::default(), retain);
-            let change = evaluator.apply(&event);
+            let mut evaluator = Evaluator::new(truth(&["s"]), EvaluationOptions::default(), retain);
+            let change = evaluator.apply(&load(&path));
             let [(contribution, 1)] = &change[..] else {
                 panic!("one contribution added: {change:?}")
             };
@@ -679,5 +763,63 @@ mod tests {
                 "retain = {retain}"
             );
         }
+    }
+
+    /// The sum of a change's contributions, per (shard, truth, prediction) and per row key.
+    fn net(changes: &[&Change]) -> BTreeMap<String, i64> {
+        let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+        for (contribution, diff) in changes.iter().copied().flatten() {
+            for slot in &contribution.frames {
+                for (outcome, n) in &slot.outcomes {
+                    let key = format!("{} {outcome:?}", slot.names.shard);
+                    *sums.entry(key).or_default() += (*n * diff) as i64;
+                }
+            }
+            for (key, counts) in &contribution.rows {
+                for (k, c) in counts.0.iter().enumerate() {
+                    *sums.entry(format!("{key:?} {k}")).or_default() += c * *diff as i64;
+                }
+            }
+        }
+        sums.retain(|_, n| *n != 0);
+        sums
+    }
+
+    /// A watched table whose row groups each hold one shard: rewriting it with one group
+    /// changed evaluates that group only (one part retracted, one added), and what the parts
+    /// add up to is what evaluating the whole table gives, before and after (the frames a
+    /// group leaves out, and those past a shard's end, included).
+    #[test]
+    fn a_rewritten_table_changes_only_its_changed_row_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.parquet");
+        let truth = truth(&["a", "b", "c"]);
+        // "b" predicts 3 of its 5 frames, "c" 7 (2 past its end), and changes its pitch.
+        let before = [rows("a", 5, 60), rows("b", 3, 60), rows("c", 7, 62)];
+        let after = [rows("a", 5, 60), rows("b", 3, 60), rows("c", 7, 64)];
+        // The whole table, one row group, at the same path (units are named by it).
+        let whole = |groups: &[Vec<PredictionRow>]| {
+            write_predictions(&path, &groups.concat(), 100.0).unwrap();
+            let mut batch = Evaluator::new(truth.clone(), EvaluationOptions::default(), false);
+            net(&[&batch.apply(&load(&path))])
+        };
+        let (whole_before, whole_after) = (whole(&before), whole(&after));
+        let mut watching = Evaluator::new(truth.clone(), EvaluationOptions::default(), true);
+        write_predictions_grouped(&path, &before, 100.0).unwrap();
+        let first = watching.apply(&load(&path));
+        assert_eq!(first.len(), 3, "one part per row group");
+        assert_eq!(net(&[&first]), whole_before);
+        write_predictions_grouped(&path, &after, 100.0).unwrap();
+        let second = watching.apply(&load(&path));
+        let diffs: Vec<isize> = second.iter().map(|(_, d)| *d).collect();
+        assert_eq!(diffs, [-1, 1], "the changed group retracted and added");
+        assert_eq!(net(&[&first, &second]), whole_after);
+        let unchanged = watching.apply(&load(&path));
+        assert!(unchanged.is_empty(), "{unchanged:?}");
+        let removed = watching.apply(&UnitEvent {
+            change: UnitChange::Remove,
+            ..load(&path)
+        });
+        assert!(net(&[&first, &second, &removed]).is_empty());
     }
 }

@@ -7,6 +7,7 @@ pub mod columns;
 pub mod labels_table;
 pub mod npy;
 pub mod predictions_table;
+pub mod row_groups;
 pub mod rows;
 pub mod time_base;
 

@@ -88,6 +88,49 @@ pub fn write_predictions_on(
     fps: f64,
     time_base: Option<&str>,
 ) -> Result<(), SinkError> {
+    write_groups(path, &[rows], fps, time_base)
+}
+
+/// A predictions table with a row group per element of `groups` (which `watch` can then
+/// evaluate one by one, [`super::row_groups`]).
+pub fn write_predictions_grouped(
+    path: &Path,
+    groups: &[Vec<PredictionRow>],
+    fps: f64,
+) -> Result<(), SinkError> {
+    let groups: Vec<&[PredictionRow]> = groups.iter().map(Vec::as_slice).collect();
+    write_groups(path, &groups, fps, None)
+}
+
+fn write_groups(
+    path: &Path,
+    groups: &[&[PredictionRow]],
+    fps: f64,
+    time_base: Option<&str>,
+) -> Result<(), SinkError> {
+    let batches: Vec<RecordBatch> = groups
+        .iter()
+        .map(|rows| predictions_batch(rows))
+        .collect::<Result<_, _>>()
+        .map_err(|e| SinkError::Write {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let props = properties_with_time_base(fps, time_base);
+    write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
+        let w = super::checksum::Checksummed::new(w);
+        let mut writer = ArrowWriter::try_new(w, Arc::new(predictions_schema()), Some(props))?;
+        for batch in &batches {
+            writer.write(batch)?;
+            // Each group of rows is a row group of its own.
+            writer.flush()?;
+        }
+        super::checksum::close_with_checksum(writer)?;
+        Ok(())
+    })
+}
+
+fn predictions_batch(rows: &[PredictionRow]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let mut model = StringBuilder::new();
     let mut shard = StringBuilder::new();
     let mut frame = UInt32Builder::new();
@@ -111,7 +154,7 @@ pub fn write_predictions_on(
             }
         }
     }
-    let batch = RecordBatch::try_new(
+    RecordBatch::try_new(
         Arc::new(predictions_schema()),
         vec![
             Arc::new(model.finish()),
@@ -121,18 +164,6 @@ pub fn write_predictions_on(
             Arc::new(probs.finish()),
         ],
     )
-    .map_err(|e| SinkError::Write {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let props = properties_with_time_base(fps, time_base);
-    write_atomically(path, |w| -> Result<(), parquet::errors::ParquetError> {
-        let w = super::checksum::Checksummed::new(w);
-        let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props))?;
-        writer.write(&batch)?;
-        super::checksum::close_with_checksum(writer)?;
-        Ok(())
-    })
 }
 
 /// One row of a predictions table, borrowed from the batch being scanned.
@@ -403,10 +434,13 @@ pub enum RowProblem {
 /// out a `probs` column that is null in every row (the column statistics say so): there is
 /// nothing in it to validate, and decoding its 88 placeholder slots per row would dominate
 /// the scan.
+/// With `row_group`, only that group is read; returns the reader and the number of rows
+/// before the first it reads (for row numbers in messages).
 fn open_predictions(
     path: &Path,
     rate: FrameRate,
-) -> Result<ParquetRecordBatchReader, PredictionsError> {
+    row_group: Option<usize>,
+) -> Result<(ParquetRecordBatchReader, usize), PredictionsError> {
     let fail = |problem| PredictionsError::File {
         path: path.to_path_buf(),
         problem,
@@ -435,11 +469,21 @@ fn open_predictions(
         .filter(|&i| !(probs_all_null && fields[i].name() == "probs"))
         .collect();
     let mask = parquet::arrow::ProjectionMask::roots(schema, roots);
-    builder
-        .with_projection(mask)
-        .with_batch_size(8192)
+    let builder = builder.with_projection(mask).with_batch_size(8192);
+    let (builder, rows_before) = match row_group {
+        Some(group) => {
+            let before = metadata.row_groups()[..group.min(metadata.num_row_groups())]
+                .iter()
+                .map(|g| g.num_rows() as usize)
+                .sum();
+            (builder.with_row_groups(vec![group]), before)
+        }
+        None => (builder, 0),
+    };
+    let reader = builder
         .build()
-        .map_err(|e| fail(FileProblem::NotParquet(e)))
+        .map_err(|e| fail(FileProblem::NotParquet(e)))?;
+    Ok((reader, rows_before))
 }
 
 /// One decoded batch, its columns in the types the checks read.
@@ -535,9 +579,19 @@ impl PredictionColumns {
 /// sees every valid row; the first error (the file's or `visit`'s) stops the scan. Errors
 /// name the file and the row. Duplicate rows are the caller's to detect (it knows what a row
 /// is keyed by).
-pub fn scan_predictions<F>(
+pub fn scan_predictions<F>(path: &Path, rate: FrameRate, visit: F) -> Result<(), PredictionsError>
+where
+    F: FnMut(PredictionRef<'_>) -> Result<(), String>,
+{
+    scan_predictions_in(path, rate, None, visit)
+}
+
+/// [`scan_predictions`] of one row group only (`None`: all of them); rows are still numbered
+/// from the top of the file.
+pub fn scan_predictions_in<F>(
     path: &Path,
     rate: FrameRate,
+    row_group: Option<usize>,
     mut visit: F,
 ) -> Result<(), PredictionsError>
 where
@@ -552,8 +606,8 @@ where
         path: path.to_path_buf(),
         problem,
     };
-    let mut rows_before = 0;
-    for batch in open_predictions(path, rate)? {
+    let (reader, mut rows_before) = open_predictions(path, rate, row_group)?;
+    for batch in reader {
         let batch = batch.map_err(|e| file_error(FileProblem::Read(e)))?;
         let columns = PredictionColumns::of(&batch).map_err(file_error)?;
         for i in 0..batch.num_rows() {
