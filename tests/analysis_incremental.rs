@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::fixture::*;
 use entangle::dataflow::WatchOptions;
-use entangle::sink::predictions_table::PredictionRow;
+use entangle::sink::predictions_table::{PredictionRow, write_predictions_grouped};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -27,6 +27,13 @@ enum Op {
     Remove {
         file: u8,
     },
+    /// Write `table.parquet`: model "t" on every shard, shard `k`'s rows drawn with
+    /// `seeds[k]`, a row group per shard (which `watch` evaluates group by group) or one for
+    /// all. Seeds are few, so a rewrite often leaves some groups as they were.
+    WriteTable {
+        seeds: [u64; 4],
+        grouped: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -34,6 +41,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..4u8, 0..2u8, any::<u64>())
             .prop_map(|(file, model, seed)| Op::Write { file, model, seed }),
         1 => (0..4u8).prop_map(|file| Op::Remove { file }),
+        2 => (prop::array::uniform4(0..3u64), prop::bool::weighted(0.8))
+            .prop_map(|(seeds, grouped)| Op::WriteTable { seeds, grouped }),
     ]
 }
 
@@ -57,8 +66,8 @@ fn setup() -> Setup {
     }
 }
 
-/// File `f` predicts shard `f` only, so two files never predict the same (model, shard)
-/// (that conflict is tested in analysis_bad_inputs.rs).
+/// File `f` predicts shard `f` only, and `table.parquet` model "t" only, so two files never
+/// predict the same (model, shard) (that conflict is tested in analysis_bad_inputs.rs).
 fn apply(op: &Op, watched: &Path, rolls: &[(String, entangle::labels::PianoRoll)]) {
     match *op {
         Op::Write { file, model, seed } => {
@@ -69,6 +78,18 @@ fn apply(op: &Op, watched: &Path, rolls: &[(String, entangle::labels::PianoRoll)
         }
         Op::Remove { file } => {
             let _ = std::fs::remove_file(watched.join(format!("f{file}.parquet")));
+        }
+        Op::WriteTable { seeds, grouped } => {
+            let groups: Vec<Vec<PredictionRow>> = rolls
+                .chunks(1)
+                .zip(seeds)
+                .map(|(shard, seed)| prediction_rows(&mut Rng(seed), "t", shard))
+                .collect();
+            let path = watched.join("table.parquet");
+            match grouped {
+                true => write_predictions_grouped(&path, &groups, 100.0).unwrap(),
+                false => write_rows(&path, &groups.concat()),
+            }
         }
     }
 }
