@@ -12,6 +12,10 @@
 #     replacing one file (1 % of the frames at 100 files) per round for 10 rounds: the mean
 #     round (scan, evaluation, aggregation, table writing; its `round done` log line) against
 #     the batch run's own time (`seconds` in its analysis.json, 2 workers),
+#   - with ROW_GROUPS=1 also the same predictions as one table with a row group per file
+#     (scripts/group_predictions.py): a batch run over it, and `entangle watch -w 2` rounds
+#     that each rewrite the table with one more group replaced (1 % of the frames; watch
+#     evaluates only the changed group): the median round (its `round done` seconds),
 # (DUCKDB=0: without it) and prints one line per run (ONLY_WATCH=1: the 2-worker batch run and the watch rounds only).
 # The generated data is deleted at the end unless KEEP=1.
 #
@@ -118,7 +122,43 @@ if [ "${WATCH:-0}" = 1 ]; then
     "$frames" "$(awk -v m="$mean" 'BEGIN {print m * 1000}')" "$batch" "$(awk -v m="$mean" -v b="$batch" 'BEGIN {print b / m}')"
   rm -rf "$staged" "$work/watched" "$work/out-watch"
 fi
+if [ "${ROW_GROUPS:-0}" = 1 ]; then
+  grouped="$work/grouped"
+  rm -rf "$work/staged" "$work/watched" "$work/out-watch" "$work/out-table"
+  if [ ! -f "$grouped/table-10.parquet" ]; then
+    "$ENTANGLE_PYTHON" scripts/gen_analysis_data.py "$work/staged" 10 "$frames" --replacements
+    "$ENTANGLE_PYTHON" scripts/group_predictions.py "$data" "$work/staged" "$grouped" 10
+    rm -rf "$work/staged"
+  fi
+  read -r s m < <(measure "${analyze[@]}" --out "$work/out-table" --predictions "$grouped/table-00.parquet" -w 2)
+  report "analyze, 2 workers, one table" "$total" "$s" "$m"
+  table_batch=$("$ENTANGLE_PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["seconds"])' "$work/out-table/analysis.json")
+  mkdir -p "$work/watched"
+  cp "$grouped/table-00.parquet" "$work/watched/table.parquet"
+  log="$work/watch-groups.log"
+  rm -f "$log"
+  "$bin" watch --labels "$data/labels.parquet" --out "$work/out-watch" "$work/watched" -w 2 \
+    --rounds 11 --poll 0.5 --settle 0 -v > "$log" 2>&1 &
+  pid=$!
+  done_rounds() { local n; n=$(grep -c "change log appended" "$log" 2> /dev/null); echo "${n:-0}"; }
+  for r in $(seq 1 10); do
+    while [ "$(done_rounds)" -lt "$r" ]; do
+      kill -0 "$pid" 2> /dev/null || { tail "$log"; exit 1; }
+      sleep 0.05
+    done
+    cp "$grouped/$(printf 'table-%02d.parquet' "$r")" "$work/watched/.table.tmp"
+    mv "$work/watched/.table.tmp" "$work/watched/table.parquet"
+  done
+  wait "$pid"
+  # The median of rounds 2..11 (each took in one rewritten table), from their own timing.
+  median=$(sed -E 's/\x1b\[[0-9;]*m//g' "$log" | grep "round done" | awk 'NR > 1' |
+    grep -o "seconds=[0-9.]*" | cut -d= -f2 | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+  printf 'watch, 2 workers, one table, one of its 100 row groups replaced: %.1f ms a round; batch over the table (in-process) %.3f s: %.0fx\n' \
+    "$(awk -v m="$median" 'BEGIN {print m * 1000}')" "$table_batch" "$(awk -v m="$median" -v b="$table_batch" 'BEGIN {print b / m}')"
+  rm -rf "$work/watched" "$work/out-watch" "$work/out-table"
+fi
 if [ "${KEEP:-0}" != 1 ]; then
+  rm -rf "$work/grouped"
   rm -f "$work"/stdout.*.txt "$work"/time.*.log
   rm -rf "$data" "$work"/out-w1 "$work"/out-w2 "$work"/out-p2 "$work"/out-half
 fi

@@ -162,30 +162,30 @@ fn from_line(line: Line) -> Option<(u64, TableKey, Counts)> {
         .map(|c| c.into_iter().collect::<PitchSet>());
     let key = match line.table.as_str() {
         "combinations" => TableKey::Combination {
-            model: line.model,
-            split: line.split,
+            model: line.model.into(),
+            split: line.split.into(),
             combination: combination?,
         },
         "additions" => TableKey::Addition {
-            model: line.model,
-            split: line.split,
+            model: line.model.into(),
+            split: line.split.into(),
             combination: combination?,
             pitch: line.pitch?,
         },
         "omissions" => TableKey::Omission {
-            model: line.model,
-            split: line.split,
+            model: line.model.into(),
+            split: line.split.into(),
             combination: combination?,
             pitch: line.pitch?,
         },
         "frame_metrics" => TableKey::ShardMetrics {
-            model: line.model,
-            split: line.split,
-            shard: line.shard?,
+            model: line.model.into(),
+            split: line.split.into(),
+            shard: line.shard?.into(),
         },
         "positions" => TableKey::Position {
-            model: line.model,
-            split: line.split,
+            model: line.model.into(),
+            split: line.split.into(),
             position: line.position?,
         },
         _ => return None,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::keys::{Counts, Outcome, TableKey, explode, position_keys};
+use super::keys::{Counts, Name, Outcome, TableKey, explode, position_keys};
 use super::state::TableState;
 use super::truth::TruthIndex;
 use crate::analysis::positions::{NoteRuns, PositionCounts, Windows};
@@ -94,14 +94,14 @@ impl MissingShards {
             .chain(wanted.difference(&self.filled).map(|p| (p, 1)))
         {
             let (split, counts, _, labelled) = &self.shards[&pair.1];
-            for (key, c) in position_keys(&pair.0, split, labelled) {
+            for (key, c) in position_keys(&Name::new(&pair.0), &Name::new(split), labelled) {
                 updates.push((key, scale(c, sign)));
             }
             for &(truth, n) in counts {
                 let outcome = Outcome {
-                    model: pair.0.clone(),
-                    split: split.clone(),
-                    shard: pair.1.clone(),
+                    model: pair.0.clone().into(),
+                    split: split.clone().into(),
+                    shard: pair.1.clone().into(),
                     truth,
                     predicted: PitchSet::EMPTY,
                 };

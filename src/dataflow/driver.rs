@@ -801,7 +801,7 @@ fn records(
     let mut models: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for key in state.rows.keys() {
         if let TableKey::Coverage { model, unit, .. } = key {
-            models.entry(unit).or_default().insert(model.clone());
+            models.entry(unit).or_default().insert(model.to_string());
         }
     }
     known

@@ -7,6 +7,9 @@
 //! [`Counts`] as their difference type; consolidating by key *is* the aggregation, and
 //! retracting a file is adding its counts negated.
 
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use serde::{Deserialize, Serialize};
 
@@ -15,12 +18,122 @@ use crate::analysis::metrics::FrameCounts;
 use crate::analysis::positions::{Position, PositionCounts};
 use crate::pitchset::PitchSet;
 
+/// A model, split, shard or unit name in a key: interned, so a key is copied without copying
+/// its names and two keys' names compare equal by pointer (keys are sorted and looked up by
+/// the thousand every round, nearly always under the same few names: comparing the strings,
+/// `memcmp`, was the largest cost of a `watch` round). Ordered, hashed and serialised as the
+/// string, so tables and logs are what they were with plain strings.
+#[derive(Clone)]
+pub struct Name(Arc<str>);
+
+/// Every name made so far. Names are few (models, splits, shards, units, messages) and live as
+/// long as the process.
+static NAMES: LazyLock<Mutex<HashSet<Arc<str>>>> = LazyLock::new(Default::default);
+
+impl Name {
+    pub fn new(name: &str) -> Self {
+        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        match names.get(name) {
+            Some(interned) => Self(interned.clone()),
+            None => {
+                let interned: Arc<str> = Arc::from(name);
+                names.insert(interned.clone());
+                Self(interned)
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(name: &str) -> Self {
+        Self::new(name)
+    }
+}
+
+impl From<String> for Name {
+    fn from(name: String) -> Self {
+        Self::new(&name)
+    }
+}
+
+impl From<&String> for Name {
+    fn from(name: &String) -> Self {
+        Self::new(name)
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Interned again: keys from other processes then share this process's names.
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(Self::new(&name))
+    }
+}
+
 /// Frames of one model on one shard with the same truth and the same prediction.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Outcome {
-    pub model: String,
-    pub split: String,
-    pub shard: String,
+    pub model: Name,
+    pub split: Name,
+    pub shard: Name,
     pub truth: PitchSet,
     pub predicted: PitchSet,
 }
@@ -30,46 +143,46 @@ pub struct Outcome {
 pub enum TableKey {
     /// `combinations`: counts are `[frames, exact, added, omitted]`.
     Combination {
-        model: String,
-        split: String,
+        model: Name,
+        split: Name,
         combination: PitchSet,
     },
     /// `additions`: counts are `[frames]` in which `pitch` was added to `combination`.
     Addition {
-        model: String,
-        split: String,
+        model: Name,
+        split: Name,
         combination: PitchSet,
         pitch: u8,
     },
     /// `omissions`: counts are `[frames]` in which `pitch` of `combination` was omitted.
     Omission {
-        model: String,
-        split: String,
+        model: Name,
+        split: Name,
         combination: PitchSet,
         pitch: u8,
     },
     /// `frame_metrics`: counts are [`FrameCounts`] in field order.
     ShardMetrics {
-        model: String,
-        split: String,
-        shard: String,
+        model: Name,
+        split: Name,
+        shard: Name,
     },
     /// `positions`: counts are `[exact, added, omitted]` pitch-frames at `position`.
     Position {
-        model: String,
-        split: String,
+        model: Name,
+        split: Name,
         position: Position,
     },
     /// A source unit predicts (model, shard); more than one unit doing so is a conflict.
     Coverage {
-        model: String,
-        shard: String,
-        unit: String,
+        model: Name,
+        shard: Name,
+        unit: Name,
     },
     /// A source unit could not be evaluated; the tables are not written while one stands.
-    Problem { unit: String, message: String },
+    Problem { unit: Name, message: String },
     /// Frames a unit skipped, and why (counts are `[frames]`).
-    Skipped { unit: String, reason: String },
+    Skipped { unit: Name, reason: String },
 }
 
 impl TableKey {
@@ -268,11 +381,11 @@ pub fn explode(outcome: &Outcome) -> impl Iterator<Item = (TableKey, Counts)> + 
 
 /// The `positions` rows of one (model, split)'s counts: one key per position with a count.
 pub fn position_keys(
-    model: &str,
-    split: &str,
+    model: &Name,
+    split: &Name,
     counts: &PositionCounts,
 ) -> impl Iterator<Item = (TableKey, Counts)> + use<> {
-    let (model, split, counts) = (model.to_string(), split.to_string(), *counts);
+    let (model, split, counts) = (model.clone(), split.clone(), *counts);
     Position::ALL.into_iter().filter_map(move |position| {
         let c = counts.at(position);
         (c != [0; 3]).then(|| {
@@ -284,4 +397,31 @@ pub fn position_keys(
             (key, Counts::position(c))
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names order, compare and serialise as their strings; the same string is one name,
+    /// whether made here or read back from another process's bytes.
+    #[test]
+    fn names_are_their_strings_interned() {
+        let strings = ["convnet", "Convnet", "conv", "", "convnet-mix1", "é"];
+        let mut by_name: Vec<Name> = strings.iter().map(|s| Name::new(s)).collect();
+        let mut by_string = strings.to_vec();
+        by_name.sort();
+        by_string.sort();
+        let sorted: Vec<&str> = by_name.iter().map(Name::as_str).collect();
+        assert_eq!(sorted, by_string);
+        let a = Name::new("convnet");
+        let b = Name::from(String::from("conv") + "net");
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, "\"convnet\"");
+        let back: Name = serde_json::from_str(&json).unwrap();
+        assert!(Arc::ptr_eq(&a.0, &back.0));
+        assert_eq!(format!("{a:?} {a}"), "\"convnet\" convnet");
+        assert_ne!(Name::new("convnet"), Name::new("Convnet"));
+    }
 }

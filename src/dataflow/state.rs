@@ -73,7 +73,7 @@ impl TableState {
             .keys()
             .filter_map(|key| match key {
                 TableKey::Problem { unit, message } => Some(Pending {
-                    file: unit.clone(),
+                    file: unit.to_string(),
                     reason: message.clone(),
                 }),
                 _ => None,
@@ -108,7 +108,7 @@ impl TableState {
             .iter()
             .filter_map(|(key, counts)| match key {
                 TableKey::Skipped { unit, reason } => Some(Skip {
-                    unit: unit.clone(),
+                    unit: unit.to_string(),
                     reason: reason.clone(),
                     frames: counts.frames(),
                 }),

@@ -139,8 +139,8 @@ fn pitch_errors_batch(state: &TableState, additions: bool, time_base: &str) -> R
             .get(&(model.as_str(), split.as_str(), combination))
             .map_or(0, |c| c.frames);
         rows.push(PitchErrorRow {
-            model: model.clone(),
-            split: split.clone(),
+            model: model.to_string(),
+            split: split.to_string(),
             combination: combination.to_vec(),
             name: combination.name(),
             pitch,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::keys::{Counts, TableKey, position_keys};
+use super::keys::{Counts, Name, TableKey, position_keys};
 use super::truth::{ShardTruth, TruthIndex};
 use crate::analysis::positions::{NoteRuns, PositionTally, PositionWindows, Windows};
 use crate::features::{Spectrogram, SpectrogramComputer, SpectrogramParams};
@@ -76,9 +76,9 @@ pub enum UnitChange {
 /// The names of one (model, split, shard) a unit predicts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SlotNames {
-    pub model: String,
-    pub split: String,
-    pub shard: String,
+    pub model: Name,
+    pub split: Name,
+    pub shard: Name,
 }
 
 /// One (model, shard)'s frames in a unit: the number of frames per (truth, prediction),
@@ -204,7 +204,7 @@ impl Evaluator {
         let unit = &event.unit;
         let problem = |message: String| {
             Arc::new(Contribution::fact(TableKey::Problem {
-                unit: unit.name(),
+                unit: unit.name().into(),
                 message,
             }))
         };
@@ -541,7 +541,7 @@ fn loaded<'a, T>(
 /// Accumulates one unit's frames per (model, shard), then fills in the frames it did not
 /// predict (the empty set) and consolidates.
 struct Tally {
-    unit: String,
+    unit: Name,
     strict: bool,
     slots: Vec<Slot>,
     index: HashMap<(String, String), usize>,
@@ -553,8 +553,8 @@ struct Tally {
 }
 
 struct Slot {
-    model: String,
-    shard: String,
+    model: Name,
+    shard: Name,
     /// `None` when the shard is not labelled.
     truth: Option<Arc<ShardTruth>>,
     seen: Vec<bool>,
@@ -567,7 +567,7 @@ struct Slot {
 impl Tally {
     fn new(unit: String, strict: bool, windows: Windows) -> Self {
         Self {
-            unit,
+            unit: unit.into(),
             strict,
             slots: Vec::new(),
             index: HashMap::new(),
@@ -590,8 +590,8 @@ impl Tally {
                 .clone()
         });
         self.slots.push(Slot {
-            model: key.0.clone(),
-            shard: key.1.clone(),
+            model: Name::new(&key.0),
+            shard: Name::new(&key.1),
             seen: shard_truth
                 .as_ref()
                 .map_or(Vec::new(), |t| vec![false; t.frames.len()]),
@@ -647,11 +647,11 @@ impl Tally {
                     .entry((truth.frames.get(frame), PitchSet::EMPTY))
                     .or_insert(0) += 1;
             }
-            let split = &truth.split;
+            let split = Name::new(&truth.split);
             if let Some(runs) = &slot.runs {
                 let positions = slot.positions.finish(runs, self.windows);
                 out.rows
-                    .extend(position_keys(&slot.model, split, &positions));
+                    .extend(position_keys(&slot.model, &split, &positions));
             }
             let mut outcomes: Vec<_> = slot.counts.into_iter().collect();
             outcomes.sort_unstable();
@@ -666,7 +666,7 @@ impl Tally {
             out.frames.push(SlotFrames {
                 names: Arc::new(SlotNames {
                     model: slot.model,
-                    split: split.clone(),
+                    split,
                     shard: slot.shard,
                 }),
                 outcomes,
