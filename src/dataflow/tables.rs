@@ -112,6 +112,7 @@ fn combinations_batch(state: &TableState, context: TableContext<'_>) -> RecordBa
 fn pitch_errors_batch(state: &TableState, additions: bool, time_base: &str) -> RecordBatch {
     let totals = combination_counts(state);
     let mut rows = Vec::new();
+    let mut last: Option<((&str, &str, PitchSet), String, u64)> = None;
     for (key, c) in state.table_rows() {
         let (model, split, combination, pitch) = match (key, additions) {
             (
@@ -134,19 +135,24 @@ fn pitch_errors_batch(state: &TableState, additions: bool, time_base: &str) -> R
             ) => (model, split, *combination, *pitch),
             _ => continue,
         };
+        // Rows come sorted, a combination's pitches together: its name (formatted note by
+        // note) and its frames are looked up once per combination, not once per row.
+        let slot = (model.as_str(), split.as_str(), combination);
+        if last.as_ref().is_none_or(|(at, ..)| *at != slot) {
+            let total = totals.get(&slot).map_or(0, |c| c.frames);
+            last = Some((slot, combination.name(), total));
+        }
+        let (_, name, total) = last.as_ref().expect("set above");
         let frames = count(c.frames());
-        let total = totals
-            .get(&(model.as_str(), split.as_str(), combination))
-            .map_or(0, |c| c.frames);
         rows.push(PitchErrorRow {
             model: model.to_string(),
             split: split.to_string(),
             combination: combination.to_vec(),
-            name: combination.name(),
+            name: name.clone(),
             pitch,
             note: note_name(pitch),
             frames,
-            ratio: ratio(frames, total),
+            ratio: ratio(frames, *total),
             time_base: time_base.into(),
         });
     }
