@@ -15,7 +15,7 @@
 #   - with ROW_GROUPS=1 also the same predictions as one table with a row group per file
 #     (scripts/group_predictions.py): a batch run over it, and `entangle watch -w 2` rounds
 #     that each rewrite the table with one more group replaced (1 % of the frames; watch
-#     evaluates only the changed group): the median round (its `round done` seconds),
+#     evaluates only the changed group), timed as above against that batch run,
 # (DUCKDB=0: without it) and prints one line per run (ONLY_WATCH=1: the 2-worker batch run and the watch rounds only).
 # The generated data is deleted at the end unless KEEP=1.
 #
@@ -90,41 +90,53 @@ if [ "${DUCKDB:-1}" = 1 ] && "$ENTANGLE_PYTHON" -c 'import duckdb' 2> /dev/null;
   echo "  (DuckDB process with 3 runs: $s s)"
 fi
 fi
-if [ "${WATCH:-0}" = 1 ]; then
-  staged="$work/staged"
-  rm -rf "$staged" "$work/watched" "$work/out-watch"
-  "$ENTANGLE_PYTHON" scripts/gen_analysis_data.py "$staged" 10 "$frames" --replacements
-  cp -al "$data/predictions" "$work/watched"
-  log="$work/watch.log"
+# Runs `entangle watch -w 2` over $work/watched for 11 rounds, calling `$1 R` during the poll
+# pause after round R (R = 1..10) to change the inputs, and prints the mean round of rounds
+# 2..11: the time between the ends of two rounds (their change-log lines) less the poll pause,
+# the same for any version of entangle, so comparable.
+watch_rounds() {
+  local change="$1" log="$work/watch.log"
   # A log left by an earlier run would count its rounds before this one truncates it.
-  rm -f "$log"
+  rm -rf "$log" "$work/out-watch"
   "$bin" watch --labels "$data/labels.parquet" --out "$work/out-watch" "$work/watched" -w 2 \
     --rounds 11 --poll 0.5 --settle 0 -v > "$log" 2>&1 &
-  pid=$!
-  # A round ends with its change-log line; the file is replaced during the poll pause.
-  done_rounds() { local n; n=$(grep -c "change log appended" "$log" 2> /dev/null); echo "${n:-0}"; }
+  local pid=$! r done
   for r in $(seq 1 10); do
-    while [ "$(done_rounds)" -lt "$r" ]; do
-      kill -0 "$pid" 2> /dev/null || { tail "$log"; exit 1; }
+    while :; do
+      done=$(grep -c "change log appended" "$log" 2> /dev/null || true)
+      [ "${done:-0}" -ge "$r" ] && break
+      kill -0 "$pid" 2> /dev/null || { tail "$log" >&2; return 1; }
       sleep 0.05
     done
-    name=$(printf 'piece%05d.parquet' $((r - 1)))
-    mv "$staged/predictions/$name" "$work/watched/$name"
+    "$change" "$r"
   done
   wait "$pid"
-  # Rounds 2..11 each took in one replaced file: a round is the time between the ends of
-  # two rounds less the poll pause (the same for any version of entangle, so comparable).
-  mean=$(sed -E 's/\x1b\[[0-9;]*m//g' "$log" | grep "change log appended" |
+  sed -E 's/\x1b\[[0-9;]*m//g' "$log" | grep "change log appended" |
     awk '{split($1, t, "T"); split(t[2], h, ":"); s = h[1] * 3600 + h[2] * 60 + h[3]; if (NR > 1) {d += s - last - 0.5; n++}; last = s}
-         END {printf "%.4f", d / n}')
-  batch=$("$ENTANGLE_PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["seconds"])' "$work/out-w2/analysis.json")
-  printf 'watch, 2 workers, replace one file (%s frames): %.1f ms a round; batch (2 workers, in-process) %.3f s: %.0fx\n' \
-    "$frames" "$(awk -v m="$mean" 'BEGIN {print m * 1000}')" "$batch" "$(awk -v m="$mean" -v b="$batch" 'BEGIN {print b / m}')"
+         END {printf "%.4f", d / n}'
+}
+# What the batch run `out` took in-process (`seconds` in its analysis.json).
+batch_seconds() {
+  "$ENTANGLE_PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["seconds"])' "$1/analysis.json"
+}
+# "ROUND ms a round; batch BATCH s: RATIOx"
+rounds_against() {
+  printf '%.1f ms a round; batch (2 workers, in-process) %.3f s: %.0fx\n' \
+    "$(awk -v m="$1" 'BEGIN {print m * 1000}')" "$2" "$(awk -v m="$1" -v b="$2" 'BEGIN {print b / m}')"
+}
+if [ "${WATCH:-0}" = 1 ]; then
+  staged="$work/staged"
+  rm -rf "$staged" "$work/watched"
+  "$ENTANGLE_PYTHON" scripts/gen_analysis_data.py "$staged" 10 "$frames" --replacements
+  cp -al "$data/predictions" "$work/watched"
+  replace_file() { local name; name=$(printf 'piece%05d.parquet' $(($1 - 1))); mv "$staged/predictions/$name" "$work/watched/$name"; }
+  mean=$(watch_rounds replace_file)
+  echo "watch, 2 workers, replace one file ($frames frames): $(rounds_against "$mean" "$(batch_seconds "$work/out-w2")")"
   rm -rf "$staged" "$work/watched" "$work/out-watch"
 fi
 if [ "${ROW_GROUPS:-0}" = 1 ]; then
   grouped="$work/grouped"
-  rm -rf "$work/staged" "$work/watched" "$work/out-watch" "$work/out-table"
+  rm -rf "$work/staged" "$work/watched" "$work/out-table"
   if [ ! -f "$grouped/table-10.parquet" ]; then
     "$ENTANGLE_PYTHON" scripts/gen_analysis_data.py "$work/staged" 10 "$frames" --replacements
     "$ENTANGLE_PYTHON" scripts/group_predictions.py "$data" "$work/staged" "$grouped" 10
@@ -132,29 +144,15 @@ if [ "${ROW_GROUPS:-0}" = 1 ]; then
   fi
   read -r s m < <(measure "${analyze[@]}" --out "$work/out-table" --predictions "$grouped/table-00.parquet" -w 2)
   report "analyze, 2 workers, one table" "$total" "$s" "$m"
-  table_batch=$("$ENTANGLE_PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["seconds"])' "$work/out-table/analysis.json")
   mkdir -p "$work/watched"
   cp "$grouped/table-00.parquet" "$work/watched/table.parquet"
-  log="$work/watch-groups.log"
-  rm -f "$log"
-  "$bin" watch --labels "$data/labels.parquet" --out "$work/out-watch" "$work/watched" -w 2 \
-    --rounds 11 --poll 0.5 --settle 0 -v > "$log" 2>&1 &
-  pid=$!
-  done_rounds() { local n; n=$(grep -c "change log appended" "$log" 2> /dev/null); echo "${n:-0}"; }
-  for r in $(seq 1 10); do
-    while [ "$(done_rounds)" -lt "$r" ]; do
-      kill -0 "$pid" 2> /dev/null || { tail "$log"; exit 1; }
-      sleep 0.05
-    done
-    cp "$grouped/$(printf 'table-%02d.parquet' "$r")" "$work/watched/.table.tmp"
+  # Renamed into place, as a writer that rewrites a table should.
+  rewrite_table() {
+    cp "$grouped/$(printf 'table-%02d.parquet' "$1")" "$work/watched/.table.tmp"
     mv "$work/watched/.table.tmp" "$work/watched/table.parquet"
-  done
-  wait "$pid"
-  # The median of rounds 2..11 (each took in one rewritten table), from their own timing.
-  median=$(sed -E 's/\x1b\[[0-9;]*m//g' "$log" | grep "round done" | awk 'NR > 1' |
-    grep -o "seconds=[0-9.]*" | cut -d= -f2 | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
-  printf 'watch, 2 workers, one table, one of its 100 row groups replaced: %.1f ms a round; batch over the table (in-process) %.3f s: %.0fx\n' \
-    "$(awk -v m="$median" 'BEGIN {print m * 1000}')" "$table_batch" "$(awk -v m="$median" -v b="$table_batch" 'BEGIN {print b / m}')"
+  }
+  mean=$(watch_rounds rewrite_table)
+  echo "watch, 2 workers, one table, one of its $files row groups replaced: $(rounds_against "$mean" "$(batch_seconds "$work/out-table")")"
   rm -rf "$work/watched" "$work/out-watch" "$work/out-table"
 fi
 if [ "${KEEP:-0}" != 1 ]; then

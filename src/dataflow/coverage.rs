@@ -94,14 +94,15 @@ impl MissingShards {
             .chain(wanted.difference(&self.filled).map(|p| (p, 1)))
         {
             let (split, counts, _, labelled) = &self.shards[&pair.1];
-            for (key, c) in position_keys(&Name::new(&pair.0), &Name::new(split), labelled) {
+            let (model, split, shard) = (Name::new(&pair.0), Name::new(split), Name::new(&pair.1));
+            for (key, c) in position_keys(&model, &split, labelled) {
                 updates.push((key, scale(c, sign)));
             }
             for &(truth, n) in counts {
                 let outcome = Outcome {
-                    model: pair.0.clone().into(),
-                    split: split.clone().into(),
-                    shard: pair.1.clone().into(),
+                    model: model.clone(),
+                    split: split.clone(),
+                    shard: shard.clone(),
                     truth,
                     predicted: PitchSet::EMPTY,
                 };

@@ -26,21 +26,38 @@ use crate::pitchset::PitchSet;
 #[derive(Clone)]
 pub struct Name(Arc<str>);
 
-/// Every name made so far. Names are few (models, splits, shards, units, messages) and live as
-/// long as the process.
-static NAMES: LazyLock<Mutex<HashSet<Arc<str>>>> = LazyLock::new(Default::default);
+/// The names in use. Names are few next to the keys that carry them (models, splits,
+/// shards, units); those no key holds any more (a removed file's unit, a model gone) are
+/// dropped whenever the set has doubled since the last sweep, so a long `watch` does not
+/// keep every name it ever saw.
+static NAMES: LazyLock<Mutex<Interned>> = LazyLock::new(Default::default);
+
+#[derive(Default)]
+struct Interned {
+    names: HashSet<Arc<str>>,
+    /// Sweep when the set grows past this.
+    sweep_at: usize,
+}
 
 impl Name {
     pub fn new(name: &str) -> Self {
-        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-        match names.get(name) {
-            Some(interned) => Self(interned.clone()),
-            None => {
-                let interned: Arc<str> = Arc::from(name);
-                names.insert(interned.clone());
-                Self(interned)
-            }
+        Self::intern(name, || Arc::from(name))
+    }
+
+    /// The interned name equal to `name`, made with `make` if there is none.
+    fn intern(name: &str, make: impl FnOnce() -> Arc<str>) -> Self {
+        let mut interned = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(name) = interned.names.get(name) {
+            return Self(name.clone());
         }
+        if interned.names.len() >= interned.sweep_at {
+            // Held only here: no key has it, and none can get it but through this lock.
+            interned.names.retain(|n| Arc::strong_count(n) > 1);
+            interned.sweep_at = (2 * interned.names.len()).max(1024);
+        }
+        let name = make();
+        interned.names.insert(name.clone());
+        Self(name)
     }
 
     pub fn as_str(&self) -> &str {
@@ -122,9 +139,19 @@ impl Serialize for Name {
 
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Interned again: keys from other processes then share this process's names.
-        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        Ok(Self::new(&name))
+        // Interned again, from the borrowed string where the format allows: keys from other
+        // processes then share this process's names.
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Name;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Name, E> {
+                Ok(Name::new(name))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
@@ -423,5 +450,18 @@ mod tests {
         assert!(Arc::ptr_eq(&a.0, &back.0));
         assert_eq!(format!("{a:?} {a}"), "\"convnet\" convnet");
         assert_ne!(Name::new("convnet"), Name::new("Convnet"));
+    }
+
+    /// Names no key holds are swept as new ones come; names in use stay one.
+    #[test]
+    fn unused_names_are_swept() {
+        let kept = Name::new("kept while others come and go");
+        for i in 0..5000 {
+            drop(Name::new(&format!("gone {i}")));
+        }
+        let len = NAMES.lock().unwrap().names.len();
+        assert!(len < 5000, "{len} names interned");
+        let again = Name::new("kept while others come and go");
+        assert!(Arc::ptr_eq(&kept.0, &again.0));
     }
 }

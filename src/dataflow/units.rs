@@ -6,9 +6,7 @@
 //! remembers each unit's last contribution, so replacing or removing a unit costs the size
 //! of that unit, never of the corpus.
 
-#[cfg(test)]
-use std::collections::BTreeMap;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,8 +20,8 @@ use crate::infer::{InferenceOptions, OnnxModel};
 use crate::labels::{PianoRoll, ReadOptions, read_notes};
 use crate::pitchset::{PIANO_MIN, PitchSet, PitchSetHash};
 use crate::predict::THRESHOLD;
-use crate::sink::predictions_table::{FrameRate, scan_predictions_in};
-use crate::sink::row_groups::independent_row_groups;
+use crate::sink::predictions_table::{FrameRate, PredictionsFile};
+use crate::sink::row_groups::{RowGroupPrint, independent_row_groups};
 use crate::systems::{PredictOptions, System, SystemSpec, load_system};
 
 /// What a unit is, and so how it is evaluated.
@@ -74,7 +72,7 @@ pub enum UnitChange {
 }
 
 /// The names of one (model, split, shard) a unit predicts.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SlotNames {
     pub model: Name,
     pub split: Name,
@@ -92,7 +90,7 @@ pub struct SlotFrames {
 
 /// What a unit contributes to the analysis: its frame outcomes, and rows counted as they are
 /// (its `positions` rows, and facts: coverage, skipped frames, problems, in slot 0).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Contribution {
     pub frames: Vec<SlotFrames>,
     pub rows: Vec<(TableKey, Counts)>,
@@ -160,7 +158,7 @@ pub type Change = Vec<(Arc<Contribution>, isize)>;
 /// A part of a unit's contribution: the whole unit, or one row group of a predictions table
 /// whose row groups are independent ([`crate::sink::row_groups`]), under the fingerprint of
 /// its bytes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Part {
     print: Option<u128>,
     contribution: Arc<Contribution>,
@@ -220,14 +218,17 @@ impl Evaluator {
         match self.evaluate_parts(unit, &old) {
             Ok(new) => {
                 // A part kept as it was (the same shared contribution) changes nothing.
-                let kept = |parts: &[Part], part: &Part| {
-                    parts
-                        .iter()
-                        .any(|p| Arc::ptr_eq(&p.contribution, &part.contribution))
+                let ids = |parts: &[Part]| -> HashSet<*const Contribution> {
+                    parts.iter().map(|p| Arc::as_ptr(&p.contribution)).collect()
                 };
-                let gone = old.iter().filter(|part| !kept(&new, part));
+                let (old_ids, new_ids) = (ids(&old), ids(&new));
+                let gone = old
+                    .iter()
+                    .filter(|p| !new_ids.contains(&Arc::as_ptr(&p.contribution)));
                 change.extend(gone.map(|part| (part.contribution.clone(), -1)));
-                let added = new.iter().filter(|part| !kept(&old, part));
+                let added = new
+                    .iter()
+                    .filter(|p| !old_ids.contains(&Arc::as_ptr(&p.contribution)));
                 change.extend(added.map(|part| (part.contribution.clone(), 1)));
                 if self.retain {
                     self.current.insert(unit.clone(), new);
@@ -251,25 +252,35 @@ impl Evaluator {
     /// groups by row group, re-evaluating only the groups whose bytes are not among `old`'s;
     /// anything else whole.
     fn evaluate_parts(&mut self, unit: &Unit, old: &[Part]) -> Result<Vec<Part>, String> {
-        let groups = match (&unit.kind, self.retain) {
-            (UnitKind::PredictionTable, true) => independent_row_groups(&unit.path),
-            _ => None,
+        let whole = |contribution| {
+            vec![Part {
+                print: None,
+                contribution: Arc::new(contribution),
+            }]
+        };
+        if unit.kind != UnitKind::PredictionTable {
+            return Ok(whole(self.evaluate(unit)?));
+        }
+        // One handle for the checks, the fingerprints and every group decoded.
+        let table = self.open_table(&unit.path)?;
+        let groups = match self.retain {
+            true => independent_row_groups(table.file(), table.metadata()),
+            false => None,
         };
         let Some(groups) = groups else {
-            let contribution = Arc::new(self.evaluate(unit, None)?);
-            return Ok(vec![Part {
-                print: None,
-                contribution,
-            }]);
+            return Ok(whole(self.tally_table(unit, &table, None)?));
         };
+        let old: HashMap<u128, &Arc<Contribution>> = old
+            .iter()
+            .filter_map(|part| Some((part.print?, &part.contribution)))
+            .collect();
         let (mut parts, mut evaluated) = (Vec::with_capacity(groups.len()), 0);
-        for group in groups {
-            let unchanged = old.iter().find(|part| part.print == Some(group.print));
-            let contribution = match unchanged {
-                Some(part) => part.contribution.clone(),
+        for group in &groups {
+            let contribution = match old.get(&group.print) {
+                Some(&unchanged) => unchanged.clone(),
                 None => {
                     evaluated += 1;
-                    Arc::new(self.evaluate(unit, Some(group.index))?)
+                    Arc::new(self.tally_table(unit, &table, Some(group))?)
                 }
             };
             parts.push(Part {
@@ -285,13 +296,42 @@ impl Evaluator {
         Ok(parts)
     }
 
-    /// Evaluates the unit, or (`row_group`) one row group of a predictions table.
-    fn evaluate(&mut self, unit: &Unit, row_group: Option<usize>) -> Result<Contribution, String> {
+    /// Opens a predictions table and checks it joins the labels (frame rate, time base).
+    fn open_table(&self, path: &Path) -> Result<PredictionsFile, String> {
+        let rate = FrameRate {
+            expected: Some(self.truth.fps),
+            assumed: self.options.assumed_fps,
+        };
+        let table = PredictionsFile::open(path, rate).map_err(|e| e.to_string())?;
+        if let Some(labels) = &self.truth.time_base {
+            crate::sink::time_base::check_join(labels, path, table.metadata())?;
+        }
+        Ok(table)
+    }
+
+    /// The contribution of a predictions table, or of one of its independent row groups.
+    fn tally_table(
+        &self,
+        unit: &Unit,
+        table: &PredictionsFile,
+        group: Option<&RowGroupPrint>,
+    ) -> Result<Contribution, String> {
+        let mut tally = self.tally(unit);
+        self.evaluate_table(table, group, &mut tally)?;
+        Ok(tally.finish())
+    }
+
+    fn tally(&self, unit: &Unit) -> Tally {
         let windows = self.options.positions.at(self.truth.fps);
-        let mut tally = Tally::new(unit.name(), self.options.strict, windows);
+        Tally::new(unit.name(), self.options.strict, windows)
+    }
+
+    /// Evaluates a unit other than a predictions table ([`Self::tally_table`]).
+    fn evaluate(&mut self, unit: &Unit) -> Result<Contribution, String> {
+        let mut tally = self.tally(unit);
         let name = |model: &String| self.options.name.clone().unwrap_or_else(|| model.clone());
         match &unit.kind {
-            UnitKind::PredictionTable => self.evaluate_table(&unit.path, row_group, &mut tally)?,
+            UnitKind::PredictionTable => unreachable!("tables are evaluated by tally_table"),
             UnitKind::Transcription { model } => {
                 let model = name(model);
                 self.evaluate_transcription(&unit.path, &model, &mut tally)?
@@ -308,67 +348,79 @@ impl Evaluator {
         Ok(tally.finish())
     }
 
+    /// Tallies the rows of `table`, or of one of its independent row groups (`group`: every
+    /// row must be of the (model, shard) its statistics said, checked where the
+    /// (model, shard) of the rows changes).
     fn evaluate_table(
         &self,
-        path: &Path,
-        row_group: Option<usize>,
+        table: &PredictionsFile,
+        group: Option<&RowGroupPrint>,
         tally: &mut Tally,
     ) -> Result<(), String> {
-        if let Some(labels) = &self.truth.time_base {
-            crate::sink::time_base::check_join(labels, path)?;
-        }
-        let rate = FrameRate {
-            expected: Some(self.truth.fps),
-            assumed: self.options.assumed_fps,
+        let row_group = group.map(|g| g.index);
+        let in_group = |model: &str, shard: &str| match group {
+            Some(g) if (model, shard) != (g.model.as_str(), g.shard.as_str()) => Err(format!(
+                "model {model:?} on shard {shard:?} in row group {}, whose column statistics say it holds only model {:?} on shard {:?}",
+                g.index, g.model, g.shard
+            )),
+            _ => Ok(()),
         };
         let thresholds = &self.options.thresholds;
         if !thresholds.is_empty() {
             // One slot per (model, shard, threshold); rows of a (model, shard) come together.
             let mut last: Option<(String, String, Vec<usize>)> = None;
-            return scan_predictions_in(path, rate, row_group, |row| {
-                let probs = row.probs.ok_or_else(|| {
-                    "no probs: --threshold needs the probabilities of every row".to_string()
-                })?;
-                if !matches!(&last, Some((m, s, _)) if m == row.model && s == row.shard) {
-                    let slots = thresholds
-                        .iter()
-                        .map(|&t| {
-                            tally.slot(&self.truth, &threshold_model(row.model, t), row.shard)
-                        })
-                        .collect();
-                    last = Some((row.model.to_string(), row.shard.to_string(), slots));
-                }
-                let slots = &last.as_ref().expect("set above").2;
-                for (&slot, &t) in slots.iter().zip(thresholds) {
-                    tally.frame(slot, row.frame as usize, threshold_set(probs, PIANO_MIN, t))?;
-                }
-                Ok(())
-            })
-            .map_err(|e| e.to_string());
+            return table
+                .scan(row_group, |row| {
+                    let probs = row.probs.ok_or_else(|| {
+                        "no probs: --threshold needs the probabilities of every row".to_string()
+                    })?;
+                    if !matches!(&last, Some((m, s, _)) if m == row.model && s == row.shard) {
+                        in_group(row.model, row.shard)?;
+                        let slots = thresholds
+                            .iter()
+                            .map(|&t| {
+                                tally.slot(&self.truth, &threshold_model(row.model, t), row.shard)
+                            })
+                            .collect();
+                        last = Some((row.model.to_string(), row.shard.to_string(), slots));
+                    }
+                    let slots = &last.as_ref().expect("set above").2;
+                    for (&slot, &t) in slots.iter().zip(thresholds) {
+                        tally.frame(
+                            slot,
+                            row.frame as usize,
+                            threshold_set(probs, PIANO_MIN, t),
+                        )?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| e.to_string());
         }
         // Rows of one (model, shard) usually come together: remember the last slot to avoid
         // allocating its key per row.
         let mut last: Option<(String, String, usize)> = None;
         let mut rows = 0usize;
-        scan_predictions_in(path, rate, row_group, |row| {
-            rows += 1;
-            let slot = match &last {
-                Some((m, s, slot)) if m == row.model && s == row.shard => *slot,
-                _ => {
-                    let slot = tally.slot(&self.truth, row.model, row.shard);
-                    last = Some((row.model.to_string(), row.shard.to_string(), slot));
-                    slot
-                }
-            };
-            tally.frame(slot, row.frame as usize, row.pitches)
-        })
-        .map_err(|e| e.to_string())?;
+        table
+            .scan(row_group, |row| {
+                rows += 1;
+                let slot = match &last {
+                    Some((m, s, slot)) if m == row.model && s == row.shard => *slot,
+                    _ => {
+                        in_group(row.model, row.shard)?;
+                        let slot = tally.slot(&self.truth, row.model, row.shard);
+                        last = Some((row.model.to_string(), row.shard.to_string(), slot));
+                        slot
+                    }
+                };
+                tally.frame(slot, row.frame as usize, row.pitches)
+            })
+            .map_err(|e| e.to_string())?;
         if rows == 0 && row_group.is_none() {
             // Legal (a system that predicted nothing anywhere still names no shard), but far
             // more often a writer that failed: say so rather than add nothing in silence.
             tracing::warn!(
                 "{}: an empty predictions table (0 rows): it adds nothing to the tables",
-                path.display()
+                table.path().display()
             );
         }
         Ok(())
@@ -693,6 +745,8 @@ fn skip(skipped: &mut HashMap<String, isize>, strict: bool, reason: String) -> R
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::sink::predictions_table::{
         PredictionRow, write_predictions, write_predictions_grouped,
@@ -821,5 +875,41 @@ mod tests {
             ..load(&path)
         });
         assert!(net(&[&first, &second, &removed]).is_empty());
+    }
+
+    /// A rewrite in which one row group fails (a frame predicted twice) changes nothing but
+    /// the problem, whose message numbers the row from the top of the file; the next good
+    /// rewrite retracts the problem and replaces that group only.
+    #[test]
+    fn a_failing_row_group_keeps_the_last_good_contribution() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.parquet");
+        let truth = truth(&["a", "b"]);
+        let mut watching = Evaluator::new(truth, EvaluationOptions::default(), true);
+        write_predictions_grouped(&path, &[rows("a", 5, 60), rows("b", 3, 60)], 100.0).unwrap();
+        let first = watching.apply(&load(&path));
+        let mut twice = rows("b", 3, 62);
+        twice.push(twice[0].clone());
+        write_predictions_grouped(&path, &[rows("a", 5, 60), twice], 100.0).unwrap();
+        let failed = watching.apply(&load(&path));
+        let [(problem, 1)] = &failed[..] else {
+            panic!("only the problem is added: {failed:?}")
+        };
+        let message = format!("{:?}", problem.rows);
+        assert!(
+            message.contains("row 9") && message.contains("duplicate"),
+            "{message}"
+        );
+        write_predictions_grouped(&path, &[rows("a", 5, 60), rows("b", 3, 62)], 100.0).unwrap();
+        let mended = watching.apply(&load(&path));
+        let diffs: Vec<isize> = mended.iter().map(|(_, d)| *d).collect();
+        assert_eq!(
+            diffs,
+            [-1, -1, 1],
+            "the problem and group b's old rows out, the new in"
+        );
+        let all = net(&[&first, &failed, &mended]);
+        let mut fresh = Evaluator::new(watching.truth.clone(), EvaluationOptions::default(), true);
+        assert_eq!(all, net(&[&fresh.apply(&load(&path))]));
     }
 }

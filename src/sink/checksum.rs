@@ -6,7 +6,7 @@
 //! key-value metadata, and our readers check it before decoding: a damaged data page under
 //! an intact footer (which the decoders can read as plausible numbers) is caught either way.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use parquet::arrow::ArrowWriter;
@@ -91,6 +91,20 @@ pub fn close_with_checksum<W: Write + Send>(
 /// into `metadata`). Files without one (other writers') pass; their page CRCs, if any, are
 /// checked as the pages are read.
 pub fn verify(path: &Path, metadata: &ParquetMetaData) -> Result<(), ChecksumError> {
+    let file = std::fs::File::open(path).map_err(|e| ChecksumError {
+        path: path.to_path_buf(),
+        problem: e.into(),
+    })?;
+    verify_open(path, &file, metadata)
+}
+
+/// [`verify`] of a file already open (read with positioned reads), so the checksum is of the
+/// same version of the file as the footer it came from.
+pub fn verify_open(
+    path: &Path,
+    file: &std::fs::File,
+    metadata: &ParquetMetaData,
+) -> Result<(), ChecksumError> {
     let Some(value) = metadata
         .file_metadata()
         .key_value_metadata()
@@ -109,7 +123,7 @@ pub fn verify(path: &Path, metadata: &ParquetMetaData) -> Result<(), ChecksumErr
     let Some((len, expected)) = parsed else {
         return Err(fail(ChecksumProblem::Malformed(value.to_string())));
     };
-    let (read, actual) = crc_of_prefix(path, len).map_err(|e| fail(e.into()))?;
+    let (read, actual) = crc_of_prefix(file, len).map_err(|e| fail(e.into()))?;
     if read != len || actual != expected {
         return Err(fail(ChecksumProblem::Damaged {
             actual,
@@ -121,15 +135,15 @@ pub fn verify(path: &Path, metadata: &ParquetMetaData) -> Result<(), ChecksumErr
     Ok(())
 }
 
-/// The bytes read (at most `len`) of the file at `path`, and their CRC-32.
-fn crc_of_prefix(path: &Path, len: u64) -> std::io::Result<(u64, u32)> {
-    let file = std::fs::File::open(path)?;
-    let mut data = std::io::BufReader::with_capacity(1 << 20, file).take(len);
+/// The bytes read (at most `len`) from the start of `file`, and their CRC-32.
+fn crc_of_prefix(file: &std::fs::File, len: u64) -> std::io::Result<(u64, u32)> {
+    use std::os::unix::fs::FileExt;
     let mut crc = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 16];
+    let mut buf = vec![0u8; 1 << 20];
     let mut read = 0u64;
-    loop {
-        let n = data.read(&mut buf)?;
+    while read < len {
+        let want = buf.len().min((len - read) as usize);
+        let n = file.read_at(&mut buf[..want], read)?;
         if n == 0 {
             break;
         }

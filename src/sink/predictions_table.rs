@@ -14,8 +14,11 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 use parquet::basic::Compression;
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 
 use super::labels_table::FPS_METADATA_KEY;
@@ -430,60 +433,133 @@ pub enum RowProblem {
     Rejected(String),
 }
 
-/// Opens a predictions table for scanning: checks its checksum and frame rate, and leaves
-/// out a `probs` column that is null in every row (the column statistics say so): there is
-/// nothing in it to validate, and decoding its 88 placeholder slots per row would dominate
-/// the scan.
-/// With `row_group`, only that group is read; returns the reader and the number of rows
-/// before the first it reads (for row numbers in messages).
-fn open_predictions(
-    path: &Path,
-    rate: FrameRate,
-    row_group: Option<usize>,
-) -> Result<(ParquetRecordBatchReader, usize), PredictionsError> {
-    let fail = |problem| PredictionsError::File {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let file = std::fs::File::open(path).map_err(|e| fail(FileProblem::Open(e)))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| fail(FileProblem::NotParquet(e)))?;
-    super::checksum::verify(path, builder.metadata())?;
-    let metadata = builder.metadata().clone();
-    metadata_fps(&metadata)
-        .and_then(|fps| check_fps(fps, rate))
-        .map_err(|e| fail(FileProblem::FrameRate(e)))?;
-    let schema = builder.parquet_schema();
-    let probs_all_null = metadata.row_groups().iter().all(|rg| {
-        rg.columns()
-            .iter()
-            .filter(|c| c.column_path().parts().first().map(String::as_str) == Some("probs"))
-            .all(|c| {
-                c.statistics()
-                    .and_then(|s| s.null_count_opt())
-                    .is_some_and(|nulls| nulls as i64 == c.num_values())
-            })
-    });
-    let fields = schema.root_schema().get_fields();
-    let roots: Vec<usize> = (0..fields.len())
-        .filter(|&i| !(probs_all_null && fields[i].name() == "probs"))
-        .collect();
-    let mask = parquet::arrow::ProjectionMask::roots(schema, roots);
-    let builder = builder.with_projection(mask).with_batch_size(8192);
-    let (builder, rows_before) = match row_group {
-        Some(group) => {
-            let before = metadata.row_groups()[..group.min(metadata.num_row_groups())]
+/// A predictions table opened once: its footer read, its checksum and frame rate checked.
+/// Every scan of it reads through this one handle, so a table replaced by rename meanwhile
+/// is never half one version and half the other (what `watch` fingerprints and what it
+/// decodes are the same bytes).
+pub struct PredictionsFile {
+    path: PathBuf,
+    file: std::fs::File,
+    metadata: ArrowReaderMetadata,
+}
+
+impl PredictionsFile {
+    pub fn open(path: &Path, rate: FrameRate) -> Result<Self, PredictionsError> {
+        let fail = |problem| PredictionsError::File {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let file = std::fs::File::open(path).map_err(|e| fail(FileProblem::Open(e)))?;
+        let metadata = ArrowReaderMetadata::load(&file, Default::default())
+            .map_err(|e| fail(FileProblem::NotParquet(e)))?;
+        super::checksum::verify_open(path, &file, metadata.metadata())?;
+        metadata_fps(metadata.metadata())
+            .and_then(|fps| check_fps(fps, rate))
+            .map_err(|e| fail(FileProblem::FrameRate(e)))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            metadata,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn metadata(&self) -> &ParquetMetaData {
+        self.metadata.metadata()
+    }
+
+    /// The open file (positioned reads only: scans read it through duplicates of the handle).
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// A reader of the table, or (`row_group`) of one of its row groups, leaving out a `probs`
+    /// column that is null in every row (the column statistics say so): there is nothing in
+    /// it to validate, and decoding its 88 placeholder slots per row would dominate the scan.
+    /// Returns the reader and the number of rows before the first it reads (for row numbers
+    /// in messages).
+    fn reader(
+        &self,
+        row_group: Option<usize>,
+    ) -> Result<(ParquetRecordBatchReader, usize), PredictionsError> {
+        let fail = |problem| PredictionsError::File {
+            path: self.path.clone(),
+            problem,
+        };
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| fail(FileProblem::Open(e)))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone());
+        let metadata = self.metadata();
+        let schema = builder.parquet_schema();
+        let probs_all_null = metadata.row_groups().iter().all(|rg| {
+            rg.columns()
                 .iter()
-                .map(|g| g.num_rows() as usize)
-                .sum();
-            (builder.with_row_groups(vec![group]), before)
+                .filter(|c| c.column_path().parts().first().map(String::as_str) == Some("probs"))
+                .all(|c| {
+                    c.statistics()
+                        .and_then(|s| s.null_count_opt())
+                        .is_some_and(|nulls| nulls as i64 == c.num_values())
+                })
+        });
+        let fields = schema.root_schema().get_fields();
+        let roots: Vec<usize> = (0..fields.len())
+            .filter(|&i| !(probs_all_null && fields[i].name() == "probs"))
+            .collect();
+        let mask = parquet::arrow::ProjectionMask::roots(schema, roots);
+        let builder = builder.with_projection(mask).with_batch_size(8192);
+        let (builder, rows_before) = match row_group {
+            Some(group) => {
+                let groups = metadata.row_groups();
+                if group >= groups.len() {
+                    let message = format!("no row group {group} (it has {})", groups.len());
+                    return Err(fail(FileProblem::Column(message)));
+                }
+                let before = groups[..group].iter().map(|g| g.num_rows() as usize).sum();
+                (builder.with_row_groups(vec![group]), before)
+            }
+            None => (builder, 0),
+        };
+        let reader = builder
+            .build()
+            .map_err(|e| fail(FileProblem::NotParquet(e)))?;
+        Ok((reader, rows_before))
+    }
+
+    /// Streams the table, or (`row_group`) one of its row groups, batch by batch, validating
+    /// each row (see [`scan_predictions`]); rows are numbered from the top of the file.
+    pub fn scan<F>(&self, row_group: Option<usize>, mut visit: F) -> Result<(), PredictionsError>
+    where
+        F: FnMut(PredictionRef<'_>) -> Result<(), String>,
+    {
+        let path = &self.path;
+        let row_error = |row, problem| PredictionsError::Row {
+            path: path.clone(),
+            row,
+            problem,
+        };
+        let file_error = |problem| PredictionsError::File {
+            path: path.clone(),
+            problem,
+        };
+        let (reader, mut rows_before) = self.reader(row_group)?;
+        for batch in reader {
+            let batch = batch.map_err(|e| file_error(FileProblem::Read(e)))?;
+            let columns = PredictionColumns::of(&batch).map_err(file_error)?;
+            for i in 0..batch.num_rows() {
+                let row = rows_before + i + 1;
+                let prediction = columns.row(i, row).map_err(|p| row_error(row, p))?;
+                visit(prediction).map_err(|e| row_error(row, RowProblem::Rejected(e)))?;
+            }
+            rows_before += batch.num_rows();
         }
-        None => (builder, 0),
-    };
-    let reader = builder
-        .build()
-        .map_err(|e| fail(FileProblem::NotParquet(e)))?;
-    Ok((reader, rows_before))
+        Ok(())
+    }
 }
 
 /// One decoded batch, its columns in the types the checks read.
@@ -583,41 +659,7 @@ pub fn scan_predictions<F>(path: &Path, rate: FrameRate, visit: F) -> Result<(),
 where
     F: FnMut(PredictionRef<'_>) -> Result<(), String>,
 {
-    scan_predictions_in(path, rate, None, visit)
-}
-
-/// [`scan_predictions`] of one row group only (`None`: all of them); rows are still numbered
-/// from the top of the file.
-pub fn scan_predictions_in<F>(
-    path: &Path,
-    rate: FrameRate,
-    row_group: Option<usize>,
-    mut visit: F,
-) -> Result<(), PredictionsError>
-where
-    F: FnMut(PredictionRef<'_>) -> Result<(), String>,
-{
-    let row_error = |row, problem| PredictionsError::Row {
-        path: path.to_path_buf(),
-        row,
-        problem,
-    };
-    let file_error = |problem| PredictionsError::File {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let (reader, mut rows_before) = open_predictions(path, rate, row_group)?;
-    for batch in reader {
-        let batch = batch.map_err(|e| file_error(FileProblem::Read(e)))?;
-        let columns = PredictionColumns::of(&batch).map_err(file_error)?;
-        for i in 0..batch.num_rows() {
-            let row = rows_before + i + 1;
-            let prediction = columns.row(i, row).map_err(|p| row_error(row, p))?;
-            visit(prediction).map_err(|e| row_error(row, RowProblem::Rejected(e)))?;
-        }
-        rows_before += batch.num_rows();
-    }
-    Ok(())
+    PredictionsFile::open(path, rate)?.scan(None, visit)
 }
 
 /// Reads a whole predictions table into memory, rejecting what would make the analysis wrong:

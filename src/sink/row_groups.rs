@@ -12,19 +12,24 @@
 //! are exact and the minimum equals the maximum; a table whose statistics do not show that
 //! (or that has one row group) is evaluated whole, as before.
 
+use std::collections::HashSet;
+use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData};
+use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 use twox_hash::xxhash3_128::Hasher;
 
 use super::checksum::DATA_CRC_KEY;
 
 /// One row group of a table and a fingerprint of everything its evaluation reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowGroupPrint {
     /// The group's index in the file.
     pub index: usize,
+    /// The (model, shard) its statistics say it holds, and nothing else; the evaluation
+    /// checks the rows agree.
+    pub model: String,
+    pub shard: String,
     /// XXH3-128 of the file's schema and key-value metadata (frame rate, time base) and of
     /// the bytes of the group's column chunks: equal prints, equal rows (a 128-bit hash of
     /// the data, not of its statistics, so no change that leaves sizes and statistics alone
@@ -32,30 +37,35 @@ pub struct RowGroupPrint {
     pub print: u128,
 }
 
-/// The row groups of the predictions table at `path`, each with its fingerprint, when they
-/// are independent (see the module); `None` when they are not, or cannot be shown to be.
-/// Errors (a file that cannot be read, or is not Parquet) are the whole-table evaluation's to
-/// report, with its own messages: here they read as `None`.
-pub fn independent_row_groups(path: &Path) -> Option<Vec<RowGroupPrint>> {
-    let file = std::fs::File::open(path).ok()?;
-    let metadata = ParquetMetaDataReader::new().parse_and_finish(&file).ok()?;
+/// The row groups of a predictions table (open as `file`, its footer read into `metadata`),
+/// each with its fingerprint, when they are independent (see the module); `None` when they
+/// are not, or cannot be shown to be. The bytes are read from `file`, the version of the
+/// table the footer came from. A read error reads as `None`: the whole-table evaluation then
+/// reports it with its own message.
+pub fn independent_row_groups(
+    file: &File,
+    metadata: &ParquetMetaData,
+) -> Option<Vec<RowGroupPrint>> {
     let groups = metadata.row_groups();
     if groups.len() < 2 {
         return None;
     }
-    let mut slots = std::collections::HashSet::new();
+    let mut slots = HashSet::new();
+    let mut names = Vec::with_capacity(groups.len());
     for group in groups {
         let slot = (single_value(group, "model")?, single_value(group, "shard")?);
-        if !slots.insert(slot) {
+        if !slots.insert(slot.clone()) {
             return None;
         }
+        names.push(slot);
     }
-    let file_print = file_print(&metadata);
+    let file_print = file_print(metadata);
     let mut buffer = Vec::new();
     groups
         .iter()
+        .zip(names)
         .enumerate()
-        .map(|(index, group)| {
+        .map(|(index, (group, (model, shard)))| {
             let mut hash = Hasher::new();
             hash.write(&file_print.to_le_bytes());
             hash.write(&group.num_rows().to_le_bytes());
@@ -69,6 +79,8 @@ pub fn independent_row_groups(path: &Path) -> Option<Vec<RowGroupPrint>> {
             }
             Some(RowGroupPrint {
                 index,
+                model: String::from_utf8(model).ok()?,
+                shard: String::from_utf8(shard).ok()?,
                 print: hash.finish_128(),
             })
         })
@@ -80,8 +92,8 @@ fn file_print(metadata: &ParquetMetaData) -> u128 {
     let file = metadata.file_metadata();
     let mut hash = Hasher::new();
     hash.write(format!("{:?}", file.schema()).as_bytes());
-    // Not the data's checksum: it changes with every group, and it is checked whenever a
-    // group is decoded.
+    // Not the data's checksum: it changes with every group, and it is checked every time the
+    // table is opened (`PredictionsFile::open`).
     let metadata = file.key_value_metadata().into_iter().flatten();
     for kv in metadata.filter(|kv| kv.key != DATA_CRC_KEY) {
         hash.write(kv.key.as_bytes());
@@ -109,7 +121,9 @@ fn single_value(group: &RowGroupMetaData, name: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::pitchset::PitchSet;
-    use crate::sink::predictions_table::{PredictionRow, write_predictions_grouped};
+    use crate::sink::predictions_table::{
+        FrameRate, PredictionRow, PredictionsFile, write_predictions_grouped,
+    };
 
     fn rows(model: &str, shard: &str, pitch: u8) -> Vec<PredictionRow> {
         (0..50)
@@ -123,11 +137,17 @@ mod tests {
             .collect()
     }
 
-    fn prints(groups: &[Vec<PredictionRow>]) -> Option<Vec<u128>> {
+    fn prints_at(groups: &[Vec<PredictionRow>], fps: f64) -> Option<Vec<u128>> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.parquet");
-        write_predictions_grouped(&path, groups, 100.0).unwrap();
-        independent_row_groups(&path).map(|g| g.iter().map(|g| g.print).collect())
+        write_predictions_grouped(&path, groups, fps).unwrap();
+        let table = PredictionsFile::open(&path, FrameRate::default()).unwrap();
+        let groups = independent_row_groups(table.file(), table.metadata())?;
+        Some(groups.iter().map(|g| g.print).collect())
+    }
+
+    fn prints(groups: &[Vec<PredictionRow>]) -> Option<Vec<u128>> {
+        prints_at(groups, 100.0)
     }
 
     /// A group whose rows change gets another print; the others keep theirs.
@@ -137,6 +157,10 @@ mod tests {
         let after = prints(&[rows("m", "a", 60), rows("m", "b", 63)]).unwrap();
         assert_eq!(before[0], after[0]);
         assert_ne!(before[1], after[1]);
+        // What every group is read with (here the frame rate in the footer) is in every print.
+        let other_rate = prints_at(&[rows("m", "a", 60), rows("m", "b", 62)], 50.0).unwrap();
+        assert_ne!(before[0], other_rate[0]);
+        assert_ne!(before[1], other_rate[1]);
     }
 
     /// Groups that share a (model, shard), or hold two, or a single group: not independent.

@@ -52,12 +52,18 @@ pub struct LabelsTimeBase {
     pub time_base: String,
 }
 
-/// Refuses to join the predictions table at `predictions` with labels on another time base,
-/// naming both files and both time bases. A table of unknown rate, or an even grid against
-/// an even grid, passes here (the frame-rate check decides about it).
-pub fn check_join(labels: &LabelsTimeBase, predictions: &Path) -> Result<(), String> {
+/// Refuses to join the predictions table at `predictions` (its footer read into `metadata`)
+/// with labels on another time base, naming both files and both time bases. A table of
+/// unknown rate, or an even grid against an even grid, passes here (the frame-rate check
+/// decides about it).
+pub fn check_join(
+    labels: &LabelsTimeBase,
+    predictions: &Path,
+    metadata: &ParquetMetaData,
+) -> Result<(), String> {
     let even = |base: &str| base.starts_with("even grid, ");
-    match of_file(predictions)? {
+    let base = of_metadata(metadata).map_err(|e| format!("{}: {e}", predictions.display()))?;
+    match base {
         // Two even grids differ only in their rates: the frame-rate check says that better.
         Some(base) if even(&base) && even(&labels.time_base) => Ok(()),
         Some(base) if base != labels.time_base => Err(format!(
