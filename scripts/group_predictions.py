@@ -24,7 +24,9 @@ def main():
             table = pq.read_table(os.path.join(source, "predictions", name))
             if writer is None:
                 writer = pq.ParquetWriter(path, table.schema)
-            # One row group per piece (a piece is one shard of one model).
+            # One row group per piece (a piece is one shard of one model); pyarrow splits a
+            # piece of more than 1 Mi rows (its max_row_group_length), which watch would then
+            # evaluate whole.
             writer.write_table(table, row_group_size=max(table.num_rows, 1))
         writer.close()
 

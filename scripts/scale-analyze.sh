@@ -135,7 +135,7 @@ if [ "${WATCH:-0}" = 1 ]; then
   rm -rf "$staged" "$work/watched" "$work/out-watch"
 fi
 if [ "${ROW_GROUPS:-0}" = 1 ]; then
-  grouped="$work/grouped"
+  grouped="$work/grouped-$files-$frames"
   rm -rf "$work/staged" "$work/watched" "$work/out-table"
   if [ ! -f "$grouped/table-10.parquet" ]; then
     "$ENTANGLE_PYTHON" scripts/gen_analysis_data.py "$work/staged" 10 "$frames" --replacements
@@ -156,7 +156,7 @@ if [ "${ROW_GROUPS:-0}" = 1 ]; then
   rm -rf "$work/watched" "$work/out-watch" "$work/out-table"
 fi
 if [ "${KEEP:-0}" != 1 ]; then
-  rm -rf "$work/grouped"
+  rm -rf "$work/grouped-$files-$frames"
   rm -f "$work"/stdout.*.txt "$work"/time.*.log
   rm -rf "$data" "$work"/out-w1 "$work"/out-w2 "$work"/out-p2 "$work"/out-half
 fi

@@ -95,7 +95,8 @@ pub fn write_predictions_on(
 }
 
 /// A predictions table with a row group per element of `groups` (which `watch` can then
-/// evaluate one by one, [`super::row_groups`]).
+/// evaluate one by one, [`super::row_groups`]); a group of more than the writer's maximum
+/// row group size (1 Mi rows) is split.
 pub fn write_predictions_grouped(
     path: &Path,
     groups: &[Vec<PredictionRow>],
