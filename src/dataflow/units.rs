@@ -1,10 +1,11 @@
 //! Source units and their evaluation. A *unit* is the smallest input that can change on its
 //! own: a predictions table, one MIDI transcription, or one ONNX network or third-party system
-//! on one audio shard. Evaluating a unit turns it into frame counts per (truth, prediction) ([`SlotFrames`]), its
-//! `positions` counts, and the facts the sink needs (which (model, shard) it covers, frames it
-//! skipped, or why it failed). The [`Evaluator`]
+//! on one audio shard. Evaluating a unit turns it into frame counts per (truth, prediction)
+//! ([`SlotFrames`]), its `positions` counts, and the facts the sink needs (which
+//! (model, shard) it covers, frames it skipped, or why it failed). The [`Evaluator`]
 //! remembers each unit's last contribution, so replacing or removing a unit costs the size
-//! of that unit, never of the corpus.
+//! of that unit, never of the corpus (of a predictions table laid out by (model, shard), the
+//! size of the row groups that changed).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -258,16 +259,12 @@ impl Evaluator {
                 contribution: Arc::new(contribution),
             }]
         };
-        if unit.kind != UnitKind::PredictionTable {
+        if unit.kind != UnitKind::PredictionTable || !self.retain {
             return Ok(whole(self.evaluate(unit)?));
         }
         // One handle for the checks, the fingerprints and every group decoded.
         let table = self.open_table(&unit.path)?;
-        let groups = match self.retain {
-            true => independent_row_groups(table.file(), table.metadata()),
-            false => None,
-        };
-        let Some(groups) = groups else {
+        let Some(groups) = independent_row_groups(table.file(), table.metadata()) else {
             return Ok(whole(self.tally_table(unit, &table, None)?));
         };
         let old: HashMap<u128, &Arc<Contribution>> = old
@@ -326,12 +323,14 @@ impl Evaluator {
         Tally::new(unit.name(), self.options.strict, windows)
     }
 
-    /// Evaluates a unit other than a predictions table ([`Self::tally_table`]).
+    /// Evaluates the whole unit.
     fn evaluate(&mut self, unit: &Unit) -> Result<Contribution, String> {
         let mut tally = self.tally(unit);
         let name = |model: &String| self.options.name.clone().unwrap_or_else(|| model.clone());
         match &unit.kind {
-            UnitKind::PredictionTable => unreachable!("tables are evaluated by tally_table"),
+            UnitKind::PredictionTable => {
+                return self.tally_table(unit, &self.open_table(&unit.path)?, None);
+            }
             UnitKind::Transcription { model } => {
                 let model = name(model);
                 self.evaluate_transcription(&unit.path, &model, &mut tally)?
