@@ -110,7 +110,6 @@ fn combinations_batch(state: &TableState, context: TableContext<'_>) -> RecordBa
 
 /// `additions` or `omissions`: which pitch, in how many of the combination's frames.
 fn pitch_errors_batch(state: &TableState, additions: bool, time_base: &str) -> RecordBatch {
-    let totals = combination_counts(state);
     let mut rows = Vec::new();
     let mut last: Option<((&str, &str, PitchSet), String, u64)> = None;
     for (key, c) in state.table_rows() {
@@ -136,10 +135,16 @@ fn pitch_errors_batch(state: &TableState, additions: bool, time_base: &str) -> R
             _ => continue,
         };
         // Rows come sorted, a combination's pitches together: its name (formatted note by
-        // note) and its frames are looked up once per combination, not once per row.
+        // note) and its frames (its `combinations` row in the state) are looked up once per
+        // combination, not once per row.
         let slot = (model.as_str(), split.as_str(), combination);
         if last.as_ref().is_none_or(|(at, ..)| *at != slot) {
-            let total = totals.get(&slot).map_or(0, |c| c.frames);
+            let row = TableKey::Combination {
+                model: model.clone(),
+                split: split.clone(),
+                combination,
+            };
+            let total = state.rows.get(&row).map_or(0, |c| c.combination().frames);
             last = Some((slot, combination.name(), total));
         }
         let (_, name, total) = last.as_ref().expect("set above");
