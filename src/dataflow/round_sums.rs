@@ -28,48 +28,6 @@ use crate::analysis::classes::classify;
 use crate::analysis::metrics::FrameCounts;
 use crate::pitchset::{PitchSet, PitchSetHash};
 
-/// A table row of a slot without the slot's names (put in once per distinct row,
-/// [`Shape::named`]).
-#[derive(Clone, Copy)]
-enum Shape {
-    Combination(PitchSet),
-    Addition(PitchSet, u8),
-    Omission(PitchSet, u8),
-    ShardMetrics,
-}
-
-impl Shape {
-    /// The key with the slot's names: the one [`explode`](super::keys::explode) makes from an
-    /// outcome of the slot.
-    fn named(self, slot: &SlotNames) -> TableKey {
-        let (model, split) = (slot.model.clone(), slot.split.clone());
-        match self {
-            Self::Combination(combination) => TableKey::Combination {
-                model,
-                split,
-                combination,
-            },
-            Self::Addition(combination, pitch) => TableKey::Addition {
-                model,
-                split,
-                combination,
-                pitch,
-            },
-            Self::Omission(combination, pitch) => TableKey::Omission {
-                model,
-                split,
-                combination,
-                pitch,
-            },
-            Self::ShardMetrics => TableKey::ShardMetrics {
-                model,
-                split,
-                shard: slot.shard.clone(),
-            },
-        }
-    }
-}
-
 /// Net frames per (truth, prediction).
 type NetFrames = HashMap<(PitchSet, PitchSet), isize, PitchSetHash>;
 
@@ -106,18 +64,18 @@ impl RoundSums {
             let mut net: Vec<_> = frames.into_iter().filter(|&(_, n)| n != 0).collect();
             net.sort_unstable_by_key(|&((truth, _), _)| truth);
             let mut shard = Counts::default();
-            let mut rows = Vec::new();
             for group in net.chunk_by(|a, b| a.0.0 == b.0.0) {
                 let truth = group[0].0.0;
-                shard.plus_equals(&combination_rows(truth, group, &mut rows));
+                shard.plus_equals(&combination_rows(&slot, truth, group, &mut self.keys));
             }
             // Nothing left of the slot (a file replaced by the same rows): no shard row either.
             if !shard.is_zero() {
-                rows.push((Shape::ShardMetrics, shard));
-            }
-            self.keys.reserve(rows.len());
-            for (shape, counts) in rows {
-                add_key(&mut self.keys, shape.named(&slot), counts);
+                let key = TableKey::ShardMetrics {
+                    model: slot.model.clone(),
+                    split: slot.split.clone(),
+                    shard: slot.shard.clone(),
+                };
+                add_key(&mut self.keys, key, shard);
             }
         }
     }
@@ -136,14 +94,15 @@ fn add_key(keys: &mut FnvHashMap<TableKey, Counts>, key: TableKey, counts: Count
     keys.entry(key).or_default().plus_equals(&counts);
 }
 
-/// The rows of combination `truth` that its net outcomes (`(truth, prediction)`, frames)
-/// give, pushed onto `rows` (what [`explode`](super::keys::explode) gives each outcome, times
-/// its frames, summed per row); returns their `frame_metrics` counts, which go to the slot's
-/// one shard row.
+/// Adds the rows of combination `truth` of `slot` that its net outcomes
+/// (`(truth, prediction)`, frames) give to `keys` (what [`explode`](super::keys::explode)
+/// gives each outcome, times its frames, summed per row); returns their `frame_metrics`
+/// counts, which go to the slot's one shard row.
 fn combination_rows(
+    slot: &SlotNames,
     truth: PitchSet,
     outcomes: &[((PitchSet, PitchSet), isize)],
-    rows: &mut Vec<(Shape, Counts)>,
+    keys: &mut FnvHashMap<TableKey, Counts>,
 ) -> Counts {
     let (mut combination, mut shard) = (Counts::default(), Counts::default());
     let (mut added, mut omitted) = ([0i64; 128], [0i64; 128]);
@@ -162,18 +121,30 @@ fn combination_rows(
         any_added = PitchSet(any_added.0 | extra.0);
         any_omitted = PitchSet(any_omitted.0 | missing.0);
     }
-    rows.push((Shape::Combination(truth), combination));
-    for p in any_added.iter() {
-        rows.push((
-            Shape::Addition(truth, p),
-            Counts::one(added[usize::from(p)]),
-        ));
+    let (model, split) = (&slot.model, &slot.split);
+    let key = TableKey::Combination {
+        model: model.clone(),
+        split: split.clone(),
+        combination: truth,
+    };
+    add_key(keys, key, combination);
+    for pitch in any_added.iter() {
+        let key = TableKey::Addition {
+            model: model.clone(),
+            split: split.clone(),
+            combination: truth,
+            pitch,
+        };
+        add_key(keys, key, Counts::one(added[usize::from(pitch)]));
     }
-    for p in any_omitted.iter() {
-        rows.push((
-            Shape::Omission(truth, p),
-            Counts::one(omitted[usize::from(p)]),
-        ));
+    for pitch in any_omitted.iter() {
+        let key = TableKey::Omission {
+            model: model.clone(),
+            split: split.clone(),
+            combination: truth,
+            pitch,
+        };
+        add_key(keys, key, Counts::one(omitted[usize::from(pitch)]));
     }
     shard
 }

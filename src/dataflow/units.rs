@@ -329,7 +329,7 @@ impl Evaluator {
         let name = |model: &String| self.options.name.clone().unwrap_or_else(|| model.clone());
         match &unit.kind {
             UnitKind::PredictionTable => {
-                return self.tally_table(unit, &self.open_table(&unit.path)?, None);
+                self.evaluate_table(&self.open_table(&unit.path)?, None, &mut tally)?
             }
             UnitKind::Transcription { model } => {
                 let model = name(model);

@@ -434,6 +434,21 @@ pub enum RowProblem {
     Rejected(String),
 }
 
+/// Whether the `probs` column is null in every row of every row group, by the column
+/// statistics (a column without them counts as not null).
+fn probs_all_null(metadata: &ParquetMetaData) -> bool {
+    metadata.row_groups().iter().all(|rg| {
+        rg.columns()
+            .iter()
+            .filter(|c| c.column_path().parts().first().map(String::as_str) == Some("probs"))
+            .all(|c| {
+                c.statistics()
+                    .and_then(|s| s.null_count_opt())
+                    .is_some_and(|nulls| nulls as i64 == c.num_values())
+            })
+    })
+}
+
 /// A predictions table opened once: its footer read, its checksum and frame rate checked.
 /// Every scan of it reads through this one handle, so a table replaced by rename meanwhile
 /// is never half one version and half the other (what `watch` fingerprints and what it
@@ -442,6 +457,8 @@ pub struct PredictionsFile {
     path: PathBuf,
     file: std::fs::File,
     metadata: ArrowReaderMetadata,
+    /// The `probs` column is null in every row (its statistics say so): scans leave it out.
+    probs_all_null: bool,
 }
 
 impl PredictionsFile {
@@ -457,10 +474,12 @@ impl PredictionsFile {
         metadata_fps(metadata.metadata())
             .and_then(|fps| check_fps(fps, rate))
             .map_err(|e| fail(FileProblem::FrameRate(e)))?;
+        let probs_all_null = probs_all_null(metadata.metadata());
         Ok(Self {
             path: path.to_path_buf(),
             file,
             metadata,
+            probs_all_null,
         })
     }
 
@@ -498,19 +517,9 @@ impl PredictionsFile {
             ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone());
         let metadata = self.metadata();
         let schema = builder.parquet_schema();
-        let probs_all_null = metadata.row_groups().iter().all(|rg| {
-            rg.columns()
-                .iter()
-                .filter(|c| c.column_path().parts().first().map(String::as_str) == Some("probs"))
-                .all(|c| {
-                    c.statistics()
-                        .and_then(|s| s.null_count_opt())
-                        .is_some_and(|nulls| nulls as i64 == c.num_values())
-                })
-        });
         let fields = schema.root_schema().get_fields();
         let roots: Vec<usize> = (0..fields.len())
-            .filter(|&i| !(probs_all_null && fields[i].name() == "probs"))
+            .filter(|&i| !(self.probs_all_null && fields[i].name() == "probs"))
             .collect();
         let mask = parquet::arrow::ProjectionMask::roots(schema, roots);
         let builder = builder.with_projection(mask).with_batch_size(8192);
